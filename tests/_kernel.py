@@ -1,0 +1,125 @@
+"""A real IPython kernel (jupyter_client) for tests: run cells, collect every iopub message."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from jupyter_client.manager import KernelManager
+
+DISPLAY_TYPES = ("display_data", "update_display_data", "execute_result")
+
+
+@dataclass
+class CellRun:
+    messages: list[dict] = field(default_factory=list)
+    reply: dict | None = None
+
+    def of(self, *types) -> list[dict]:
+        return [m for m in self.messages if m["msg_type"] in types]
+
+    @property
+    def stdout(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of("stream") if m["content"]["name"] == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of("stream") if m["content"]["name"] == "stderr")
+
+    @property
+    def error(self) -> dict | None:
+        errors = self.of("error")
+        return errors[0]["content"] if errors else None
+
+    @property
+    def displays(self) -> list[dict]:
+        return self.of(*DISPLAY_TYPES)
+
+    def final(self, mime: str = "text/markdown") -> str:
+        """The last content shown for ``mime``."""
+        for m in reversed(self.displays):
+            if mime in m["content"]["data"]:
+                data = m["content"]["data"][mime]
+                return data if isinstance(data, str) else json.dumps(data)
+        return ""
+
+    def display_bytes(self) -> int:
+        """Bytes of the display messages' content, as sent on the wire (JSON, UTF-8)."""
+        return sum(len(json.dumps(m["content"], ensure_ascii=False).encode()) for m in self.displays)
+
+    @property
+    def text(self) -> str:
+        """Everything the cell showed, for searching."""
+        parts = [self.stdout, self.stderr]
+        for m in self.displays:
+            parts.extend(str(v) for v in m["content"]["data"].values())
+        if self.error:
+            parts.append("\n".join(self.error["traceback"]))
+        return "\n".join(parts)
+
+
+class Kernel:
+    """One kernel process; ``env`` replaces QIANFAN_* variables of this process."""
+
+    def __init__(self, env: dict[str, str] | None = None, cwd: str | None = None):
+        base = {k: v for k, v in os.environ.items() if not k.startswith("QIANFAN_")}
+        base.update(env or {})
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(env=base, cwd=cwd, extra_arguments=["--HistoryManager.enabled=False"])
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self.all_messages: list[dict] = []
+
+    def run(self, code: str, timeout: float = 60, stdin: list[str] | None = None,
+            on_message=None) -> CellRun:
+        msg_id = self.kc.execute(code, allow_stdin=stdin is not None)
+        result = CellRun()
+        answers = list(stdin or [])
+        deadline = time.monotonic() + timeout
+        idle = False
+        while not idle:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cell did not finish in {timeout} s: {code[:80]!r}")
+            if answers:
+                try:
+                    request = self.kc.get_stdin_msg(timeout=0.01)
+                    result.messages.append(request)
+                    self.kc.input(answers.pop(0))
+                except queue.Empty:
+                    pass
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.all_messages.append(msg)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            result.messages.append(msg)
+            if on_message is not None:
+                on_message(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+        result.reply = self.kc.get_shell_msg(timeout=10)
+        return result
+
+    def value(self, expression: str):
+        """A JSON-able value computed in the kernel."""
+        run = self.run(f"import json as _json; print(_json.dumps({expression}, ensure_ascii=False))")
+        if run.error:
+            raise AssertionError("\n".join(run.error["traceback"]))
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    def interrupt_after(self, delay: float) -> threading.Thread:
+        thread = threading.Thread(target=lambda: (time.sleep(delay), self.km.interrupt_kernel()), daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)

@@ -1,0 +1,163 @@
+"""The three ways to authenticate: OAuth access token, fixed token, IAM signing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from urllib.parse import urlsplit
+
+from ._errors import AuthenticationError, QianfanError, redact
+from ._signing import DEFAULT_EXPIRATION, canonical_time, sign
+
+TOKEN_PATH = "/oauth/2.0/token"
+
+ENV_API_KEY = "QIANFAN_AK"
+ENV_SECRET_KEY = "QIANFAN_SK"
+ENV_ACCESS_KEY = "QIANFAN_ACCESS_KEY"
+ENV_SECRET_ACCESS_KEY = "QIANFAN_SECRET_KEY"
+ENV_ACCESS_TOKEN = "QIANFAN_ACCESS_TOKEN"
+ENV_BASE_URL = "QIANFAN_BASE_URL"
+
+
+class Credentials:
+    """What the client may authenticate with; never printed."""
+
+    __slots__ = ("api_key", "secret_key", "access_key", "secret_access_key", "access_token")
+
+    def __init__(self, api_key=None, secret_key=None, access_key=None, secret_access_key=None, access_token=None):
+        self.api_key = api_key or None
+        self.secret_key = secret_key or None
+        self.access_key = access_key or None
+        self.secret_access_key = secret_access_key or None
+        self.access_token = access_token or None
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> "Credentials":
+        return cls(environ.get(ENV_API_KEY), environ.get(ENV_SECRET_KEY), environ.get(ENV_ACCESS_KEY),
+                   environ.get(ENV_SECRET_ACCESS_KEY), environ.get(ENV_ACCESS_TOKEN))
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.api_key, self.secret_key, self.access_key, self.secret_access_key,
+                                 self.access_token) if s)
+
+    @property
+    def method(self) -> str:
+        if self.api_key and self.secret_key:
+            return "oauth"
+        if self.access_token:
+            return "token"
+        if self.access_key and self.secret_access_key:
+            return "iam"
+        return "none"
+
+    def __repr__(self) -> str:
+        return f"Credentials(method={self.method!r})"
+
+
+def missing_credentials_error() -> AuthenticationError:
+    return AuthenticationError(
+        "No Qianfan credentials. Set QIANFAN_AK and QIANFAN_SK (an application's API Key and Secret Key), "
+        "or QIANFAN_ACCESS_KEY and QIANFAN_SECRET_KEY (IAM keys), or QIANFAN_ACCESS_TOKEN.")
+
+
+class TokenSource:
+    """Access tokens: cached until shortly before they expire, refreshed once for any number of waiters."""
+
+    def __init__(self, credentials: Credentials):
+        self._credentials = credentials
+        self._token = credentials.access_token if credentials.method == "token" else None
+        self._refresh_at = float("inf") if self._token else 0.0
+        self._inflight: asyncio.Future | None = None
+        self.fetches = 0
+
+    @property
+    def can_refresh(self) -> bool:
+        return self._credentials.method == "oauth"
+
+    @property
+    def current(self) -> str | None:
+        return self._token
+
+    async def get(self, http, base_url: str) -> str:
+        if self._token is not None and time.monotonic() < self._refresh_at:
+            return self._token
+        return await self.refresh(http, base_url)
+
+    async def refresh(self, http, base_url: str, stale: str | None = None) -> str:
+        """A fresh token; ``stale`` is the one just rejected, so a refresh already done for it is reused."""
+        if not self.can_refresh:
+            if self._credentials.method == "token" and stale is None:
+                return self._token
+            raise AuthenticationError(
+                "The access token was rejected and cannot be refreshed without the application's keys. "
+                "Set QIANFAN_AK and QIANFAN_SK, or a new QIANFAN_ACCESS_TOKEN.", code=111)
+        if stale is not None and self._token is not None and self._token != stale:
+            return self._token
+        inflight = self._inflight
+        if inflight is None or inflight.done() or inflight.get_loop() is not asyncio.get_running_loop():
+            inflight = self._inflight = asyncio.ensure_future(self._fetch(http, base_url))
+        return await asyncio.shield(inflight)
+
+    async def _fetch(self, http, base_url: str) -> str:
+        import httpx
+
+        creds = self._credentials
+        params = {"grant_type": "client_credentials", "client_id": creds.api_key, "client_secret": creds.secret_key}
+        self.fetches += 1
+        try:
+            response = await http.post(base_url + TOKEN_PATH, params=params, timeout=10.0)
+        except httpx.TimeoutException:
+            raise AuthenticationError("Fetching an access token timed out (10 s); the service is slow or unreachable.",
+                                      retryable=True) from None
+        except httpx.TransportError as exc:
+            raise AuthenticationError(f"Could not reach the token service: {type(exc).__name__}.",
+                                      retryable=True) from None
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            data = {}
+        if response.status_code != 200 or "access_token" not in data:
+            error = str(data.get("error") or f"HTTP {response.status_code}")
+            description = str(data.get("error_description") or "no description")
+            if error == "invalid_client" and "unknown" in description:
+                what = "the API Key is not known: check QIANFAN_AK"
+            elif error == "invalid_client":
+                what = "the Secret Key does not match the API Key: check QIANFAN_SK"
+            else:
+                what = "check QIANFAN_AK and QIANFAN_SK"
+            raise AuthenticationError(redact(f"The token service refused the keys ({error}: {description}); {what}.",
+                                             creds.secrets), status=response.status_code)
+        expires_in = float(data.get("expires_in") or 2592000)
+        self._token = data["access_token"]
+        # Refresh ahead of expiry: clocks drift and a long stream must not outlive its token.
+        self._refresh_at = time.monotonic() + expires_in - min(600.0, expires_in * 0.1)
+        return self._token
+
+
+class Signer:
+    """bce-auth-v1 signatures for IAM Access Key / Secret Key requests."""
+
+    def __init__(self, credentials: Credentials, expiration: int = DEFAULT_EXPIRATION):
+        self._credentials = credentials
+        self._expiration = expiration
+
+    def headers(self, method: str, url: str, headers: dict[str, str]) -> dict[str, str]:
+        parts = urlsplit(url)
+        signed = {"Host": parts.netloc, "Content-Type": headers.get("Content-Type", "application/json"),
+                  "x-bce-date": canonical_time(time.time())}
+        params = dict(p.split("=", 1) if "=" in p else (p, "") for p in parts.query.split("&") if p)
+        signed["Authorization"] = sign(self._credentials.access_key, self._credentials.secret_access_key, method,
+                                       parts.path, params, signed, timestamp=signed["x-bce-date"],
+                                       expiration=self._expiration)
+        return signed
+
+
+def ensure_credentials(credentials: Credentials) -> None:
+    if credentials.method == "none":
+        raise missing_credentials_error()
+
+
+__all__ = ["Credentials", "TokenSource", "Signer", "QianfanError"]

@@ -1,0 +1,453 @@
+"""QianfanClient: the async client for Qianfan's v1 chat and completions endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import re
+import time
+from typing import Any, AsyncIterator
+
+import httpx
+
+from ._auth import ENV_BASE_URL, Credentials, Signer, TokenSource, ensure_credentials
+from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, InvalidRequestError, QianfanError,
+                      RateLimitError, ServerError, StreamInterruptedError, TOKEN_CODES, error_from_code, redact)
+from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, ModelSpec, find_model,
+                        model_for_endpoint, suggest)
+from ._sse import DONE, aiter_lines, parse_line
+from ._types import ChatChunk, ChatResponse, RateLimit
+from ._validation import validate_request
+
+DEFAULT_BASE_URL = "https://aip.baidubce.com"
+API_PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+
+
+class _RedactingFilter(logging.Filter):
+    """httpx logs every request URL, and v1 URLs carry the access token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(redact(str(a)) if isinstance(a, (str, httpx.URL)) else a for a in record.args)
+        if isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = redact(record.msg)
+        return True
+
+
+_FILTER = _RedactingFilter()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_FILTER)
+
+
+def _running_loop():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _resolve(kind: str, model: str | None, endpoint: str | None) -> tuple[ModelSpec, str, bool]:
+    """(spec to validate against, URL path, whether a chat model answers a completion)."""
+    if endpoint is not None:
+        if not isinstance(endpoint, str) or not _ENDPOINT_NAME.match(endpoint):
+            raise InvalidRequestError(
+                f"Endpoint {endpoint!r} is not a valid API address: use the name you gave the service when you "
+                "deployed it (letters, digits, '_', '-', '.').", field="endpoint")
+        spec = find_model(model) if model else model_for_endpoint(kind, endpoint)
+        if spec is None and model:
+            raise _unknown_model(model)
+        spec = spec or (CUSTOM_CHAT if kind == CHAT else CUSTOM_COMPLETION)
+        folder = "chat" if kind == CHAT else "completions"
+        return spec, f"{folder}/{endpoint}", False
+    if model is None:
+        if kind == COMPLETION:
+            raise InvalidRequestError("A completion needs `endpoint=` (the API address of your deployed service) "
+                                      "or `model=` (e.g. SQLCoder-7B).", field="endpoint")
+        model = DEFAULT_MODEL
+    spec = find_model(model)
+    if spec is None:
+        raise _unknown_model(model)
+    if spec.endpoint is None:
+        raise InvalidRequestError(
+            f"{spec.name} runs only on a service you deploy yourself: pass endpoint='<your service's API address>'"
+            f"{' with complete()' if spec.kind == COMPLETION else ''}.", field="endpoint", model=spec.name)
+    if kind == CHAT and spec.kind == COMPLETION:
+        raise InvalidRequestError(f"{spec.name} continues text rather than chatting: use complete(model=..., "
+                                  "prompt=...).", field="model", model=spec.name)
+    return spec, spec.path, kind == COMPLETION and spec.kind == CHAT
+
+
+def _unknown_model(model) -> InvalidRequestError:
+    close = suggest(str(model))
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return InvalidRequestError(f"Unknown model {model!r}.{hint} `%wenxin models` lists them; for a service you "
+                               "deployed yourself pass endpoint=... instead.", field="model")
+
+
+def _build_body(messages_or_prompt: dict, params: dict[str, Any]) -> dict:
+    body = dict(messages_or_prompt)
+    for key, value in params.items():
+        if value is not None:
+            body[key] = value
+    return body
+
+
+def _error_from_payload(data: dict, headers, status: int) -> QianfanError:
+    code = data.get("error_code")
+    request_id = data.get("id") or headers.get("x-baidu-request-id")
+    err = error_from_code(int(code), str(data.get("error_msg") or ""), request_id=request_id, status=status)
+    if isinstance(err, RateLimitError):
+        err.retry_after = 60.0 if err.code in (336501, 336502) else 1.0
+    return err
+
+
+def _error_from_http(response: httpx.Response, content: bytes) -> QianfanError:
+    status = response.status_code
+    bce_code = response.headers.get("x-bce-error-code")
+    if bce_code or status in (401, 403):
+        detail = response.headers.get("x-bce-error-message") or bce_code or f"HTTP {status}"
+        return AuthenticationError(
+            f"The request's signature was rejected ({detail}). Check QIANFAN_ACCESS_KEY and QIANFAN_SECRET_KEY, "
+            "and that the machine's clock is right.", code=14, status=status,
+            request_id=response.headers.get("x-baidu-request-id"))
+    kind = response.headers.get("content-type", "unknown").split(";")[0]
+    return ServerError(f"The service answered HTTP {status} with {kind} instead of an answer.",
+                       hint="The service failed; try again in a moment.", status=status,
+                       retryable=status in _RETRYABLE_STATUS)
+
+
+class QianfanClient:
+    """Async client for Qianfan v1 chat and completions, with auth, validation and retries.
+
+    Credentials not given fall back to the environment variables the official
+    SDK reads: QIANFAN_AK/QIANFAN_SK (OAuth), QIANFAN_ACCESS_KEY/QIANFAN_SECRET_KEY
+    (IAM signing), QIANFAN_ACCESS_TOKEN, and QIANFAN_BASE_URL.
+    """
+
+    def __init__(self, api_key: str | None = None, secret_key: str | None = None, *,
+                 access_key: str | None = None, secret_access_key: str | None = None,
+                 access_token: str | None = None, base_url: str | None = None,
+                 timeout: float = 60.0, max_retries: int = 2, retry_backoff: float = 0.5,
+                 retry_max_wait: float = 8.0, retry_total_timeout: float = 60.0,
+                 max_connections: int = 20, validate: bool = True):
+        given = Credentials(api_key, secret_key, access_key, secret_access_key, access_token)
+        self._credentials = given if given.method != "none" else Credentials.from_env()
+        self.base_url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max(0, int(max_retries))
+        self.retry_backoff = retry_backoff
+        self.retry_max_wait = retry_max_wait
+        self.retry_total_timeout = retry_total_timeout
+        self.validate = validate
+        self._max_connections = max_connections
+        self._tokens = TokenSource(self._credentials)
+        self._signer = Signer(self._credentials) if self._credentials.method == "iam" else None
+        self._http: httpx.AsyncClient | None = None
+        self._http_loop = None
+
+    # -- plumbing ---------------------------------------------------------------
+    @property
+    def auth_method(self) -> str:
+        """'oauth', 'token', 'iam' or 'none'."""
+        return self._credentials.method
+
+    @property
+    def token_fetches(self) -> int:
+        """How many access tokens this client has fetched."""
+        return self._tokens.fetches
+
+    def __repr__(self) -> str:
+        return f"QianfanClient(base_url={self.base_url!r}, auth={self.auth_method!r})"
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        # Pooled connections belong to the loop that opened them; a client used
+        # from a new loop (a second asyncio.run, a worker thread) gets a new pool.
+        loop = _running_loop()
+        if self._http is not None and loop is not None and self._http_loop not in (None, loop):
+            self._http = None
+        if self._http is None or self._http.is_closed:
+            self._http_loop = loop
+            limits = httpx.Limits(max_connections=self._max_connections,
+                                  max_keepalive_connections=self._max_connections)
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+                                           limits=limits, headers={"Content-Type": "application/json"})
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> "QianfanClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._credentials.secrets)
+
+    async def _request(self, path: str, body: dict) -> tuple[httpx.Request, str | None]:
+        ensure_credentials(self._credentials)
+        url = f"{self.base_url}{API_PREFIX}/{path}"
+        content = json.dumps(body, ensure_ascii=False).encode()
+        token = None
+        if self._signer is not None:
+            headers = self._signer.headers("POST", url, {"Content-Type": "application/json"})
+            return self.http.build_request("POST", url, content=content, headers=headers), None
+        token = await self._tokens.get(self.http, self.base_url)
+        request = self.http.build_request("POST", url, params={"access_token": token}, content=content)
+        return request, token
+
+    async def _backoff(self, attempt: int, deadline: float) -> bool:
+        """Sleep before retry ``attempt`` (1-based); False when the budget is spent."""
+        if attempt > self.max_retries:
+            return False
+        wait = min(self.retry_backoff * 2 ** (attempt - 1) + random.uniform(0, self.retry_backoff),
+                   self.retry_max_wait)
+        if time.monotonic() + wait > deadline:
+            return False
+        await asyncio.sleep(wait)
+        return True
+
+    async def _open(self, path: str, body: dict, *, stream: bool) -> tuple[httpx.Response, dict | None, int]:
+        """Send with auth refresh and retries: (response, parsed JSON or None for a live stream, retries)."""
+        deadline = time.monotonic() + self.retry_total_timeout
+        attempt = 0
+        refreshed = False
+        while True:
+            token = None
+            try:
+                request, token = await self._request(path, body)
+                response = await self.http.send(request, stream=True)
+                content_type = response.headers.get("content-type", "")
+                if stream and response.status_code == 200 and "text/event-stream" in content_type:
+                    return response, None, attempt
+                try:
+                    content = await response.aread()
+                finally:
+                    await response.aclose()
+                if response.status_code != 200 and "json" not in content_type:
+                    raise _error_from_http(response, content)
+                try:
+                    data = json.loads(content)
+                except ValueError:
+                    raise ServerError(f"The service answered HTTP {response.status_code} with a body that is not "
+                                      "JSON.", status=response.status_code, retryable=True) from None
+                if isinstance(data, dict) and "error_code" in data:
+                    raise _error_from_payload(data, response.headers, response.status_code)
+                if response.status_code != 200:
+                    raise _error_from_http(response, content)
+                return response, data, attempt
+            except QianfanError as err:
+                if err.code in TOKEN_CODES and not refreshed and self._tokens.can_refresh:
+                    refreshed = True
+                    await self._tokens.refresh(self.http, self.base_url, stale=token)
+                    continue
+                error = err
+            except httpx.TimeoutException:
+                error = APITimeoutError(f"No answer from {self._redact(self.base_url)} within {self.timeout:g} s.",
+                                        hint="The service is slow or unreachable; try again, or raise the timeout.")
+            except httpx.TransportError as exc:
+                error = APIConnectionError(f"Could not reach {self._redact(self.base_url)}: "
+                                           f"{self._redact(str(exc)) or type(exc).__name__}.",
+                                           hint="Check the network, QIANFAN_BASE_URL, or use the offline emulator.")
+            if error.retryable:
+                attempt += 1
+                if await self._backoff(attempt, deadline):
+                    continue
+                attempt -= 1
+            error.retries = attempt
+            raise error
+
+    def _prepare(self, kind: str, model, endpoint, payload: dict, params: dict) -> tuple[ModelSpec, str, dict]:
+        spec, path, as_chat = _resolve(kind, model, endpoint)
+        if as_chat:
+            payload = {"messages": [{"role": "user", "content": payload["prompt"]}]}
+        body = _build_body(payload, params)
+        if self.validate:
+            validate_request(spec, body)
+        return spec, path, body
+
+    async def _call(self, kind, model, endpoint, payload, params) -> ChatResponse:
+        _, path, body = self._prepare(kind, model, endpoint, payload, params)
+        body["stream"] = False
+        started = time.perf_counter()
+        response, data, retries = await self._open(path, body, stream=False)
+        return ChatResponse(data, rate_limit=RateLimit.from_headers(response.headers),
+                            request_id=response.headers.get("x-baidu-request-id"), retries=retries,
+                            latency=time.perf_counter() - started)
+
+    # -- public API -------------------------------------------------------------
+    async def chat(self, model: str | None = None, messages: list[dict] | None = None, *,
+                   endpoint: str | None = None, **params) -> ChatResponse:
+        """One chat answer. ``model`` is a registry name (any case, aliases); ``endpoint`` a deployed service."""
+        return await self._call(CHAT, model, endpoint, {"messages": messages}, params)
+
+    def stream_chat(self, model: str | None = None, messages: list[dict] | None = None, *,
+                    endpoint: str | None = None, **params) -> "ChatStream":
+        """A chat answer as it is written: iterate with ``async for``; validated right away."""
+        _, path, body = self._prepare(CHAT, model, endpoint, {"messages": messages}, params)
+        return ChatStream(self, path, body)
+
+    async def complete(self, prompt: str | None = None, *, endpoint: str | None = None, model: str | None = None,
+                       **params) -> ChatResponse:
+        """Text continuation of ``prompt`` by a completion endpoint (or a chat model answering it)."""
+        return await self._call(COMPLETION, model, endpoint, {"prompt": prompt}, params)
+
+    def stream_complete(self, prompt: str | None = None, *, endpoint: str | None = None, model: str | None = None,
+                        **params) -> "ChatStream":
+        _, path, body = self._prepare(COMPLETION, model, endpoint, {"prompt": prompt}, params)
+        return ChatStream(self, path, body)
+
+
+class ChatStream:
+    """A streamed answer: ``async for chunk in stream`` yields ChatChunk deltas.
+
+    After (or during) iteration: ``text`` so far, ``usage`` and ``finish_reason``
+    from the last chunk, ``retries``, ``rate_limit``, ``time_to_first_token``.
+    ``aclose()`` stops early and closes the connection.
+    """
+
+    def __init__(self, client: QianfanClient, path: str, body: dict):
+        self._client = client
+        self._path = path
+        self._body = dict(body, stream=True)
+        self._response: httpx.Response | None = None
+        self._iterator: AsyncIterator[ChatChunk] | None = None
+        self._parts: list[str] = []
+        self.chunks = 0
+        self.last: ChatChunk | None = None
+        self.retries = 0
+        self.rate_limit: RateLimit | None = None
+        self.request_id: str | None = None
+        self.started = time.perf_counter()
+        self.time_to_first_token: float | None = None
+        self.done = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    @property
+    def usage(self):
+        return self.last.usage if self.last is not None else None
+
+    @property
+    def finish_reason(self):
+        return self.last.finish_reason if self.last is not None else None
+
+    def __aiter__(self) -> "ChatStream":
+        return self
+
+    async def __anext__(self) -> ChatChunk:
+        if self._iterator is None:
+            self._iterator = self._chunks()
+        return await self._iterator.__anext__()
+
+    async def __aenter__(self) -> "ChatStream":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._iterator is not None:
+            await self._iterator.aclose()
+        if self._response is not None:
+            await self._response.aclose()
+
+    async def _open(self) -> tuple[httpx.Response, dict | None]:
+        response, data, retries = await self._client._open(self._path, self._body, stream=True)
+        self.retries += retries
+        self.rate_limit = RateLimit.from_headers(response.headers)
+        self.request_id = response.headers.get("x-baidu-request-id")
+        self._response = response
+        return response, data
+
+    async def _chunks(self) -> AsyncIterator[ChatChunk]:
+        client = self._client
+        deadline = time.monotonic() + client.retry_total_timeout
+        reopened = False
+        while True:
+            response, whole = await self._open()
+            if whole is not None:  # a server that answered the whole thing at once
+                chunk = ChatChunk(dict(whole, is_end=True, sentence_id=0), rate_limit=self.rate_limit,
+                                  request_id=self.request_id, retries=self.retries)
+                self._accept(chunk)
+                yield chunk
+                return
+            try:
+                async for chunk in self._read(response):
+                    yield chunk
+                return
+            except QianfanError as err:
+                if self.chunks:
+                    raise
+                # Failed before any text: the same recovery as a plain request.
+                if err.code in TOKEN_CODES and not reopened and client._tokens.can_refresh:
+                    reopened = True
+                    await client._tokens.refresh(client.http, client.base_url, stale=client._tokens.current)
+                    continue
+                if err.retryable and await client._backoff(self.retries + 1, deadline):
+                    self.retries += 1
+                    continue
+                err.retries = self.retries
+                raise
+            finally:
+                await response.aclose()
+
+    def _accept(self, chunk: ChatChunk) -> None:
+        if self.time_to_first_token is None:
+            self.time_to_first_token = time.perf_counter() - self.started
+        self.chunks += 1
+        self.last = chunk
+        if chunk.result:
+            self._parts.append(chunk.result)
+        if chunk.is_end:
+            self.done = True
+
+    def _interrupted(self, why: str, code: int | None = None, request_id: str | None = None) -> StreamInterruptedError:
+        hint = ("The partial answer is kept; ask again to get the rest." if self.chunks else
+                "Nothing arrived; try again.")
+        # Nothing delivered yet means nothing can be duplicated: safe to retry.
+        return StreamInterruptedError(why, partial_text=self.text, chunks=self.chunks, code=code,
+                                      request_id=request_id or self.request_id, hint=hint,
+                                      retryable=self.chunks == 0)
+
+    async def _read(self, response: httpx.Response) -> AsyncIterator[ChatChunk]:
+        rate_limit, request_id, retries = self.rate_limit, self.request_id, self.retries
+        try:
+            async for line in aiter_lines(response.aiter_raw()):
+                try:
+                    data = parse_line(line)
+                except ValueError:
+                    raise self._interrupted("The stream sent a line that is not JSON.") from None
+                if data is None:
+                    continue
+                if data is DONE:
+                    break
+                if "error_code" in data:
+                    error = _error_from_payload(data, response.headers, response.status_code)
+                    if self.chunks == 0:
+                        raise error
+                    raise self._interrupted(f"The stream failed after {self.chunks} chunks: {error.message}",
+                                            code=error.code, request_id=error.request_id)
+                chunk = ChatChunk(data, rate_limit=rate_limit, request_id=request_id, retries=retries)
+                self._accept(chunk)
+                yield chunk
+                if chunk.is_end:
+                    return
+        except httpx.TimeoutException:
+            raise self._interrupted(f"The stream stalled: nothing arrived for {self._client.timeout:g} s.") from None
+        except httpx.TransportError as exc:
+            raise self._interrupted(f"The connection closed before the answer was complete "
+                                    f"({type(exc).__name__}).") from None
+        if not self.done:
+            raise self._interrupted("The stream ended before its last chunk.")

@@ -1,0 +1,336 @@
+"""Rendering answers: streaming Markdown in one updatable output, the comparison grid, a terminal fallback.
+
+A display update replaces the whole output, so sending the full text on every
+chunk costs O(n^2) bytes. Updates here are throttled in time (at most one per
+``min_interval``, at least one per ``max_interval`` while text arrives) and in
+bytes: the streamed updates of an answer never total more than
+``budget_factor`` (2) times its size plus a small floor, so with the final
+output (Markdown and plain text, sent once) the traffic stays within about
+five times the answer.
+Long, slow answers therefore update less often as they grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import sys
+import time
+from typing import Callable
+
+from .session import NORMAL_FINISH, Reply
+
+
+def can_update_display() -> bool:
+    """True in a Jupyter kernel, where outputs can be replaced in place; False in a terminal."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def footer(reply: Reply, *, streaming: bool = False) -> str:
+    """model · tokens · latency · anything unusual about how it ended."""
+    parts = [reply.label]
+    if streaming and not reply.done:
+        parts.append(f"{len(reply.text):,} characters so far…")
+        return " · ".join(parts)
+    if reply.usage is not None and reply.usage.total_tokens:
+        parts.append(f"{reply.usage.prompt_tokens} + {reply.usage.completion_tokens} tokens")
+    if reply.latency is not None:
+        timing = f"{reply.latency:.2f} s"
+        if reply.time_to_first_token is not None:
+            timing += f" (first token {reply.time_to_first_token:.2f} s)"
+        parts.append(timing)
+    if reply.retries:
+        parts.append(f"retried {reply.retries}×")
+    if reply.finish_reason not in NORMAL_FINISH:
+        parts.append(f"finish: {reply.finish_reason}")
+    if reply.is_truncated:
+        parts.append("truncated")
+    if reply.interrupted:
+        parts.append("⏹ interrupted — partial answer" if reply.text else "⏹ interrupted")
+    return " · ".join(parts)
+
+
+def error_text(reply: Reply) -> str:
+    err = reply.error
+    if err is None:
+        return ""
+    # The texts are ours or the service's, written with Markdown in mind; only HTML is neutralised.
+    code = f" [{err.code}]" if err.code is not None else ""
+    lines = [f"**Error{code}:** {html.escape(err.message, quote=False)}"]
+    if err.hint and err.hint != err.message:
+        lines.append(html.escape(err.hint, quote=False))
+    if err.request_id:
+        lines.append(f"request id `{err.request_id}`")
+    return "  \n".join(lines)
+
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text)
+
+
+def _close_fences(text: str) -> str:
+    """A partial answer may stop inside a code fence; close it so the footer is not swallowed."""
+    return text + "\n```" if text.count("```") % 2 else text
+
+
+def reply_markdown(reply: Reply, *, streaming: bool = False) -> str:
+    body = _close_fences(reply.text) if reply.text else ("…" if streaming else "")
+    parts = [body] if body else []
+    if reply.function_call:
+        call = json.dumps(reply.function_call, ensure_ascii=False, indent=1)
+        parts.append(f"**Function call requested:**\n\n```json\n{call}\n```")
+    if reply.error is not None:
+        parts.append(error_text(reply))
+    if reply.cleared_rounds:
+        parts.append(f"> ⚠ The service flagged this conversation as unsafe (ban_round {reply.ban_round}) and "
+                     f"asked to clear it: round(s) {', '.join(map(str, reply.cleared_rounds))} removed.")
+    parts.append(f"<sub>{html.escape(footer(reply, streaming=streaming))}</sub>")
+    return "\n\n".join(parts)
+
+
+def reply_plain(reply: Reply) -> str:
+    parts = [reply.text] if reply.text else []
+    if reply.function_call:
+        parts.append("Function call requested: " + json.dumps(reply.function_call, ensure_ascii=False))
+    if reply.error is not None:
+        parts.append(f"Error: {reply.error}")
+    parts.append(f"[{footer(reply)}]")
+    return "\n\n".join(parts)
+
+
+class _Throttle:
+    """Decides when an update may go out: time and byte budget, with a timer so nothing stalls."""
+
+    def __init__(self, push: Callable[[], int], size: Callable[[], int], *, min_interval: float,
+                 max_interval: float, budget_factor: float, budget_floor: int):
+        self._push = push
+        self._size = size
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.budget_factor = budget_factor
+        self.budget_floor = budget_floor
+        self.sent_bytes = 0
+        self.updates = 0
+        self._last = 0.0
+        self._timer = None
+        self._dirty = False
+
+    def allowed(self, size: int) -> bool:
+        return self.sent_bytes + size <= self.budget_factor * size + self.budget_floor
+
+    def poke(self, size: int) -> None:
+        self._dirty = True
+        now = time.monotonic()
+        if now - self._last >= self.min_interval and self.allowed(size):
+            self._fire(now)
+        elif self._timer is None:
+            self._schedule(max(self.min_interval - (now - self._last), 0.0) or self.max_interval)
+
+    def _fire(self, now: float) -> None:
+        self._cancel()
+        self._dirty = False
+        self._last = now
+        self.sent_bytes += self._push()
+        self.updates += 1
+
+    def _schedule(self, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._dirty:
+            self._dirty = False
+            self.poke(self._size())
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        self._cancel()
+
+
+class _Live:
+    """One output with a display id, re-rendered through a throttle."""
+
+    def __init__(self, *, min_interval=0.05, max_interval=0.2, budget_factor=2.0, budget_floor=4096):
+        from IPython.display import display
+
+        self._display = display
+        self._handle = None
+        self._throttle = _Throttle(self._push, self._size, min_interval=min_interval, max_interval=max_interval,
+                                   budget_factor=budget_factor, budget_floor=budget_floor)
+
+    # subclasses: the current bundle while streaming, the final bundle, and the answer size
+    def _streaming_bundle(self) -> dict:
+        raise NotImplementedError
+
+    def _final_bundle(self) -> dict:
+        raise NotImplementedError
+
+    def _size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def updates(self) -> int:
+        return self._throttle.updates
+
+    def start(self) -> None:
+        self._handle = self._display(self._streaming_bundle(), raw=True, display_id=True)
+
+    def _push(self) -> int:
+        bundle = self._streaming_bundle()
+        self._handle.update(bundle, raw=True)
+        return sum(len(v.encode()) for v in bundle.values())
+
+    def changed(self) -> None:
+        self._throttle.poke(self._size())
+
+    def finish(self) -> None:
+        self._throttle.close()
+        self._handle.update(self._final_bundle(), raw=True)
+
+
+class LiveReply(_Live):
+    """A single answer streaming into one Markdown output."""
+
+    def __init__(self, reply: Reply, *, fmt: str = "markdown", **throttle):
+        self.reply = reply
+        self.fmt = fmt
+        super().__init__(**throttle)
+
+    def _size(self) -> int:
+        return len(self.reply.text.encode())
+
+    def _streaming_bundle(self) -> dict:
+        return {"text/markdown": reply_markdown(self.reply, streaming=True)}
+
+    def _final_bundle(self) -> dict:
+        reply = self.reply
+        if self.fmt == "text":
+            return {"text/plain": reply_plain(reply)}
+        if self.fmt == "json":
+            data = extract_json(reply.text)
+            if data is not None and reply.error is None:
+                return {"application/json": data, "text/plain": json.dumps(data, ensure_ascii=False, indent=2)}
+        return {"text/markdown": reply_markdown(reply), "text/plain": reply_plain(reply)}
+
+
+class LiveGrid(_Live):
+    """Several answers side by side in one output: one column per model, each with its own footer."""
+
+    def __init__(self, replies: list[Reply], **throttle):
+        self.replies = replies
+        super().__init__(**throttle)
+
+    def _size(self) -> int:
+        return sum(len(r.text.encode()) for r in self.replies)
+
+    def _grid(self, streaming: bool) -> str:
+        width = max(1, 100 // len(self.replies))
+        head = "".join(f"<th>{html.escape(r.label)}</th>" for r in self.replies)
+        cells = "".join(
+            f'</td><td width="{width}%" valign="top">\n\n{reply_markdown(r, streaming=streaming and not r.done)}\n\n'
+            for r in self.replies)
+        return f"<table>\n<tr>{head}</tr>\n<tr><td>{cells}</td></tr>\n</table>".replace("<tr><td></td>", "<tr>", 1)
+
+    def _plain(self) -> str:
+        return "\n\n".join(f"=== {r.label} ===\n{reply_plain(r)}" for r in self.replies)
+
+    def _streaming_bundle(self) -> dict:
+        return {"text/markdown": self._grid(True)}
+
+    def _final_bundle(self) -> dict:
+        return {"text/markdown": self._grid(False), "text/plain": self._plain()}
+
+
+class TerminalReply:
+    """Terminal IPython or plain Python: print text as it arrives, then the footer."""
+
+    def __init__(self, reply: Reply, stream=None):
+        self.reply = reply
+        self.stream = stream or sys.stdout
+        self.updates = 0
+        self._printed = 0
+
+    def start(self) -> None:
+        pass
+
+    def changed(self) -> None:
+        new = self.reply.text[self._printed:]
+        if new:
+            self.stream.write(new)
+            self.stream.flush()
+            self._printed += len(new)
+            self.updates += 1
+
+    def finish(self) -> None:
+        self.changed()
+        extra = []
+        if self.reply.function_call:
+            extra.append("Function call requested: " + json.dumps(self.reply.function_call, ensure_ascii=False))
+        if self.reply.error is not None:
+            extra.append(f"Error: {self.reply.error}")
+        tail = ("\n" if self._printed else "") + "".join(f"{e}\n" for e in extra) + f"[{footer(self.reply)}]\n"
+        self.stream.write(tail)
+        self.stream.flush()
+
+
+class TerminalGrid:
+    """Comparison in a terminal: each model's answer in turn, once all are done."""
+
+    def __init__(self, replies: list[Reply], stream=None):
+        self.replies = replies
+        self.stream = stream or sys.stdout
+        self.updates = 0
+
+    def start(self) -> None:
+        pass
+
+    def changed(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        for reply in self.replies:
+            self.stream.write(f"=== {reply.label} ===\n{reply_plain(reply)}\n\n")
+        self.stream.flush()
+
+
+def live_reply(reply: Reply, fmt: str = "markdown", **throttle):
+    return LiveReply(reply, fmt=fmt, **throttle) if can_update_display() else TerminalReply(reply)
+
+
+def live_grid(replies: list[Reply], **throttle):
+    return LiveGrid(replies, **throttle) if can_update_display() else TerminalGrid(replies)
+
+
+_FENCE = re.compile(r"```[\w+-]*\n(.*?)```", re.S)
+
+
+def extract_code(text: str) -> str:
+    """The code blocks of an answer (all of them, in order), or the whole answer if it has none."""
+    blocks = _FENCE.findall(text)
+    return "\n\n".join(b.rstrip("\n") for b in blocks) if blocks else text.strip()
+
+
+def extract_json(text: str):
+    """The JSON value an answer holds (bare or in a fenced block), or None."""
+    candidates = [text.strip()] + [b.strip() for b in _FENCE.findall(text)]
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    return None

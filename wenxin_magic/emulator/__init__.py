@@ -1,0 +1,231 @@
+"""A faithful local Qianfan v1 server for offline tests, demos and benchmarks.
+
+    from wenxin_magic.emulator import Emulator
+    with Emulator() as emu:
+        emu.base_url          # "http://127.0.0.1:<port>"
+
+Starlette and uvicorn load only when an emulator starts, so importing this
+package is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+__all__ = ["Emulator", "FAULTS", "LOOPBACK_HOSTS"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+FAULTS = ("expired_token", "invalid_token", "qps", "busy", "unavailable", "rpm", "tpm", "error", "slow_first_byte",
+          "drop_stream", "stream_error", "http_500", "need_clear_history", "crlf", "keepalive", "fragment")
+
+
+class _QuietAborts(logging.Filter):
+    """Drop uvicorn's reports of the connections the emulator cuts on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and isinstance(record.exc_info[1], (ConnectionAbortedError, ConnectionResetError)):
+            return False
+        return not any(s in text for s in ("drop_stream", "returned without", "socket.send() raised"))
+
+
+_filter_installed = False
+
+
+def _install_log_filter() -> None:
+    global _filter_installed
+    if not _filter_installed:
+        for name in ("uvicorn.error", "uvicorn", "asyncio"):
+            logging.getLogger(name).addFilter(_QuietAborts())
+        _filter_installed = True
+
+
+def _protocol_class():
+    """uvicorn's h11 protocol, remembering each connection's transport so a handler can cut it."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from ._app import CONNECTIONS
+
+    class EmulatorProtocol(H11Protocol):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._emu_key = (tuple(self.server) if self.server else None,
+                             tuple(self.client) if self.client else None)
+            CONNECTIONS[self._emu_key] = transport
+
+        def connection_lost(self, exc):
+            CONNECTIONS.pop(getattr(self, "_emu_key", None), None)
+            super().connection_lost(exc)
+
+    return EmulatorProtocol
+
+
+def make_server(app, sock: socket.socket, *, log_level: str = "warning"):
+    import uvicorn
+
+    _install_log_filter()
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
+                            http=_protocol_class(), timeout_graceful_shutdown=1, timeout_keep_alive=5)
+    return uvicorn.Server(config)
+
+
+def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    if host not in LOOPBACK_HOSTS:
+        raise ValueError(f"the emulator only listens on loopback (127.0.0.1, localhost or ::1), not {host!r}")
+    family = socket.AF_INET6 if host == "::1" else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1" if host == "localhost" else host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class Emulator:
+    """A local Qianfan v1 server on 127.0.0.1, run by uvicorn in a daemon thread."""
+
+    def __init__(self, port: int = 0, ttft: float = 0.0, chunk_delay: float = 0.0, credentials: dict | None = None,
+                 iam_credentials: dict | None = None, rpm: int = 300, tpm: int = 300000, token_ttl: int = 2592000,
+                 deployments: dict | None = None, strict_endpoints: bool = False, answer_chars: int | None = None,
+                 host: str = "127.0.0.1"):
+        if host not in LOOPBACK_HOSTS:
+            raise ValueError(f"the emulator only listens on loopback, not {host!r}")
+        self._host = host
+        self._port = port
+        self._options = dict(ttft=ttft, chunk_delay=chunk_delay, credentials=credentials,
+                             iam_credentials=iam_credentials, rpm=rpm, tpm=tpm, token_ttl=token_ttl,
+                             deployments=deployments, strict_endpoints=strict_endpoints, answer_chars=answer_chars)
+        self._state = None
+        self._server = None
+        self._thread = None
+        self._sock = None
+        self._lock = threading.Lock()
+        self.base_url: str | None = None
+        self.port: int | None = None
+
+    # -- lifecycle
+    def start(self) -> Emulator:
+        with self._lock:
+            if self._thread is not None:
+                return self
+            from ._app import EmulatorState, build_app
+
+            if self._state is None:
+                self._state = EmulatorState(**self._options)
+            sock = bind(self._host, self._port)
+            self.port = sock.getsockname()[1]
+            host = sock.getsockname()[0]
+            self.base_url = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+            server = make_server(build_app(self._state), sock)
+            server.install_signal_handlers = lambda: None  # older uvicorn: never from a thread
+            errors: list[BaseException] = []
+
+            def run():
+                import asyncio
+
+                try:
+                    asyncio.run(server.serve(sockets=[sock]))
+                except BaseException as exc:  # pragma: no cover - reported to start()
+                    errors.append(exc)
+
+            thread = threading.Thread(target=run, name=f"wenxin-emulator-{self.port}", daemon=True)
+            thread.start()
+            while not server.started:
+                if not thread.is_alive():
+                    sock.close()
+                    raise RuntimeError(f"the emulator failed to start: {errors[0] if errors else 'unknown error'}")
+                thread.join(0.005)
+            self._server, self._thread, self._sock = server, thread, sock
+            return self
+
+    def stop(self) -> None:
+        with self._lock:
+            server, thread, sock = self._server, self._thread, self._sock
+            self._server = self._thread = self._sock = None
+        if server is None:
+            return
+        server.should_exit = True
+        thread.join(5)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(2)
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    close = stop
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __del__(self):
+        try:
+            self.stop()
+        except Exception:
+            pass
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- controls
+    def _st(self):
+        if self._state is None:
+            from ._app import EmulatorState
+
+            self._state = EmulatorState(**self._options)
+        return self._state
+
+    @property
+    def requests(self) -> list[dict]:
+        """One dict per request received (method, path, query, headers, json, status), secrets masked."""
+        return self._st().snapshot_requests()
+
+    def inject(self, fault: str, times: int = 1, **kw) -> None:
+        """Queue a fault for the next ``times`` matching chat/completions requests (``path=`` narrows it)."""
+        self._st().inject(fault, times, **kw)
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far now answers 111 (expired)."""
+        self._st().expire_tokens()
+
+    def revoke_tokens(self) -> None:
+        """Every token issued so far now answers 110 (invalid)."""
+        self._st().revoke_tokens()
+
+    def clear(self) -> None:
+        """Forget the request log and any pending faults."""
+        self._st().clear()
+
+    def set_limits(self, rpm: int | None = None, tpm: int | None = None) -> None:
+        self._st().set_limits(rpm=rpm, tpm=tpm)
+
+    def reset_limits(self) -> None:
+        """Empty the RPM/TPM windows."""
+        self._st().reset_limits()
+
+    @property
+    def ttft(self) -> float:
+        return self._st().ttft
+
+    @ttft.setter
+    def ttft(self, value: float) -> None:
+        self._st().ttft = float(value)
+
+    @property
+    def chunk_delay(self) -> float:
+        return self._st().chunk_delay
+
+    @chunk_delay.setter
+    def chunk_delay(self, value: float) -> None:
+        self._st().chunk_delay = float(value)
+
+    def __repr__(self) -> str:
+        return f"Emulator({self.base_url or 'not started'})"

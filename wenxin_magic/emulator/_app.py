@@ -1,0 +1,641 @@
+"""The emulator's Starlette app and its shared, lock-guarded state."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import collections
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+import zlib
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..api._errors import describe_code
+from ..api._registry import CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, find_model, model_for_endpoint
+from ..api._signing import parse_authorization, sign
+from ..api._validation import estimate_tokens, input_size, validate_request
+from ._answers import Answer, chunk, compose
+
+PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
+
+# fault name -> (error_code, error_msg) for the ones that are plain v1 errors
+ERROR_FAULTS = {
+    "expired_token": (111, "Access token expired"),
+    "invalid_token": (110, "Access token invalid or no longer valid"),
+    "qps": (18, "Open api qps request limit reached"),
+    "busy": (336100, "Server high load, please try again later"),
+    "unavailable": (2, "Service temporarily unavailable"),
+    "rpm": (336501, "Rate limit reached for RPM"),
+    "tpm": (336502, "Rate limit reached for TPM"),
+}
+OUTCOME_FAULTS = frozenset(ERROR_FAULTS) | {"error", "http_500", "drop_stream", "stream_error"}
+MODIFIER_FAULTS = frozenset({"slow_first_byte", "need_clear_history", "crlf", "keepalive", "fragment"})
+FAULTS = OUTCOME_FAULTS | MODIFIER_FAULTS
+
+_HTML_500 = ("<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
+             "<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
+             "</body>\r\n</html>\r\n")
+
+_SECRET_HEADER = re.compile(r"key|token|secret|auth|password|cookie|credential|signature", re.I)
+
+# (server addr, client addr) -> transport, filled in by the emulator's uvicorn protocol so a
+# handler can cut its own connection.
+CONNECTIONS: dict[tuple, object] = {}
+
+
+def request_id() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "as-" + "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class EmulatorState:
+    """Everything the handlers share with the controlling thread."""
+
+    def __init__(self, *, ttft=0.0, chunk_delay=0.0, credentials=None, iam_credentials=None, rpm=300,
+                 tpm=300000, token_ttl=2592000, deployments=None, strict_endpoints=False, answer_chars=None):
+        self.lock = threading.Lock()
+        self.ttft = float(ttft)
+        self.chunk_delay = float(chunk_delay)
+        self.credentials = dict(credentials) if credentials is not None else None
+        self.iam_credentials = dict(iam_credentials) if iam_credentials is not None else None
+        self.rpm = int(rpm)
+        self.tpm = int(tpm)
+        self.token_ttl = int(token_ttl)
+        self.deployments = {"my_yi_34b": "Yi-34B"} if deployments is None else dict(deployments)
+        self.strict_endpoints = bool(strict_endpoints)
+        self.answer_chars = answer_chars
+        self.tokens: dict[str, dict] = {}
+        self.faults: list[dict] = []
+        self.requests: list[dict] = []
+        self.windows: dict[tuple, collections.deque] = {}
+        self.counter = 0
+        self.seen_secrets: set[str] = set()
+
+    # -- controls (called from any thread)
+    def inject(self, fault: str, times: int = 1, **kw) -> None:
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(sorted(FAULTS))}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        path = kw.pop("path", None)
+        with self.lock:
+            self.faults.append({"name": fault, "remaining": int(times), "path": path, "kw": kw})
+
+    def _mark_tokens(self, state: str) -> None:
+        with self.lock:
+            for info in self.tokens.values():
+                info["state"] = state
+
+    def expire_tokens(self) -> None:
+        self._mark_tokens("expired")
+
+    def revoke_tokens(self) -> None:
+        self._mark_tokens("revoked")
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.faults.clear()
+
+    def reset_limits(self) -> None:
+        with self.lock:
+            self.windows.clear()
+
+    def set_limits(self, rpm: int | None = None, tpm: int | None = None) -> None:
+        with self.lock:
+            if rpm is not None:
+                self.rpm = int(rpm)
+            if tpm is not None:
+                self.tpm = int(tpm)
+
+    def snapshot_requests(self) -> list[dict]:
+        with self.lock:
+            return [dict(r) for r in self.requests]
+
+    # -- used by handlers
+    def take_faults(self, path: str) -> dict[str, dict]:
+        """Consume the first matching outcome fault and one of each modifier fault."""
+        taken: dict[str, dict] = {}
+        with self.lock:
+            outcome = False
+            for fault in self.faults:
+                if fault["path"] and fault["path"] not in path:
+                    continue
+                name = fault["name"]
+                if name in OUTCOME_FAULTS:
+                    if outcome:
+                        continue
+                    outcome = True
+                elif name in taken:
+                    continue
+                taken[name] = dict(fault["kw"])
+                fault["remaining"] -= 1
+            self.faults = [f for f in self.faults if f["remaining"] > 0]
+        return taken
+
+    def issue_token(self, ak: str) -> dict:
+        now = int(time.time())
+        with self.lock:
+            self.counter += 1
+            n = self.counter
+        appid = 10000000 + zlib.crc32(ak.encode()) % 90000000
+        token = f"24.{secrets.token_hex(16)}.{self.token_ttl}.{now}.{100000 + n}-{appid}"
+        refresh = f"25.{secrets.token_hex(16)}.315360000.{now + 315360000}.{100000 + n}-{appid}"
+        with self.lock:
+            self.tokens[token] = {"ak": ak, "issued": time.time(), "ttl": self.token_ttl, "state": "ok"}
+            self.seen_secrets.update({token, refresh})
+        return {"refresh_token": refresh, "expires_in": self.token_ttl, "scope": "public wise_adapt",
+                "session_key": secrets.token_hex(24), "access_token": token, "session_secret": secrets.token_hex(16)}
+
+    def token_status(self, token: str) -> tuple[str, str | None]:
+        with self.lock:
+            info = self.tokens.get(token)
+            if info is None:
+                return "invalid", None
+            if info["state"] == "revoked":
+                return "invalid", info["ak"]
+            if info["state"] == "expired" or time.time() > info["issued"] + info["ttl"]:
+                return "expired", info["ak"]
+            return "ok", info["ak"]
+
+    def rate_headers(self, key, *, exhausted: bool = False) -> dict[str, str]:
+        with self.lock:
+            used_req, used_tok = self._usage(key)
+            rpm, tpm = self.rpm, self.tpm
+        return {
+            "X-Ratelimit-Limit-Requests": str(rpm),
+            "X-Ratelimit-Limit-Tokens": str(tpm),
+            "X-Ratelimit-Remaining-Requests": "0" if exhausted else str(max(0, rpm - used_req)),
+            "X-Ratelimit-Remaining-Tokens": "0" if exhausted else str(max(0, tpm - used_tok)),
+        }
+
+    def _usage(self, key) -> tuple[int, int]:
+        window = self.windows.get(key)
+        if not window:
+            return 0, 0
+        cutoff = time.monotonic() - 60.0
+        while window and window[0][0] < cutoff:
+            window.popleft()
+        return len(window), sum(e[1] for e in window)
+
+    def admit(self, key, prompt_tokens: int):
+        """Record one request; (None, entry) if admitted, else (336501|336502, None)."""
+        with self.lock:
+            used_req, used_tok = self._usage(key)
+            if used_req >= self.rpm:
+                return 336501, None
+            if used_tok + prompt_tokens > self.tpm:
+                return 336502, None
+            entry = [time.monotonic(), prompt_tokens]
+            self.windows.setdefault(key, collections.deque()).append(entry)
+            return None, entry
+
+    def add_tokens(self, entry, tokens: int) -> None:
+        with self.lock:
+            entry[1] += tokens
+
+    def log(self, request: Request, body: bytes) -> dict:
+        query = {}
+        for k, v in request.query_params.multi_items():
+            if k in ("access_token", "client_id", "client_secret") or _SECRET_HEADER.search(k):
+                if v:
+                    self.seen_secrets.add(v)
+                v = "***"
+            query[k] = v
+        headers = {}
+        for k, v in request.headers.items():
+            if k == "authorization":
+                v = "bce-auth-v1/***" if v.startswith("bce-auth-v1") else "***"
+            elif _SECRET_HEADER.search(k):
+                v = "***"
+            headers[k] = v
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        entry = {"method": request.method, "path": request.url.path, "query": query, "headers": headers,
+                 "json": parsed, "status": None}
+        with self.lock:
+            known = [s for s in self.seen_secrets | set(self.tokens) | set(self.credentials or {}) |
+                     set((self.credentials or {}).values()) | set(self.iam_credentials or {}) |
+                     set((self.iam_credentials or {}).values()) if s and len(s) >= 4]
+            for section in ("query", "headers"):
+                for k, v in entry[section].items():
+                    for s in known:
+                        if s in v:
+                            v = v.replace(s, "***")
+                    entry[section][k] = v
+            self.requests.append(entry)
+        return entry
+
+
+# ----------------------------------------------------------------- responses
+
+class _Raw:
+    """A response written by hand to the ASGI ``send``, for streams and cut connections."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    async def __call__(self, scope, receive, send):
+        await self.fn(scope, receive, send)
+
+
+async def _abort(scope) -> bool:
+    transport = CONNECTIONS.get((_addr(scope.get("server")), _addr(scope.get("client"))))
+    if transport is None:
+        return False
+    transport.abort()
+    await asyncio.sleep(0.01)  # let connection_lost run: later sends are then dropped
+    return True
+
+
+def _addr(value):
+    return tuple(value) if value else None
+
+
+def _v1_error(code: int, message: str | None, headers: dict) -> Response:
+    if message is None:
+        known = describe_code(code)
+        message = known[0] if known else "Unknown error"
+    body = _json({"error_code": code, "error_msg": message, "id": request_id()})
+    return Response(body, status_code=200, headers=headers, media_type="application/json")
+
+
+def _oauth_error(error: str, description: str) -> Response:
+    return Response(_json({"error": error, "error_description": description}), status_code=401,
+                    media_type="application/json")
+
+
+def build_app(state: EmulatorState) -> Starlette:
+    async def token(request: Request):
+        body = await request.body()
+        entry = state.log(request, body)
+        q = request.query_params
+        params = dict(q)
+        if request.method == "POST" and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
+            from urllib.parse import parse_qsl
+
+            for k, v in parse_qsl(body.decode("utf-8", "replace")):
+                params.setdefault(k, v)
+        if params.get("grant_type") != "client_credentials":
+            resp = _oauth_error("unsupported_grant_type", "The authorization grant type is not supported")
+        else:
+            ak, sk = params.get("client_id") or "", params.get("client_secret") or ""
+            creds = state.credentials
+            if not ak or (creds is not None and ak not in creds):
+                resp = _oauth_error("invalid_client", "unknown client id")
+            elif not sk or (creds is not None and not hmac.compare_digest(creds[ak], sk)):
+                resp = _oauth_error("invalid_client", "Client authentication failed")
+            else:
+                resp = JSONResponse(state.issue_token(ak))
+        entry["status"] = resp.status_code
+        return resp
+
+    async def v1(request: Request):
+        return await _serve_v1(state, request)
+
+    async def not_found(request: Request):
+        body = await request.body()
+        entry = state.log(request, body)
+        entry["status"] = 404
+        return Response(_json({"error_code": 3, "error_msg": "Unsupported openapi method", "id": request_id()}),
+                        status_code=404, media_type="application/json")
+
+    routes = [
+        Route("/oauth/2.0/token", token, methods=["GET", "POST"]),
+        Route(PREFIX + "/{kind:str}/{endpoint:path}", v1,
+              methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+        Route("/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+    ]
+    return Starlette(routes=routes)
+
+
+# ----------------------------------------------------------------------- auth
+
+def _iam_failure(kind: str, headers: dict) -> Response:
+    if kind == "notfound":
+        code, msg = "NotFound", "NotFound, cause: Could not find credential."
+    else:
+        code, msg = "SignatureDoesNotMatch", "SignatureDoesNotMatch, cause: Fail to authn user: Signature does not match"
+    h = dict(headers)
+    h["X-Bce-Error-Code"] = code
+    h["X-Bce-Error-Message"] = msg
+    body = _json({"error_code": 14, "error_msg": "IAM Certification failed", "id": request_id()})
+    return Response(body, status_code=401, headers=h, media_type="application/json")
+
+
+def _check_iam(state: EmulatorState, request: Request, value: str) -> tuple[str | None, str | None]:
+    """(access key, None) when the signature holds, else (None, "notfound"|"signature")."""
+    parts = parse_authorization(value)
+    if parts is None or not re.fullmatch(r"[0-9a-f]{64}", parts["signature"]):
+        return None, "signature"
+    try:
+        ts = calendar.timegm(time.strptime(parts["timestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return None, "signature"
+    if abs(time.time() - ts) > max(parts["expiration"], 0):
+        return None, "signature"
+    ak = parts["access_key"]
+    creds = state.iam_credentials
+    if creds is None:
+        return ak, None
+    if ak not in creds:
+        return None, "notfound"
+    listed = tuple(h.lower() for h in parts["headers_to_sign"])
+    params = {k: v for k, v in request.query_params.items()}
+    all_headers = dict(request.headers.items())
+    candidates = (
+        {k: v for k, v in all_headers.items() if k in listed or k.startswith("x-bce-")},
+        {k: v for k, v in all_headers.items() if k in listed},
+    )
+    for headers in candidates:
+        expected = sign(ak, creds[ak], request.method, request.url.path, params, headers,
+                        timestamp=parts["timestamp"], expiration=parts["expiration"],
+                        headers_to_sign=listed).rsplit("/", 1)[-1]
+        if hmac.compare_digest(expected, parts["signature"]):
+            return ak, None
+        # headers_to_sign=() would make sign() fall back to its defaults; nothing else to try
+    return None, "signature"
+
+
+# ---------------------------------------------------------------- v1 handler
+
+def _resolve(state: EmulatorState, seg: str, endpoint: str):
+    kind = CHAT if seg == "chat" else COMPLETION if seg == "completions" else None
+    if kind is None or not endpoint or "/" in endpoint.strip("/"):
+        return None
+    endpoint = endpoint.strip("/")
+    spec = model_for_endpoint(kind, endpoint)
+    if spec is not None:
+        return spec
+    if endpoint in state.deployments:
+        spec = find_model(state.deployments[endpoint])
+        if spec is not None and spec.kind == kind:
+            return spec
+        return None
+    if state.strict_endpoints:
+        return None
+    return CUSTOM_CHAT if kind == CHAT else CUSTOM_COMPLETION
+
+
+async def _serve_v1(state: EmulatorState, request: Request):
+    body_bytes = await request.body()
+    entry = state.log(request, body_bytes)
+    seg = request.path_params["kind"]
+    endpoint = request.path_params["endpoint"].strip("/")
+    rid = request.headers.get("request_id") or request.headers.get("x-request-id") or secrets.token_hex(16)
+    base = {"Statement": "AI-generated", "X-Baidu-Request-Id": rid}
+
+    def headers(key, exhausted=False):
+        return {**state.rate_headers(key, exhausted=exhausted), **base}
+
+    def done(resp, status=None):
+        entry["status"] = resp.status_code if status is None else status
+        return resp
+
+    # 1. auth
+    token = request.query_params.get("access_token")
+    auth = request.headers.get("authorization")
+    if token:
+        status, ak = state.token_status(token)
+        if status == "expired":
+            return done(_v1_error(111, "Access token expired", headers(("token", token, endpoint))))
+        if status != "ok":
+            return done(_v1_error(110, "Access token invalid or no longer valid", headers(("token", token, endpoint))))
+        identity = ("ak", ak)
+    elif auth:
+        ak, failure = _check_iam(state, request, auth)
+        if failure:
+            return done(_iam_failure(failure, headers(("anonymous", endpoint))))
+        identity = ("iam", ak)
+    else:
+        return done(_v1_error(110, "Access token invalid or no longer valid", headers(("anonymous", endpoint))))
+    key = (identity, endpoint)
+
+    # 2. method and endpoint
+    if request.method != "POST":
+        return done(_v1_error(336101, "Invalid HTTP method", headers(key)))
+    spec = _resolve(state, seg, endpoint)
+    if spec is None:
+        return done(_v1_error(3, "Unsupported openapi method", headers(key)))
+
+    # 3. faults
+    faults = state.take_faults(request.url.path)
+    for name, (code, message) in ERROR_FAULTS.items():
+        if name in faults:
+            return done(_v1_error(code, message, headers(key, exhausted=name in ("rpm", "tpm"))))
+    if "error" in faults:
+        kw = faults["error"]
+        return done(_v1_error(int(kw.get("code", 1)), kw.get("message"), headers(key)))
+    slow = float(faults.get("slow_first_byte", {}).get("delay", 0.0) or 0.0)
+    if "http_500" in faults:
+        if slow:
+            await asyncio.sleep(slow)
+        return done(Response(_HTML_500, status_code=500, media_type="text/html"))
+
+    # 4. JSON and validation
+    try:
+        body = json.loads(body_bytes) if body_bytes.strip() else None
+    except ValueError:
+        body = None
+        if slow:
+            await asyncio.sleep(slow)
+        return done(_v1_error(336002, "Invalid JSON", headers(key)))
+    if body is None:
+        return done(_v1_error(336002, "Invalid JSON", headers(key)))
+    if not isinstance(body, dict):
+        return done(_v1_error(336001, "Invalid Argument", headers(key)))
+    from ..api._errors import InvalidRequestError
+
+    try:
+        validate_request(spec, body)
+    except InvalidRequestError as err:
+        return done(_v1_error(err.code, getattr(err, "wire_message", None) or err.message, headers(key)))
+
+    # 5. rate limits
+    prompt_tokens = input_size(body)[1]
+    tripped, window_entry = state.admit(key, prompt_tokens)
+    if tripped:
+        message = "Rate limit reached for RPM" if tripped == 336501 else "Rate limit reached for TPM"
+        return done(_v1_error(tripped, message, headers(key, exhausted=True)))
+
+    # 6. answer
+    answer = compose(spec, endpoint, body, answer_chars=state.answer_chars)
+    if "need_clear_history" in faults and not answer.need_clear_history:
+        answer.need_clear_history = True
+        answer.ban_round = int(faults["need_clear_history"].get("ban_round", -1))
+        answer.flag = 1
+    completion_tokens = estimate_tokens(answer.text) if answer.text else 0
+    if answer.function_call:
+        completion_tokens = estimate_tokens(answer.function_call.get("arguments", "")) + \
+            estimate_tokens(answer.function_call.get("thoughts", "")) + 1
+    state.add_tokens(window_entry, completion_tokens)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+             "total_tokens": prompt_tokens + completion_tokens}
+    resp_headers = headers(key)
+    rid_body = request_id()
+    is_completion = spec.kind == COMPLETION
+    stream = body.get("stream") is True
+    entry["status"] = 200
+
+    if stream:
+        events = _stream_events(answer, usage, rid_body, is_completion)
+        return _Raw(_make_stream(state, events, resp_headers, faults, slow))
+    payload = _full_body(answer, usage, rid_body, is_completion)
+    return _Raw(_make_plain(state, payload, resp_headers, faults, slow, max(1, len(chunk(answer.text)))))
+
+
+def _common(answer: Answer, rid: str, is_completion: bool) -> dict:
+    return {"id": rid, "object": "completion" if is_completion else "chat.completion", "created": int(time.time())}
+
+
+def _extras(answer: Answer, out: dict) -> None:
+    if answer.function_call:
+        out["function_call"] = answer.function_call
+    if answer.search_info:
+        out["search_info"] = answer.search_info
+    if answer.need_clear_history:
+        out["ban_round"] = answer.ban_round if answer.ban_round is not None else -1
+        out["flag"] = answer.flag or 1
+
+
+def _full_body(answer: Answer, usage: dict, rid: str, is_completion: bool) -> dict:
+    out = _common(answer, rid, is_completion)
+    out["result"] = answer.text
+    if is_completion:
+        out["is_safe"] = 0 if answer.need_clear_history else 1
+        if answer.finish_reason != "normal":
+            out["finish_reason"] = answer.finish_reason
+    else:
+        out["is_truncated"] = answer.is_truncated
+        out["need_clear_history"] = answer.need_clear_history
+        out["finish_reason"] = answer.finish_reason
+    _extras(answer, out)
+    out["usage"] = usage
+    return out
+
+
+def _stream_events(answer: Answer, usage: dict, rid: str, is_completion: bool) -> list[dict]:
+    pieces = [] if answer.function_call else chunk(answer.text)
+    partial = {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": 0,
+               "total_tokens": usage["prompt_tokens"]}
+    events = []
+    texts = pieces + [""]
+    for i, text in enumerate(texts):
+        last = i == len(texts) - 1
+        ev = _common(answer, rid, is_completion)
+        ev.update({"sentence_id": i, "is_end": last, "is_truncated": answer.is_truncated if last else False,
+                   "result": text, "need_clear_history": answer.need_clear_history,
+                   "finish_reason": answer.finish_reason if last else "normal"})
+        if is_completion:
+            ev["is_safe"] = 0 if answer.need_clear_history else 1
+        if last or answer.search_info or answer.need_clear_history:
+            _extras(answer, ev)
+        ev["usage"] = usage if last else partial
+        events.append(ev)
+    return events
+
+
+def _sender(send, fragment: bool):
+    async def write(data: bytes):
+        if not fragment:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            return
+        for i in range(0, len(data), 5):
+            await send({"type": "http.response.body", "body": data[i:i + 5], "more_body": True})
+            await asyncio.sleep(0.0005)
+    return write
+
+
+def _start(status: int, headers: dict, content_type: str) -> dict:
+    raw = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-type", content_type.encode()))
+    return {"type": "http.response.start", "status": status, "headers": raw}
+
+
+def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults: dict, slow: float):
+    eol = "\r\n" if "crlf" in faults else "\n"
+    drop = faults.get("drop_stream")
+    err = faults.get("stream_error")
+    drop_at = min(int(drop.get("after", 1)), len(events) - 1) if drop is not None else None
+    err_at = min(int(err.get("after", 1)), len(events) - 1) if err is not None else None
+    ttft, delay = state.ttft, state.chunk_delay
+
+    async def run(scope, receive, send):
+        if slow:
+            await asyncio.sleep(slow)
+        headers_out = dict(headers)
+        headers_out["Cache-Control"] = "no-cache"
+        await send(_start(200, headers_out, "text/event-stream;charset=utf-8"))
+        conn = (_addr(scope.get("server")), _addr(scope.get("client")))
+        conn = conn if conn in CONNECTIONS else None
+        write = _sender(send, "fragment" in faults)
+        if ttft:
+            await asyncio.sleep(ttft)
+        for i, ev in enumerate(events):
+            if drop_at is not None and i == drop_at:
+                if await _abort(scope):
+                    return
+                raise ConnectionAbortedError("drop_stream")  # no transport to cut: uvicorn closes it
+            if err_at is not None and i == err_at:
+                code = int(err.get("code", 336100))
+                message = err.get("message") or (describe_code(code) or ("Unknown error",))[0]
+                line = _json({"error_code": code, "error_msg": message, "id": ev["id"]}) + eol
+                await write(line.encode("utf-8"))
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            if i and delay:
+                await asyncio.sleep(delay)
+            if conn is not None and conn not in CONNECTIONS:
+                return  # the client went away: stop generating
+            ev = dict(ev, created=int(time.time()))
+            text = ""
+            if "keepalive" in faults:
+                text += ": keep-alive" + eol + eol
+            text += "data: " + _json(ev) + eol + eol
+            await write(text.encode("utf-8"))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return run
+
+
+def _make_plain(state: EmulatorState, payload: dict, headers: dict, faults: dict, slow: float, n_chunks: int):
+    async def run(scope, receive, send):
+        if slow:
+            await asyncio.sleep(slow)
+        wait = state.ttft + state.chunk_delay * (n_chunks - 1)
+        if wait:
+            await asyncio.sleep(wait)
+        if "drop_stream" in faults:
+            if await _abort(scope):
+                return
+            raise ConnectionAbortedError("drop_stream")
+        if "stream_error" in faults:
+            err = faults["stream_error"]
+            code = int(err.get("code", 336100))
+            message = err.get("message") or (describe_code(code) or ("Unknown error",))[0]
+            data = _json({"error_code": code, "error_msg": message, "id": payload["id"]}).encode("utf-8")
+            ctype = "application/json"
+        else:
+            data = _json(payload).encode("utf-8")
+            ctype = "application/json;charset=utf-8"
+        out = dict(headers)
+        out["Content-Length"] = str(len(data))
+        await send(_start(200, out, ctype))
+        await _sender(send, "fragment" in faults)(data)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return run
