@@ -128,7 +128,98 @@ def bench_imports() -> None:
     row("import wenxin_magic.api", api, peer, "ms", "", "import qianfan")
 
 
-SECTIONS = {"client": bench_client, "imports": bench_imports}
+# -- magics ----------------------------------------------------------------------------------
+def _load_ext_ms(extension: str, repeats: int = 5) -> float | None:
+    code = ("import time\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+            "ip = InteractiveShell.instance()\nt = time.perf_counter()\n"
+            f"ip.run_line_magic('load_ext', {extension!r})\n"
+            "print((time.perf_counter() - t) * 1000)")
+    times = []
+    for _ in range(repeats):
+        out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir(),
+                             env={k: v for k, v in os.environ.items() if not k.startswith("QIANFAN_")})
+        if out.returncode != 0:
+            return None
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
+
+
+def _iso(date) -> float:
+    return date.timestamp() if hasattr(date, "timestamp") else float(date)
+
+
+def bench_magics() -> None:
+    from _kernel import Kernel
+
+    print("%load_ext in a fresh IPython (median of 5)")
+    ours = _load_ext_ms("wenxin_magic")
+    jai = _load_ext_ms("jupyter_ai_magics") if has("jupyter_ai_magics") else None
+    row("%load_ext wenxin_magic", ours, jai, "ms", "goal: < 50 ms", "jupyter_ai_magics")
+    if jai is None:
+        sdk = _import_ms("import qianfan", repeats=5) if has("qianfan") else None
+        row("%load_ext wenxin_magic vs import qianfan", ours, sdk, "ms", "", "import qianfan")
+
+    setup = ("%load_ext wenxin_magic\nimport wenxin_magic\nsession = wenxin_magic.get_session()\n"
+             "session.emulator_options.update(ttft={ttft}, chunk_delay={delay})")
+    kernel = Kernel(cwd=tempfile.gettempdir())
+    try:
+        print()
+        print("display traffic for a 20 KB answer in about 400 chunks (real kernel, emulator chunk delay 10 ms)")
+        kernel.run(setup.format(ttft=0.0, delay=0.01))
+        run = kernel.run("%%wenxin\nwrite 20000 characters about Beijing", timeout=300)
+        text = kernel.value("session.last_reply.text")
+        chunks = kernel.value("session.emulator.requests[-1]['chunks_sent']")
+        size = len(text.encode())
+        sent = run.display_bytes()
+        # the peer: re-sending the whole Markdown after every chunk, as streaming magics commonly do
+        pieces = kernel.value("__import__('wenxin_magic.emulator._answers', fromlist=['chunk']).chunk("
+                              "session.last_reply.text)")
+        naive, so_far = 0, 0
+        for piece in pieces:
+            so_far += len(piece.encode())
+            naive += so_far
+        print(f"  answer {size:,} bytes in {chunks} chunks; {len(run.of('update_display_data'))} display updates")
+        row("display bytes per answer byte", sent / size, naive / size, "x", "goal: <= 5x",
+            "full re-send per chunk")
+
+        print()
+        print("extra time to first displayed token over the server's first byte (emulator ttft 0.5 s, median of 5)")
+        kernel.run("session.close()\nsession.emulator_options.update(ttft=0.5, chunk_delay=0.01)")
+        extras, client_extras = [], []
+        for _ in range(5):
+            run = kernel.run("%%wenxin --new\n介绍一下北京")
+            first = next(m for m in run.of("update_display_data", "display_data")
+                         if "…" not in m["content"]["data"].get("text/markdown", "…")[:3])
+            served = kernel.value("session.emulator.requests[-1]['first_chunk_at']")
+            parsed = kernel.value("session.last_reply.first_token_at")
+            extras.append((_iso(first["header"]["date"]) - served) * 1000)
+            client_extras.append((parsed - served) * 1000)
+        row("first display after the server's first chunk", statistics.median(extras),
+            statistics.median(client_extras), "ms", "goal: < 10 ms", "chunk parsed")
+
+        print()
+        print("--compare wall time, 4 models that each take 1 s")
+        # every answer takes 1 s before its first chunk; the rest arrives at once
+        kernel.run("session.close()\nsession.emulator_options.update(ttft=1.0, chunk_delay=0.0)")
+        models = ["BLOOMZ-7B", "ERNIE-Speed-8K", "ERNIE-3.5-8K", "ERNIE-Lite-8K"]
+        prompt = "write 500 characters about Beijing"
+        kernel.run(f"%%wenxin --new\n{prompt}")  # warm: emulator started, token fetched
+        started = time.perf_counter()
+        kernel.run(f"%%wenxin --compare {','.join(models)}\n{prompt}")
+        together = time.perf_counter() - started
+        single = kernel.value("[r.latency for r in session.replies[-4:]]")
+        started = time.perf_counter()
+        for model in models:
+            kernel.run(f"%%wenxin -c seq -m {model} --new\n{prompt}")
+        one_by_one = time.perf_counter() - started
+        print(f"  each model alone: {', '.join(f'{t:.2f} s' for t in single)}")
+        row("--compare of 4 models (wall time)", together, one_by_one, "s", "goal: < 1.1 s and ~ the slowest",
+            "one after another")
+    finally:
+        kernel.close()
+
+
+SECTIONS = {"client": bench_client, "imports": bench_imports, "magics": bench_magics}
 
 
 def main(argv: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -185,6 +186,13 @@ def test_interrupt_mid_stream_keeps_the_partial_answer(kernel):
     assert "interrupted" in run.final()
     reply = kernel.value("session.last_reply.to_dict()")
     assert reply["interrupted"] and 0 < len(reply["text"]) < 8000
+    # the HTTP stream was closed: the emulator notices the hang-up at its next chunk and stops
+    for _ in range(40):
+        streamed = last_request(kernel)
+        if streamed["client_closed"]:
+            break
+        time.sleep(0.05)
+    assert streamed["client_closed"] and streamed["chunks_sent"] < 100
     history = kernel.value("session.history('stop')")
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[-1]["content"] == reply["text"]

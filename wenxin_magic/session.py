@@ -44,6 +44,7 @@ class Reply:
         self.usage: Usage | None = None
         self.latency: float | None = None
         self.time_to_first_token: float | None = None
+        self.first_token_at: float | None = None  # wall clock, to line up with server-side logs
         self.finish_reason: str | None = None
         self.is_truncated = False
         self.id: str | None = None
@@ -416,6 +417,7 @@ class Session:
                 async for chunk in pending:
                     if reply.time_to_first_token is None:
                         reply.time_to_first_token = time.perf_counter() - started
+                        reply.first_token_at = time.time()
                     self._absorb(reply, chunk)
                     if chunk.result:
                         reply.text += chunk.result

@@ -18,7 +18,7 @@ from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, 
                       RateLimitError, ServerError, StreamInterruptedError, TOKEN_CODES, error_from_code, redact)
 from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, ModelSpec, find_model,
                         model_for_endpoint, suggest)
-from ._sse import DONE, aiter_lines, parse_line
+from ._sse import DONE, LineDecoder, parse_line
 from ._types import ChatChunk, ChatResponse, RateLimit
 from ._validation import validate_request
 
@@ -358,10 +358,14 @@ class ChatStream:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._iterator is not None:
-            await self._iterator.aclose()
-        if self._response is not None:
-            await self._response.aclose()
+        try:
+            if self._iterator is not None:
+                await self._iterator.aclose()
+        except RuntimeError:  # interrupted while the generator itself was running
+            pass
+        finally:
+            if self._response is not None:
+                await self._response.aclose()
 
     async def _open(self) -> tuple[httpx.Response, dict | None]:
         response, data, retries = await self._client._open(self._path, self._body, stream=True)
@@ -384,8 +388,32 @@ class ChatStream:
                 yield chunk
                 return
             try:
-                async for chunk in self._read(response):
-                    yield chunk
+                # One generator from socket to caller: each layer would cost a hop per chunk.
+                decoder = LineDecoder()
+                rate_limit, request_id, retries = self.rate_limit, self.request_id, self.retries
+                try:
+                    async for data in response.aiter_raw():
+                        for line in decoder.feed(data):
+                            chunk = self._parse(line, response, rate_limit, request_id, retries)
+                            if chunk is None:
+                                continue
+                            if chunk is DONE:
+                                return
+                            yield chunk
+                            if chunk.is_end:
+                                return
+                    for line in decoder.flush():
+                        chunk = self._parse(line, response, rate_limit, request_id, retries)
+                        if chunk is not None and chunk is not DONE:
+                            yield chunk
+                except httpx.TimeoutException:
+                    raise self._interrupted(
+                        f"The stream stalled: nothing arrived for {self._client.timeout:g} s.") from None
+                except httpx.TransportError as exc:
+                    raise self._interrupted(f"The connection closed before the answer was complete "
+                                            f"({type(exc).__name__}).") from None
+                if not self.done:
+                    raise self._interrupted("The stream ended before its last chunk.")
                 return
             except QianfanError as err:
                 if self.chunks:
@@ -421,33 +449,20 @@ class ChatStream:
                                       request_id=request_id or self.request_id, hint=hint,
                                       retryable=self.chunks == 0)
 
-    async def _read(self, response: httpx.Response) -> AsyncIterator[ChatChunk]:
-        rate_limit, request_id, retries = self.rate_limit, self.request_id, self.retries
+    def _parse(self, line: str, response: httpx.Response, rate_limit, request_id, retries):
+        """The chunk a line carries (accepted into the stream's state), None to skip, or DONE."""
         try:
-            async for line in aiter_lines(response.aiter_raw()):
-                try:
-                    data = parse_line(line)
-                except ValueError:
-                    raise self._interrupted("The stream sent a line that is not JSON.") from None
-                if data is None:
-                    continue
-                if data is DONE:
-                    break
-                if "error_code" in data:
-                    error = _error_from_payload(data, response.headers, response.status_code)
-                    if self.chunks == 0:
-                        raise error
-                    raise self._interrupted(f"The stream failed after {self.chunks} chunks: {error.message}",
-                                            code=error.code, request_id=error.request_id)
-                chunk = ChatChunk(data, rate_limit=rate_limit, request_id=request_id, retries=retries)
-                self._accept(chunk)
-                yield chunk
-                if chunk.is_end:
-                    return
-        except httpx.TimeoutException:
-            raise self._interrupted(f"The stream stalled: nothing arrived for {self._client.timeout:g} s.") from None
-        except httpx.TransportError as exc:
-            raise self._interrupted(f"The connection closed before the answer was complete "
-                                    f"({type(exc).__name__}).") from None
-        if not self.done:
-            raise self._interrupted("The stream ended before its last chunk.")
+            data = parse_line(line)
+        except ValueError:
+            raise self._interrupted("The stream sent a line that is not JSON.") from None
+        if data is None or data is DONE:
+            return data
+        if "error_code" in data:
+            error = _error_from_payload(data, response.headers, response.status_code)
+            if self.chunks == 0:
+                raise error
+            raise self._interrupted(f"The stream failed after {self.chunks} chunks: {error.message}",
+                                    code=error.code, request_id=error.request_id)
+        chunk = ChatChunk(data, rate_limit=rate_limit, request_id=request_id, retries=retries)
+        self._accept(chunk)
+        return chunk

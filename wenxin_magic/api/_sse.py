@@ -14,28 +14,46 @@ from typing import AsyncIterator
 DONE = object()
 
 
-async def aiter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """Lines of a byte stream, split on LF, CRLF or CR, decoded as UTF-8."""
-    pending = b""
-    async for data in chunks:
-        if not data:
-            continue
-        pending += data
+class LineDecoder:
+    """Complete lines from byte pieces, split on LF, CRLF or CR, decoded as UTF-8.
+
+    ``feed`` returns a list rather than yielding, so a stream pays no generator
+    hop per line.
+    """
+
+    __slots__ = ("_pending",)
+
+    def __init__(self):
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        pending = self._pending + data if self._pending else data
+        held_cr = False
         if b"\r" in pending:
             held_cr = pending.endswith(b"\r")  # maybe the first half of CRLF
             if held_cr:
                 pending = pending[:-1]
             pending = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        else:
-            held_cr = False
-        if b"\n" in pending:
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", "replace")
-        if held_cr:
-            pending += b"\r"
-    if pending:
-        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+        if b"\n" not in pending:
+            self._pending = pending + b"\r" if held_cr else pending
+            return []
+        *lines, rest = pending.split(b"\n")
+        self._pending = rest + b"\r" if held_cr else rest
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def flush(self) -> list[str]:
+        rest, self._pending = self._pending, b""
+        return [rest.rstrip(b"\r").decode("utf-8", "replace")] if rest else []
+
+
+async def aiter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """Lines of a byte stream (see LineDecoder)."""
+    decoder = LineDecoder()
+    async for data in chunks:
+        for line in decoder.feed(data):
+            yield line
+    for line in decoder.flush():
+        yield line
 
 
 def parse_line(line: str):

@@ -493,7 +493,7 @@ async def _serve_v1(state: EmulatorState, request: Request):
 
     if stream:
         events = _stream_events(answer, usage, rid_body, is_completion)
-        return _Raw(_make_stream(state, events, resp_headers, faults, slow))
+        return _Raw(_make_stream(state, events, resp_headers, faults, slow, entry))
     payload = _full_body(answer, usage, rid_body, is_completion)
     return _Raw(_make_plain(state, payload, resp_headers, faults, slow, max(1, len(chunk(answer.text)))))
 
@@ -566,7 +566,12 @@ def _start(status: int, headers: dict, content_type: str) -> dict:
     return {"type": "http.response.start", "status": status, "headers": raw}
 
 
-def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults: dict, slow: float):
+def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults: dict, slow: float,
+                 entry: dict | None = None):
+    """The stream's writer; ``entry`` (its request log line) learns when the first chunk left,
+    how many were sent and whether the client hung up first."""
+    entry = entry if entry is not None else {}
+    entry.update(chunks_sent=0, first_chunk_at=None, client_closed=False)
     eol = "\r\n" if "crlf" in faults else "\n"
     drop = faults.get("drop_stream")
     err = faults.get("stream_error")
@@ -600,13 +605,17 @@ def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults
             if i and delay:
                 await asyncio.sleep(delay)
             if conn is not None and conn not in CONNECTIONS:
+                entry["client_closed"] = True
                 return  # the client went away: stop generating
             ev = dict(ev, created=int(time.time()))
             text = ""
             if "keepalive" in faults:
                 text += ": keep-alive" + eol + eol
             text += "data: " + _json(ev) + eol + eol
+            if entry["first_chunk_at"] is None:
+                entry["first_chunk_at"] = time.time()
             await write(text.encode("utf-8"))
+            entry["chunks_sent"] += 1
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     return run
