@@ -20,6 +20,16 @@ def get_session():
     return _session
 
 
+def __getattr__(name):
+    # ``wenxin_magic.panel()`` opens a chat panel; the module is callable, and
+    # importing it is deferred because it pulls in ipywidgets.
+    if name == "panel":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.panel")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_ipython_extension(ipython):
     from .magics import WenxinMagics
 

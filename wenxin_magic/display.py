@@ -242,7 +242,8 @@ class LiveGrid(_Live):
         width = max(1, 100 // len(self.replies))
         head = "".join(f"<th>{html.escape(r.label)}</th>" for r in self.replies)
         cells = "".join(
-            f'</td><td width="{width}%" valign="top">\n\n{reply_markdown(r, streaming=streaming and not r.done)}\n\n'
+            f'</td><td width="{width}%" valign="top" style="vertical-align: top">\n\n'
+            f'{reply_markdown(r, streaming=streaming and not r.done)}\n\n'
             for r in self.replies)
         return f"<table>\n<tr>{head}</tr>\n<tr><td>{cells}</td></tr>\n</table>".replace("<tr><td></td>", "<tr>", 1)
 

@@ -330,4 +330,12 @@ class WenxinMagics(Magics):
         print(self.session.go_offline())
 
     def _sub_panel(self, rest: str):
-        raise UsageError("%wenxin panel: the chat panel is not part of this version yet; use %%wenxin cells.")
+        from .panel import open_panel
+
+        chat, tokens = _pop_chat(split_line(rest))
+        model = None
+        if tokens[:1] in (["-m"], ["--model"]) and len(tokens) == 2:
+            model = tokens[1]
+        elif tokens:
+            raise UsageError("%wenxin panel: usage: %wenxin panel [-c NAME] [-m MODEL]")
+        open_panel(chat=chat, model=model, session=self.session)

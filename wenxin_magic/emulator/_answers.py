@@ -155,6 +155,7 @@ _EN_STRIP = re.compile(r"^(please\s+)?(can you\s+|could you\s+)?(tell me about|t
 def topic_of(question: str) -> str:
     q = (question or "").strip()
     q = re.sub(r"\d[\d,]*\s*(?:个)?(?:字|characters|chars|words)", "", q, flags=re.I)
+    q = re.sub(r"\s+", " ", q).strip()  # "write 300 characters about X" -> "write about X"
     if is_chinese(q):
         q = re.sub(r"[？?！!。，,：:\s]+$", "", q)
         q = re.sub(r"^(写|用)?\s*(一篇)?", "", q)

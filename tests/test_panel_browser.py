@@ -1,0 +1,200 @@
+"""The chat panel in a real browser: JupyterLab on loopback, Debian's Chromium driven by Playwright.
+
+Set WENXIN_SCREENSHOTS=DIR to keep the screenshots (the README's come from here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+SETUP = ("%load_ext wenxin_magic\nimport wenxin_magic\nsession = wenxin_magic.get_session()\n"
+         "session.emulator_options.update(ttft=0.3, chunk_delay=0.06)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"JupyterLab did not answer at {url} within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: the README's test command installs Debian's chromium (apt-get)")
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell("%wenxin panel -c demo")]
+    nbformat.write(nb, root / "panel.ipynb")
+    port = _free_port()
+    state = tmp_path_factory.mktemp("lab-state")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QIANFAN_")}
+    env.update(JUPYTERLAB_SETTINGS_DIR=str(state / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(state / "ws"),
+               JUPYTER_RUNTIME_DIR=str(state / "runtime"))
+    # no "get notified about news?" prompt over the panel
+    notification = state / "settings" / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    log = state / "lab.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+             "--ServerApp.password=", f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             "--LabApp.expose_app_in_browser=True", "--ServerApp.allow_root=True"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(f"{base}/api/status", proc, log)
+        yield base, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(lab, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    base, _ = lab
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as p:
+        try:
+            context = p.chromium.launch_persistent_context(
+                str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 1000})
+        except Exception as err:  # the browser must start: say why it did not
+            pytest.fail(f"Chromium did not start: {err}")
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(60000)
+        page.goto(f"{base}/lab/tree/panel.ipynb")
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
+                               " === 'idle'")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_selector(".wenxin-panel .wenxin-input input")
+        yield page
+        context.close()
+
+
+def _screenshot_dir(tmp_path_factory) -> Path:
+    target = os.environ.get("WENXIN_SCREENSHOTS")
+    return Path(target) if target else tmp_path_factory.getbasetemp()
+
+
+def _last_answer(page) -> str:
+    return page.evaluate("() => { const a = document.querySelectorAll('.wenxin-panel .wenxin-assistant');"
+                         " return a.length ? a[a.length - 1].innerText : ''; }")
+
+
+def _answers(page) -> int:
+    return page.evaluate("() => document.querySelectorAll('.wenxin-panel .wenxin-assistant').length")
+
+
+def _ask(page, text: str) -> None:
+    box = page.locator(".wenxin-panel .wenxin-input input")
+    box.fill(text)
+    page.locator(".wenxin-panel button.wenxin-send").click()
+
+
+def _run_new_cell(page, source: str) -> None:
+    page.evaluate("""(source) => {
+        const panel = window.jupyterapp.shell.currentWidget;
+        const model = panel.content.model;
+        model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source});
+        panel.content.activeCellIndex = model.cells.length - 1;
+        return window.jupyterapp.commands.execute('notebook:run-cell');
+    }""", source)
+
+
+def test_panel_streams_stops_and_follows_cells(page, tmp_path_factory):
+    shots = _screenshot_dir(tmp_path_factory)
+    shots.mkdir(parents=True, exist_ok=True)
+
+    # 1. an answer grows in place through intermediate states
+    before = _answers(page)
+    _ask(page, "介绍一下北京")
+    states = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if _answers(page) > before:
+            text = _last_answer(page)
+            if not states or states[-1] != text:
+                states.append(text)
+            if "tokens" in text:
+                break
+        time.sleep(0.03)
+    assert states and "tokens" in states[-1], states[-3:]
+    intermediate = [s for s in states[:-1] if s.strip() and s.strip() != "…" and "characters so far" in s]
+    assert len(intermediate) >= 2, states
+    assert "北京" in states[-1]
+
+    # 2. a long answer, stopped mid-way
+    count = _answers(page)
+    _ask(page, "write 5000 characters about the Great Wall")
+    page.wait_for_function(f"() => document.querySelectorAll('.wenxin-panel .wenxin-assistant').length > {count}"
+                           " && document.querySelectorAll('.wenxin-panel .wenxin-assistant')"
+                           f"[{count}].innerText.length > 300")
+    assert page.locator(".wenxin-panel button.wenxin-stop").is_enabled()
+    page.locator(".wenxin-panel button.wenxin-stop").click()
+    page.wait_for_function("() => { const a = document.querySelectorAll('.wenxin-panel .wenxin-assistant');"
+                           " return a[a.length - 1].innerText.includes('interrupted'); }")
+    page.wait_for_function("() => document.querySelector('.wenxin-panel .wenxin-status').innerText"
+                           ".includes('Stopped')")
+    stopped = _last_answer(page)
+    assert len(stopped) < 5000 and "Great Wall" in stopped
+    assert page.locator(".wenxin-panel button.wenxin-stop").is_disabled()
+    page.locator(".wenxin-panel").screenshot(path=str(shots / "panel.png"))
+
+    # 3. a %%wenxin cell on the panel's conversation appears in the panel as it streams
+    count = _answers(page)
+    _run_new_cell(page, "%%wenxin -c demo\n我在北京周末可以去哪里玩")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.wenxin-panel .wenxin-user'))"
+                           ".some(u => u.innerText.includes('我在北京周末可以去哪里玩'))")
+    page.wait_for_function(f"() => {{ const a = document.querySelectorAll('.wenxin-panel .wenxin-assistant');"
+                           f" return a.length > {count} && a[a.length - 1].innerText.includes('tokens'); }}")
+    assert "北京" in _last_answer(page)
+
+    # 4. the side-by-side comparison, for the README
+    _run_new_cell(page, "%%wenxin --compare BLOOMZ-7B,ERNIE-Speed-8K,ERNIE-3.5-8K-Preemptible\n介绍下故宫")
+    page.wait_for_function("() => { const t = document.querySelectorAll('.jp-OutputArea-output table');"
+                           " return t.length && t[t.length - 1].innerText.split('tokens').length > 3; }")
+    grid = page.locator(".jp-OutputArea-output table").last
+    grid.scroll_into_view_if_needed()
+    grid.screenshot(path=str(shots / "compare.png"))
+    assert (shots / "panel.png").stat().st_size > 10000 and (shots / "compare.png").stat().st_size > 10000

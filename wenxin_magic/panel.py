@@ -1,0 +1,361 @@
+"""The chat panel: an ipywidgets view over the kernel's Session.
+
+Answers run as tasks on the kernel's event loop, so the panel's Stop button
+and other cells work while one streams (a widget callback that blocked would
+hold every click until it returned). The panel renders from the session's turn
+events alone, so a %%wenxin cell on the same conversation shows up here as it
+streams, and several panels stay in step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import sys
+import time
+import types
+from pathlib import Path
+
+import ipywidgets as w
+
+from .api import CHAT, MODELS
+from .display import _Throttle, error_text, footer
+from .session import Reply, Session, TurnEvent
+
+NEW_CHAT = "＋ new conversation"
+
+_CSS = """
+<style>
+.wenxin-panel { border: 1px solid var(--jp-border-color2, #ddd); border-radius: 8px; padding: 8px; }
+.wenxin-transcript { max-height: 480px; overflow-y: auto; padding: 4px; }
+.wenxin-bubble { border-radius: 10px; padding: 2px 10px; margin: 4px 0; max-width: 85%; }
+.wenxin-user { background: var(--jp-brand-color3, #dbeafe); align-self: flex-end; white-space: pre-wrap; }
+.wenxin-assistant { background: var(--jp-layout-color2, #f3f4f6); align-self: flex-start; }
+.wenxin-notice { color: var(--jp-warn-color1, #b45309); font-size: 90%; align-self: center; }
+.wenxin-status { color: var(--jp-ui-font-color2, #666); font-size: 85%; }
+.wenxin-error { color: var(--jp-error-color1, #b91c1c); }
+</style>
+"""
+
+
+def _current_task():
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def _chat_models() -> list[str]:
+    return [m.name for m in MODELS if m.kind == CHAT and m.endpoint is not None]
+
+
+class _Bubble:
+    """One assistant answer in the transcript: Markdown, re-rendered through a throttle."""
+
+    def __init__(self, reply: Reply, min_interval: float, max_interval: float):
+        self.reply = reply
+        self.widget = w.Output(layout=w.Layout(align_self="flex-start", max_width="85%"))
+        self.widget.add_class("wenxin-bubble")
+        self.widget.add_class("wenxin-assistant")
+        # widget state has no byte budget to keep, only a rate
+        self._throttle = _Throttle(self.render, lambda: 0, min_interval=min_interval, max_interval=max_interval,
+                                   budget_factor=0.0, budget_floor=float("inf"))
+        self.render()
+
+    def render(self, final: bool = False) -> int:
+        reply = self.reply
+        parts = [reply.text or ("" if final else "…")]
+        if reply.function_call:
+            parts.append(f"*function call requested: `{reply.function_call.get('name')}`*")
+        if reply.error is not None:
+            parts.append(error_text(reply))
+        parts.append(f"<sub>{html.escape(footer(reply, streaming=not final))}</sub>")
+        markdown = "\n\n".join(p for p in parts if p)
+        self.widget.outputs = ({"output_type": "display_data", "metadata": {},
+                                "data": {"text/markdown": markdown, "text/plain": reply.text}},)
+        return len(markdown)
+
+    def changed(self) -> None:
+        self._throttle.poke(0)
+
+    def finish(self) -> None:
+        self._throttle.close()
+        self.render(final=True)
+
+
+class ChatPanel:
+    """A chat UI for one conversation of a Session (switchable), updated live from its events."""
+
+    def __init__(self, session: Session, chat: str | None = None, model: str | None = None, *,
+                 min_interval: float = 0.05, max_interval: float = 0.2):
+        self.session = session
+        self.chat = chat or "default"
+        self._intervals = (min_interval, max_interval)
+        self._task: asyncio.Task | None = None
+        self._bubbles: dict[int, _Bubble] = {}
+        self._pending_prompt: str | None = None
+        conv = session.conversation(self.chat)
+        if model:
+            session.use(model, chat=self.chat)
+
+        self.model = w.Dropdown(options=_chat_models(), value=self._model_name(), description="model",
+                                layout=w.Layout(width="280px"))
+        self.chats = w.Dropdown(options=self._chat_options(), value=self.chat, description="chat",
+                                layout=w.Layout(width="240px"))
+        self.temperature = w.FloatSlider(value=conv.params.get("temperature", 0.8), min=0.01, max=1.0, step=0.01,
+                                         description="temperature", readout_format=".2f",
+                                         layout=w.Layout(width="300px"))
+        self.system = w.Text(value=conv.system or "", placeholder="system prompt (persona), Enter to set",
+                             description="system", continuous_update=False, layout=w.Layout(width="100%"))
+        self.clear = w.Button(description="Clear", icon="trash", tooltip="forget this conversation's turns")
+        self.export = w.Button(description="Export", icon="download", tooltip="write a Markdown transcript")
+        self.transcript = w.VBox(layout=w.Layout(display="flex", flex_flow="column"))
+        self.transcript.add_class("wenxin-transcript")
+        self.input = w.Text(placeholder="Ask… (Enter sends)", layout=w.Layout(flex="1 1 auto"))
+        self.input.add_class("wenxin-input")
+        self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.send.add_class("wenxin-send")
+        self.stop = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
+        self.stop.add_class("wenxin-stop")
+        self.status = w.HTML()
+        self.status.add_class("wenxin-status")
+        for widget, name in ((self.model, "model"), (self.chats, "chats"), (self.temperature, "temperature"),
+                             (self.system, "system"), (self.clear, "clear"), (self.export, "export")):
+            widget.add_class(f"wenxin-{name}")
+
+        self.widget = w.VBox([
+            w.HTML(_CSS),
+            w.HBox([self.model, self.chats, self.temperature]),
+            w.HBox([self.system, self.clear, self.export]),
+            self.transcript,
+            w.HBox([self.input, self.send, self.stop]),
+            self.status,
+        ])
+        self.widget.add_class("wenxin-panel")
+
+        self.send.on_click(lambda _: self.submit())
+        self.input.on_msg(self._on_input_msg)
+        self.stop.on_click(lambda _: self.cancel())
+        self.clear.on_click(lambda _: self.session.reset(self.chat))
+        self.export.on_click(lambda _: self.export_transcript())
+        self.model.observe(self._on_model, "value")
+        self.chats.observe(self._on_chat, "value")
+        self.system.observe(self._on_system, "value")
+        self._unsubscribe = session.subscribe(self._on_event)
+        self._rebuild()
+        self._set_status()
+
+    # -- display ----------------------------------------------------------------------------
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self.widget.close()
+
+    # -- state helpers ------------------------------------------------------------------------
+    def _model_name(self) -> str:
+        conv = self.session.conversation(self.chat)
+        name = conv.model or self.session.default_model
+        return name if name in _chat_models() else _chat_models()[0]
+
+    def _chat_options(self) -> list[str]:
+        names = [c.name for c in self.session.chats()]
+        if self.chat not in names:
+            names.append(self.chat)
+        return names + [NEW_CHAT]
+
+    def _set_status(self, message: str = "", error: bool = False) -> None:
+        s = self.session
+        mode = "offline (built-in emulator)" if s.offline else "online (Qianfan)"
+        totals = s.conversation(self.chat).totals
+        parts = [mode, f"{self.chat}: {totals['turns']} turns, {totals['total_tokens']} tokens"]
+        if self._busy:
+            parts.append("answering…")
+        text = " · ".join(html.escape(p) for p in parts)
+        if message:
+            cls = "wenxin-error" if error else ""
+            text += f' · <span class="{cls}">{html.escape(message)}</span>'
+        self.status.value = text
+
+    @property
+    def _busy(self) -> bool:
+        # the task itself reports its end before it has quite finished
+        task = self._task
+        return task is not None and not task.done() and task is not _current_task()
+
+    def _user_bubble(self, prompt: str) -> w.HTML:
+        bubble = w.HTML(f"<div>{html.escape(prompt)}</div>", layout=w.Layout(align_self="flex-end",
+                                                                              max_width="85%"))
+        bubble.add_class("wenxin-bubble")
+        bubble.add_class("wenxin-user")
+        return bubble
+
+    def _notice(self, text: str) -> w.HTML:
+        notice = w.HTML(html.escape(text), layout=w.Layout(align_self="center"))
+        notice.add_class("wenxin-notice")
+        return notice
+
+    def _rebuild(self, notice: str | None = None) -> None:
+        """The transcript from the conversation's history (after a switch, reset or clear)."""
+        children = []
+        self._bubbles.clear()
+        for turn in self.session.conversation(self.chat).turns:
+            children.append(self._user_bubble(str(turn.request.get("content") or "")))
+            bubble = _Bubble(turn.reply, *self._intervals)
+            bubble.finish()
+            children.append(bubble.widget)
+        if notice:
+            children.append(self._notice(notice))
+        self.transcript.children = tuple(children)
+
+    # -- user actions ---------------------------------------------------------------------------
+    def _on_input_msg(self, widget, content, buffers) -> None:
+        if content.get("event") == "submit":  # Enter in the text box
+            self.submit()
+
+    def submit(self, prompt: str | None = None):
+        """Send the input box's text (or ``prompt``) as the next turn; returns the task."""
+        text = (prompt if prompt is not None else self.input.value).strip()
+        if not text:
+            self._set_status("Type a question first.")
+            return None
+        if self._busy:
+            self._set_status("Still answering: press Stop or wait.", error=True)
+            return None
+        self._pending_prompt = text
+        self.input.value = ""
+        self.input.disabled = self.send.disabled = True
+        self.stop.disabled = False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a callback outside the kernel's loop (plain Python)
+            loop = asyncio.get_event_loop()
+        self._task = loop.create_task(self._ask(text))
+        self._set_status()
+        return self._task
+
+    async def _ask(self, prompt: str) -> Reply | None:
+        reply = None
+        try:
+            reply = await self.session.aask(prompt, chat=self.chat, temperature=round(self.temperature.value, 2),
+                                            raise_on_error=False)
+        except asyncio.CancelledError:
+            reply = self.session.last_reply
+        except Exception as err:  # a bad prompt or setting: said in words, the text kept
+            self._restore_input(prompt)
+            self._set_status(f"{type(err).__name__}: {err}", error=True)
+        finally:
+            self.input.disabled = self.send.disabled = False
+            self.stop.disabled = True
+        if reply is not None:
+            if reply.error is not None and not reply.text:
+                self._restore_input(prompt)
+                self._set_status(f"Not sent: {reply.error.message} (your message is back in the box)", error=True)
+            elif reply.interrupted:
+                self._set_status("Stopped: the partial answer is kept.")
+            else:
+                self._set_status()
+        return reply
+
+    def _restore_input(self, prompt: str) -> None:
+        if not self.input.value:
+            self.input.value = prompt
+
+    def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def export_transcript(self, path: str | None = None) -> Path:
+        target = Path(path or f"wenxin-{self.chat}-{time.strftime('%Y%m%d-%H%M%S')}.md")
+        written = self.session.export(target, chat=self.chat)
+        self._set_status(f"Exported to {written}")
+        return written
+
+    def _on_model(self, change) -> None:
+        self.session.use(change["new"], chat=self.chat)
+
+    def _on_system(self, change) -> None:
+        self.session.set_system(change["new"] or None, chat=self.chat)
+        self._set_status("System prompt set." if change["new"] else "System prompt cleared.")
+
+    def _on_chat(self, change) -> None:
+        name = change["new"]
+        if name == self.chat or name is None:
+            return
+        if name == NEW_CHAT:
+            existing = {c.name for c in self.session.chats()}
+            n = 1
+            while f"chat-{n}" in existing:
+                n += 1
+            name = f"chat-{n}"
+            self.session.conversation(name)
+            self.chats.options = self._chat_options_with(name)
+            self.chats.value = name
+            return
+        self.chat = name
+        conv = self.session.conversation(name)
+        self.system.value = conv.system or ""
+        self.model.value = self._model_name()
+        self._rebuild()
+        self._set_status()
+
+    def _chat_options_with(self, name: str) -> list[str]:
+        names = [c.name for c in self.session.chats()]
+        if name not in names:
+            names.append(name)
+        return names + [NEW_CHAT]
+
+    # -- session events ----------------------------------------------------------------------------
+    def _on_event(self, event: TurnEvent) -> None:
+        if event.chat is None:  # a comparison belongs to no conversation
+            return
+        if event.kind == "start" and event.chat not in self.chats.options:
+            self.chats.options = self._chat_options_with(event.chat)
+        if event.chat != self.chat:
+            return
+        reply = event.reply
+        if event.kind == "start":
+            bubble = _Bubble(reply, *self._intervals)
+            self._bubbles[id(reply)] = bubble
+            self.transcript.children = self.transcript.children + (self._user_bubble(reply.prompt), bubble.widget)
+            self._set_status()
+        elif event.kind == "delta":
+            bubble = self._bubbles.get(id(reply))
+            if bubble is not None:
+                bubble.changed()
+        elif event.kind == "end":
+            bubble = self._bubbles.pop(id(reply), None)
+            if bubble is not None:
+                bubble.finish()
+            self._set_status()
+        elif event.kind == "cleared":
+            self._rebuild(notice=event.message)
+            self._set_status(event.message)
+        elif event.kind == "reset":
+            self._rebuild()
+            self._set_status("Conversation cleared.")
+
+
+def open_panel(chat: str | None = None, model: str | None = None, session: Session | None = None) -> ChatPanel:
+    """Display a chat panel over the kernel's session and return it."""
+    from IPython.display import display
+
+    from . import get_session
+
+    panel = ChatPanel(session or get_session(), chat=chat, model=model)
+    display(panel.widget)
+    return panel
+
+
+class _CallableModule(types.ModuleType):
+    """``wenxin_magic.panel()`` opens a panel while ``wenxin_magic.panel.ChatPanel`` stays reachable:
+    importing this module binds the package attribute ``panel`` to the module itself."""
+
+    def __call__(self, chat: str | None = None, model: str | None = None) -> ChatPanel:
+        return open_panel(chat=chat, model=model)
+
+
+sys.modules[__name__].__class__ = _CallableModule
