@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import html
+import signal
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -36,6 +38,48 @@ _CSS = """
 .wenxin-error { color: var(--jp-error-color1, #b91c1c); }
 </style>
 """
+
+
+# ipykernel ignores SIGINT while no cell runs, so the kernel's interrupt button
+# would not reach a panel's answer. While one streams, SIGINT cancels it;
+# otherwise the previous handler decides, as before.
+_RUNNING: set[asyncio.Task] = set()
+_previous_sigint = None
+
+
+def _on_sigint(signum, frame):
+    if _RUNNING:
+        for task in list(_RUNNING):
+            task.get_loop().call_soon_threadsafe(task.cancel)
+        return
+    if callable(_previous_sigint):
+        _previous_sigint(signum, frame)
+    elif _previous_sigint == signal.SIG_DFL:
+        raise KeyboardInterrupt
+
+
+def _watch_sigint() -> None:
+    """Install the handler; again after a cell, which restores the one it found when it began."""
+    global _previous_sigint
+    if threading.current_thread() is threading.main_thread():
+        current = signal.getsignal(signal.SIGINT)
+        if current is not _on_sigint:
+            _previous_sigint = current
+            signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _track(task: asyncio.Task) -> None:
+    if task not in _RUNNING:
+        _RUNNING.add(task)
+        task.add_done_callback(_untrack)
+    _watch_sigint()
+
+
+def _untrack(task: asyncio.Task) -> None:
+    _RUNNING.discard(task)
+    if (not _RUNNING and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is _on_sigint):
+        signal.signal(signal.SIGINT, _previous_sigint)
 
 
 def _current_task():
@@ -146,10 +190,15 @@ class ChatPanel:
         self._set_status()
 
     # -- display ----------------------------------------------------------------------------
-    def _ipython_display_(self):
-        from IPython.display import display
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # the widget's own text is a dump of its children; say what it is instead
+        bundle["text/plain"] = repr(self)
+        return bundle
 
-        display(self.widget)
+    def __repr__(self) -> str:
+        where = "offline emulator" if self.session.offline else "Qianfan"
+        return f"ChatPanel(chat={self.chat!r}, model={self.model.value!r}, {where})"
 
     def close(self) -> None:
         self._unsubscribe()
@@ -234,11 +283,13 @@ class ChatPanel:
         except RuntimeError:  # a callback outside the kernel's loop (plain Python)
             loop = asyncio.get_event_loop()
         self._task = loop.create_task(self._ask(text))
+        _track(self._task)
         self._set_status()
         return self._task
 
     async def _ask(self, prompt: str) -> Reply | None:
         reply = None
+        _track(asyncio.current_task())
         try:
             reply = await self.session.aask(prompt, chat=self.chat, temperature=round(self.temperature.value, 2),
                                             raise_on_error=False)
@@ -323,6 +374,8 @@ class ChatPanel:
             self.transcript.children = self.transcript.children + (self._user_bubble(reply.prompt), bubble.widget)
             self._set_status()
         elif event.kind == "delta":
+            if self._task is not None and not self._task.done():
+                _watch_sigint()
             bubble = self._bubbles.get(id(reply))
             if bubble is not None:
                 bubble.changed()
@@ -346,7 +399,7 @@ def open_panel(chat: str | None = None, model: str | None = None, session: Sessi
     from . import get_session
 
     panel = ChatPanel(session or get_session(), chat=chat, model=model)
-    display(panel.widget)
+    display(panel)
     return panel
 
 

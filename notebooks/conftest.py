@@ -1,0 +1,38 @@
+"""nbval, taught to apply display updates the way notebook front ends do.
+
+Streamed answers arrive as one display_data followed by update_display_data
+messages for the same display id. JupyterLab and nbclient apply each update
+in place, so a saved notebook holds the final answer; nbval ignores the
+updates and would compare the first placeholder instead. Handing nbval the
+display's data as a NotebookNode (which it keeps by reference) and applying
+every update to that node makes it compare what a reader of the notebook sees.
+"""
+
+from __future__ import annotations
+
+import nbformat
+from nbval.kernel import RunningKernel
+
+_get_message = RunningKernel.get_message
+_DISPLAYS = ("display_data", "execute_result", "update_display_data")
+
+
+def _get_message_with_updates(self, stream, timeout=None):
+    shown = self.__dict__.setdefault("_displays_by_id", {})
+    while True:
+        msg = _get_message(self, stream, timeout)
+        if stream != "iopub" or msg["msg_type"] not in _DISPLAYS:
+            return msg
+        content = msg["content"]
+        content["data"] = nbformat.from_dict(content.get("data", {}))
+        display_id = (content.get("transient") or {}).get("display_id")
+        if msg["msg_type"] != "update_display_data":
+            if display_id:
+                shown.setdefault(display_id, []).append(content["data"])
+            return msg
+        for data in shown.get(display_id, ()):
+            data.clear()
+            data.update(content["data"])
+
+
+RunningKernel.get_message = _get_message_with_updates
