@@ -609,3 +609,20 @@ def test_secrets_never_leak(tmp_path):
             assert s.history() == []
         finally:
             s.close()
+
+
+def test_a_turn_that_fails_outright_leaves_the_settings_as_they_were(tmp_path):
+    s = Session(offline=True, emulator_options={"ttft": 0, "chunk_delay": 0}, environ={})
+    try:
+        s.ask("你好", chat="keep", system="你是导游")
+        conv = s.conversation("keep")
+        before = (conv.model, conv.endpoint, conv.system)
+        reply = s.ask("再说一遍", chat="keep", model="BLOOMZ-7B", raise_on_error=False)  # no system on BLOOMZ
+        assert reply.error is not None and reply.error.field == "system"
+        assert (conv.model, conv.endpoint, conv.system) == before
+        with pytest.raises(InvalidRequestError, match="not a valid API address"):
+            s.ask("你好", chat="keep", model="BLOOMZ-7B", endpoint="a/b")
+        assert (conv.model, conv.endpoint, conv.system) == before
+        assert s.ask("好的", chat="keep").text  # the conversation still works as before
+    finally:
+        s.close()

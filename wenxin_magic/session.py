@@ -309,6 +309,12 @@ class Session:
                 raise _unknown_model(model)
             conv.model = spec.name if spec else model
         if endpoint is not None:
+            from .api._client import _ENDPOINT_NAME
+
+            if not isinstance(endpoint, str) or not _ENDPOINT_NAME.match(endpoint):
+                raise InvalidRequestError(
+                    f"Endpoint {endpoint!r} is not a valid API address: use the name you gave the service when you "
+                    "deployed it (letters, digits, '_', '-', '.').", field="endpoint")
             conv.endpoint = endpoint
         elif model is not None:
             conv.endpoint = None
@@ -365,7 +371,12 @@ class Session:
         async with conv.lock:
             if new:
                 conv.turns.clear()
-            model, endpoint, system = self._settings(conv, model, endpoint, system)
+            before = (conv.model, conv.endpoint, conv.system)
+            try:
+                model, endpoint, system = self._settings(conv, model, endpoint, system)
+            except QianfanError:
+                conv.model, conv.endpoint, conv.system = before
+                raise
             spec = find_model(model) if model else None
             request = ({"role": "function", "name": function_name, "content": prompt} if function_name
                        else {"role": "user", "content": prompt})
@@ -380,6 +391,9 @@ class Session:
                 await self._run_turn(reply, lambda c, s: (c.stream_chat if s else c.chat)(
                     model=model, messages=messages, endpoint=endpoint, **call), stream, on_delta)
             finally:  # also when interrupted: the partial answer is kept, marked
+                if reply.error is not None and not reply.text and not reply.interrupted:
+                    # a cell that failed outright changes nothing, its settings included
+                    conv.model, conv.endpoint, conv.system = before
                 self._settle(conv, request, reply)
         if reply.error is not None and raise_on_error:
             raise reply.error
@@ -438,6 +452,7 @@ class Session:
             reply.retries = err.retries
         except QianfanError as err:
             reply.error = err
+            reply.retries = err.retries
         except BaseException:
             # Cancelled, interrupted, or a failing on_delta: the turn stopped early,
             # and whatever arrived is kept (by the caller) so it must say so.

@@ -8,7 +8,7 @@ import os
 import time
 from urllib.parse import urlsplit
 
-from ._errors import AuthenticationError, QianfanError, redact
+from ._errors import APIConnectionError, APITimeoutError, AuthenticationError, QianfanError, redact
 from ._signing import DEFAULT_EXPIRATION, canonical_time, sign
 
 TOKEN_PATH = "/oauth/2.0/token"
@@ -19,6 +19,8 @@ ENV_ACCESS_KEY = "QIANFAN_ACCESS_KEY"
 ENV_SECRET_ACCESS_KEY = "QIANFAN_SECRET_KEY"
 ENV_ACCESS_TOKEN = "QIANFAN_ACCESS_TOKEN"
 ENV_BASE_URL = "QIANFAN_BASE_URL"
+
+_UNREACHABLE_HINT = "Check the network and QIANFAN_BASE_URL, or use the offline emulator."
 
 
 class Credentials:
@@ -108,13 +110,16 @@ class TokenSource:
         params = {"grant_type": "client_credentials", "client_id": creds.api_key, "client_secret": creds.secret_key}
         self.fetches += 1
         try:
-            response = await http.post(base_url + TOKEN_PATH, params=params, timeout=10.0)
+            # the token service is quick or down: never wait longer for it than for an answer
+            limit = min(10.0, http.timeout.read or 10.0)
+            response = await http.post(base_url + TOKEN_PATH, params=params, timeout=limit)
         except httpx.TimeoutException:
-            raise AuthenticationError("Fetching an access token timed out (10 s); the service is slow or unreachable.",
-                                      retryable=True) from None
+            raise APITimeoutError(f"Fetching an access token from {redact(base_url)} timed out ({limit:g} s).",
+                                  hint=_UNREACHABLE_HINT) from None
         except httpx.TransportError as exc:
-            raise AuthenticationError(f"Could not reach the token service: {type(exc).__name__}.",
-                                      retryable=True) from None
+            # Nothing was authenticated yet: the keys are not the problem, the address or the network is.
+            raise APIConnectionError(f"Could not reach the token service at {redact(base_url)} "
+                                     f"({type(exc).__name__}).", hint=_UNREACHABLE_HINT) from None
         try:
             data = json.loads(response.content)
         except ValueError:

@@ -20,7 +20,7 @@ from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAUL
                         model_for_endpoint, suggest)
 from ._sse import DONE, LineDecoder, parse_line
 from ._types import ChatChunk, ChatResponse, RateLimit
-from ._validation import validate_request
+from ._validation import check_encodable, validate_request
 
 DEFAULT_BASE_URL = "https://aip.baidubce.com"
 API_PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
@@ -196,7 +196,11 @@ class QianfanClient:
     async def _request(self, path: str, body: dict) -> tuple[httpx.Request, str | None]:
         ensure_credentials(self._credentials)
         url = f"{self.base_url}{API_PREFIX}/{path}"
-        content = json.dumps(body, ensure_ascii=False).encode()
+        try:
+            content = json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # reached only with validate=False
+            check_encodable(body)
+            raise
         token = None
         if self._signer is not None:
             headers = self._signer.headers("POST", url, {"Content-Type": "application/json"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 
 from ._errors import InvalidRequestError
 from ._registry import COMPLETION, ModelSpec
@@ -26,6 +27,7 @@ KNOWN_PARAMS = frozenset({
 })
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def estimate_tokens(text: str) -> int:
@@ -45,11 +47,17 @@ def _fail(code: int, message: str, *, wire: str | None = None, field: str | None
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    # math.isfinite overflows on ints too large for a float; every int is finite
+    return isinstance(value, int) or math.isfinite(value)
 
 
 def _fmt(value) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        return f"an integer of more than {sys.get_int_max_str_digits()} digits"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -232,9 +240,43 @@ def input_size(body: dict) -> tuple[int, int]:
     return chars, tokens
 
 
+def _surrogate_in(value) -> tuple[str, int] | None:
+    """(the text, the offset) of the first lone surrogate anywhere in ``value``."""
+    if isinstance(value, str):
+        match = _SURROGATE.search(value)
+        return (value, match.start()) if match else None
+    items = value.items() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    for item in items:
+        found = _surrogate_in(item)
+        if found:
+            return found
+    return None
+
+
+def check_encodable(body: dict, model: str | None = None) -> None:
+    """Lone surrogates cannot be encoded as UTF-8: say where one is instead of failing inside the send."""
+    for name, value in body.items():
+        found = _surrogate_in(value)
+        if not found:
+            continue
+        text, at = found
+        where = f"`{name}`"
+        if name == "messages" and isinstance(value, list):
+            index = next(i for i, m in enumerate(value, start=1) if _surrogate_in(m))
+            where = f"Message {index}"
+        # ascii() shows the bad character as an escape: printing it raw would fail the same way
+        raise _fail(336003, f"{where} contains {ascii(text[at])} at character {at}, a lone surrogate that is not "
+                    "valid Unicode and cannot be sent. It usually comes from text decoded with "
+                    "errors='surrogateescape' (file names, command output): decode it with the right encoding, or "
+                    "clean it with text.encode('utf-8', 'replace').decode('utf-8').",
+                    wire="Invalid JSON", field="messages" if name == "messages" else name,
+                    allowed="valid Unicode text", model=model)
+
+
 def validate_request(spec: ModelSpec, body: dict) -> None:
     """Raise InvalidRequestError, with the service's code, if ``body`` breaks a rule for ``spec``."""
     model = spec.name
+    check_encodable(body, model)
     if spec.kind == COMPLETION:
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
