@@ -14,6 +14,17 @@ from jupyter_client.manager import KernelManager
 
 DISPLAY_TYPES = ("display_data", "update_display_data", "execute_result")
 
+# A kernel online against a test-side emulator: quick retries, a short timeout.
+ONLINE_SETUP = """
+%load_ext wenxin_magic
+import asyncio, wenxin_magic
+session = wenxin_magic.get_session()
+%config WenxinMagics.max_retries = 2
+%config WenxinMagics.timeout = 5
+session.client_options['retry_backoff'] = 0.01
+session._drop_client()
+"""
+
 
 @dataclass
 class CellRun:

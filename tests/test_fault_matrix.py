@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from _kernel import Kernel
+from _kernel import ONLINE_SETUP, Kernel
 from wenxin_magic.emulator import Emulator
 
 AK, SK = "ak-LEAKCHECK-1f2e3d4c5b6a", "sk-LEAKCHECK-9a8b7c6d5e4f"
@@ -21,15 +21,7 @@ IAK, ISK = "iak-LEAKCHECK-0b1c2d3e4f5a", "isk-LEAKCHECK-6f5e4d3c2b1a"
 WRONG_AK, WRONG_SK, WRONG_ISK = "ak-LEAKCHECK-wrong-7777", "sk-LEAKCHECK-wrong-8888", "isk-LEAKCHECK-wrong-9999"
 LONG = "write 800 characters about the Great Wall"
 
-SETUP = """
-%load_ext wenxin_magic
-import asyncio, wenxin_magic
-session = wenxin_magic.get_session()
-%config WenxinMagics.max_retries = 2
-%config WenxinMagics.timeout = 5
-session.client_options['retry_backoff'] = 0.01
-session._drop_client()
-"""
+SETUP = ONLINE_SETUP
 
 
 def emulator() -> Emulator:

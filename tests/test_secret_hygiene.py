@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from _kernel import Kernel
+from _kernel import ONLINE_SETUP, Kernel
 from wenxin_magic.emulator import Emulator
 
 AK, SK = "ak-HYGIENE-3c4d5e6f7a8b", "sk-HYGIENE-8b7a6f5e4d3c"
@@ -28,15 +28,7 @@ for _name in ("httpx", "httpcore", "asyncio", "wenxin_magic"):
     logging.getLogger(_name).setLevel(logging.DEBUG)
 """
 
-SETUP = """
-%load_ext wenxin_magic
-import wenxin_magic
-session = wenxin_magic.get_session()
-%config WenxinMagics.max_retries = 2
-%config WenxinMagics.timeout = 5
-session.client_options['retry_backoff'] = 0.01
-session._drop_client()
-"""
+SETUP = ONLINE_SETUP
 
 REPRS = """
 _errors = [r.error for r in session.replies if r.error is not None]
