@@ -9,7 +9,7 @@ from traitlets import Bool, Enum, Float, Int, Unicode, observe
 
 from .api import DEFAULT_MODEL, MODELS, QianfanError
 from .parsers import FORMATS, SUBCOMMANDS, UsageError, help_text, interpolate, parse_cell_args, split_line
-from .session import Session
+from .session import Session, model_label
 
 
 def _pop_chat(tokens: list[str]) -> tuple[str | None, list[str]]:
@@ -242,9 +242,7 @@ class WenxinMagics(Magics):
         rows = ["| conversation | model | turns | tokens | system |", "|---|---|---|---|---|"]
         for conv in self.session.chats() or [self.session.conversation()]:
             totals = conv.totals
-            model = conv.model or f"{self.session.default_model} (default)"
-            if conv.endpoint:
-                model += f" @ {conv.endpoint}"
+            model = model_label(conv, self.session.default_model)
             system = (conv.system or "")[:40]
             rows.append(f"| {conv.name} | {model} | {totals['turns']} | {totals['total_tokens']} | {system} |")
         self._show("\n".join(rows))
@@ -256,7 +254,7 @@ class WenxinMagics(Magics):
         if name and name not in {c.name for c in self.session.chats()}:
             raise UsageError(f"%wenxin history: no conversation {name!r}; "
                              f"there are: {', '.join(c.name for c in self.session.chats()) or 'none yet'}.")
-        text = _markdown_transcript(self.session.conversation(name))
+        text = _markdown_transcript(self.session.conversation(name), self.session.default_model)
         self._show(text)
 
     def _sub_reset(self, rest: str):

@@ -364,10 +364,11 @@ class Session:
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequestError("The prompt is empty: write a question in the cell (or after %wenxin).",
                                       field="prompt")
-        conv = self.conversation(chat)
-        if completion:
+        if completion:  # a continuation joins no conversation, so none is created for it
+            conv = self._conversations.get(chat or "default") or Conversation(chat or "default")
             return await self._complete(prompt, conv, model, endpoint, stream, on_start, on_delta, raise_on_error,
                                         params)
+        conv = self.conversation(chat)
         async with conv.lock:
             if new:
                 conv.turns.clear()
@@ -564,7 +565,7 @@ class Session:
                 "totals": c.totals} for c in convs]}
             text = json.dumps(data, ensure_ascii=False, indent=2)
         else:
-            text = "\n".join(_markdown_transcript(c) for c in convs)
+            text = "\n".join(_markdown_transcript(c, self.default_model) for c in convs)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
         return target
@@ -607,9 +608,16 @@ async def _close_quietly(stream) -> None:
         pass
 
 
-def _markdown_transcript(conv: Conversation) -> str:
+def model_label(conv: Conversation, default_model: str) -> str:
+    """What answers a conversation: its model, its endpoint, or the session's default."""
+    if conv.endpoint:
+        return f"{conv.model} @ {conv.endpoint}" if conv.model else f"endpoint {conv.endpoint}"
+    return conv.model or f"{default_model} (default)"
+
+
+def _markdown_transcript(conv: Conversation, default_model: str = DEFAULT_MODEL) -> str:
     lines = [f"# Conversation: {conv.name}", ""]
-    lines.append(f"- model: {conv.model or '-'}" + (f" (endpoint {conv.endpoint})" if conv.endpoint else ""))
+    lines.append(f"- model: {model_label(conv, default_model)}")
     if conv.system:
         lines.append(f"- system: {conv.system}")
     totals = conv.totals

@@ -74,8 +74,8 @@ def _resolve(kind: str, model: str | None, endpoint: str | None) -> tuple[ModelS
         raise _unknown_model(model)
     if spec.endpoint is None:
         raise InvalidRequestError(
-            f"{spec.name} runs only on a service you deploy yourself: pass endpoint='<your service's API address>'"
-            f"{' with complete()' if spec.kind == COMPLETION else ''}.", field="endpoint", model=spec.name)
+            f"{spec.name} runs only on a service you deploy yourself: give that service's API address as the "
+            "endpoint (--endpoint NAME in %%wenxin, endpoint=NAME in Python).", field="endpoint", model=spec.name)
     if kind == CHAT and spec.kind == COMPLETION:
         raise InvalidRequestError(f"{spec.name} continues text rather than chatting: use complete(model=..., "
                                   "prompt=...).", field="model", model=spec.name)

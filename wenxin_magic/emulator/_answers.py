@@ -464,17 +464,35 @@ def _fit_length(ctx: _Ctx, text: str, topic: str, target: int) -> str:
     return text
 
 
+_QUOTES = {"“": "”", "「": "」", "\"": "\""}
+
+
+def _sentences_outside_quotes(text: str) -> list[str]:
+    """Sentences with their ends kept; an end inside a quotation does not end one."""
+    pieces, start, closing = [], 0, None
+    for i, ch in enumerate(text):
+        if closing is not None:
+            if ch == closing:
+                closing = None
+        elif ch in _QUOTES:
+            closing = _QUOTES[ch]
+        elif ch in "。！？!?\n":
+            pieces.append(text[start:i + 1])
+            start = i + 1
+    pieces.append(text[start:])
+    return pieces
+
+
 def _dedupe(text: str) -> str:
-    """penalty_score >= 1.5: drop sentences (and phrases) that repeat."""
-    pieces = re.split(r"(?<=[。！？.!?\n])", text)
+    """penalty_score >= 1.5: drop sentences that repeat an earlier one, quotations kept whole."""
     seen = set()
     out = []
-    for p in pieces:
-        key = p.strip()
+    for piece in _sentences_outside_quotes(text):
+        key = piece.strip()
         if key and key in seen:
             continue
         seen.add(key)
-        out.append(p)
+        out.append(piece)
     return "".join(out)
 
 
