@@ -119,6 +119,26 @@ class Kernel:
         result.reply = self.kc.get_shell_msg(timeout=10)
         return result
 
+    def run_all(self, codes: list[str], timeout: float = 60) -> list[CellRun]:
+        """Queue every cell at once, as a front end's "Run All" does, and collect each one's messages."""
+        ids = [self.kc.execute(code) for code in codes]
+        runs = {msg_id: CellRun() for msg_id in ids}
+        waiting = set(ids)
+        deadline = time.monotonic() + timeout
+        while waiting:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(waiting)} of {len(ids)} queued cells did not finish in {timeout} s")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            parent = msg["parent_header"].get("msg_id")
+            if parent in runs:
+                runs[parent].messages.append(msg)
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    waiting.discard(parent)
+        return [runs[msg_id] for msg_id in ids]
+
     def value(self, expression: str):
         """A JSON-able value computed in the kernel."""
         run = self.run(f"import json as _json; print(_json.dumps({expression}, ensure_ascii=False))")

@@ -296,3 +296,14 @@ def test_no_credentials_in_a_saved_notebook_outputs(tmp_path):
         assert re.search(r"QIANFAN_AK / API Key\s*\|?\s*set \(hidden\)", config.text)
     finally:
         k.close()
+
+
+def test_queued_cells_run_in_turn(kernel):
+    """ "Run All" queues every cell while the first still streams; each must run, in order, cleanly."""
+    runs = kernel.run_all(["%%wenxin -c queued --new\n介绍下故宫", "print('between')",
+                           "%%wenxin -c queued\n继续", "%wenxin chats"])
+    assert all(run.error is None for run in runs)
+    assert "故宫" in runs[0].final() and runs[1].stdout == "between\n" and "tokens" in runs[2].final()
+    for run in runs:
+        assert "Exception" not in run.stderr and "Traceback" not in run.text
+    assert [m["role"] for m in kernel.value("session.history('queued')")] == ["user", "assistant"] * 2

@@ -27,12 +27,17 @@ def bubbles(panel, kind):
     return [c for c in panel.transcript.children if f"wenxin-{kind}" in c._dom_classes]
 
 
+async def finished(panel):
+    """The panel's answer once its turn has really ended (also after Stop)."""
+    assert panel._task is not None
+    assert await asyncio.to_thread(panel._task.finished.wait, 30)
+    return panel.last_reply
+
+
 async def send(panel, text):
     panel.input.value = text
     panel.send.click()
-    task = panel._task
-    assert task is not None
-    return await task
+    return await finished(panel)
 
 
 async def test_controls_reflect_the_session(session):
@@ -76,7 +81,7 @@ async def test_enter_in_the_box_sends(session):
     panel = ChatPanel(session)
     panel.input.value = "你好"
     panel.input._handle_custom_msg({"event": "submit"}, [])
-    reply = await panel._task
+    reply = await finished(panel)
     assert reply.text and len(session.history()) == 2
 
 
@@ -89,7 +94,7 @@ async def test_stop_keeps_the_partial_answer(session):
     while not session.last_reply or len(session.last_reply.text) < 100:
         await asyncio.sleep(0.02)
     panel.stop.click()
-    reply = await panel._task
+    reply = await finished(panel)
     assert reply.interrupted and 100 <= len(reply.text) < 6000
     assert panel.stop.disabled and not panel.send.disabled
     assert "interrupted" in markdown(bubbles(panel, "assistant")[-1])

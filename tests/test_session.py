@@ -283,8 +283,12 @@ def test_a_failing_delta_callback_marks_the_kept_answer_interrupted(session, ser
         if len(reply.text) > 20:
             raise ValueError("display bug")
 
-    with pytest.raises(ValueError, match="display bug"):
-        session.ask(LONG, on_delta=on_delta)
+    server.chunk_delay = 0.05  # the callback fails while the answer is still streaming
+    try:
+        with pytest.raises(ValueError, match="display bug"):
+            session.ask(LONG, on_delta=on_delta)
+    finally:
+        server.chunk_delay = 0.0
     turns = session.conversation().turns
     assert len(turns) == 1 and turns[0].reply.text and turns[0].reply.interrupted
     assert_history_valid(session.history())

@@ -123,10 +123,10 @@ class WenxinMagics(Magics):
         session = self.session
         reply = None
         try:
-            reply = session.run(session.aask(
+            reply = session.ask(
                 prompt, model=args.model, endpoint=args.endpoint, chat=args.chat, stream=not args.no_stream
                 and self.stream, system=args.system, completion=args.completion, new=args.new,
-                on_start=start, on_delta=delta, raise_on_error=False, **params))
+                on_start=start, on_delta=delta, raise_on_error=False, **params)
         except KeyboardInterrupt:
             reply = session.last_reply
             if reply is not None:
@@ -162,9 +162,9 @@ class WenxinMagics(Magics):
         session = self.session
         replies = None
         try:
-            replies = session.run(session.acompare(
+            replies = session.compare(
                 prompt, args.compare, stream=not args.no_stream and self.stream, system=args.system,
-                on_start=start, on_delta=lambda i, r, d: views[-1].changed(), **self._params(args)))
+                on_start=start, on_delta=lambda i, r, d: views[-1].changed(), **self._params(args))
         except KeyboardInterrupt:
             for reply in (views[-1].replies if views else []):
                 if not reply.done or not reply.ok:

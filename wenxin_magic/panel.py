@@ -10,6 +10,7 @@ streams, and several panels stay in step.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import html
 import signal
 import sys
@@ -43,14 +44,14 @@ _CSS = """
 # ipykernel ignores SIGINT while no cell runs, so the kernel's interrupt button
 # would not reach a panel's answer. While one streams, SIGINT cancels it;
 # otherwise the previous handler decides, as before.
-_RUNNING: set[asyncio.Task] = set()
+_RUNNING: set[concurrent.futures.Future] = set()
 _previous_sigint = None
 
 
 def _on_sigint(signum, frame):
     if _RUNNING:
-        for task in list(_RUNNING):
-            task.get_loop().call_soon_threadsafe(task.cancel)
+        for future in list(_RUNNING):
+            future.cancel()
         return
     if callable(_previous_sigint):
         _previous_sigint(signum, frame)
@@ -68,25 +69,17 @@ def _watch_sigint() -> None:
             signal.signal(signal.SIGINT, _on_sigint)
 
 
-def _track(task: asyncio.Task) -> None:
-    if task not in _RUNNING:
-        _RUNNING.add(task)
-        task.add_done_callback(_untrack)
+def _track(future: concurrent.futures.Future) -> None:
+    _RUNNING.add(future)
+    future.add_done_callback(_untrack)
     _watch_sigint()
 
 
-def _untrack(task: asyncio.Task) -> None:
-    _RUNNING.discard(task)
+def _untrack(future: concurrent.futures.Future) -> None:
+    _RUNNING.discard(future)
     if (not _RUNNING and threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is _on_sigint):
         signal.signal(signal.SIGINT, _previous_sigint)
-
-
-def _current_task():
-    try:
-        return asyncio.current_task()
-    except RuntimeError:
-        return None
 
 
 def _chat_models() -> list[str]:
@@ -135,7 +128,10 @@ class ChatPanel:
         self.session = session
         self.chat = chat or "default"
         self._intervals = (min_interval, max_interval)
-        self._task: asyncio.Task | None = None
+        self._task: concurrent.futures.Future | None = None  # the answer, running on the session's loop
+        self._answering = False
+        self._main_loop = None
+        self.last_reply: Reply | None = None
         self._bubbles: dict[int, _Bubble] = {}
         self._pending_prompt: str | None = None
         conv = session.conversation(self.chat)
@@ -231,9 +227,7 @@ class ChatPanel:
 
     @property
     def _busy(self) -> bool:
-        # the task itself reports its end before it has quite finished
-        task = self._task
-        return task is not None and not task.done() and task is not _current_task()
+        return self._answering
 
     def _user_bubble(self, prompt: str) -> w.HTML:
         bubble = w.HTML(f"<div>{html.escape(prompt)}</div>", layout=w.Layout(align_self="flex-end",
@@ -278,18 +272,18 @@ class ChatPanel:
         self.input.value = ""
         self.input.disabled = self.send.disabled = True
         self.stop.disabled = False
+        self._answering = True
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # a callback outside the kernel's loop (plain Python)
-            loop = asyncio.get_event_loop()
-        self._task = loop.create_task(self._ask(text))
+            self._main_loop = asyncio.get_running_loop()  # the kernel's, to reach the main thread later
+        except RuntimeError:
+            self._main_loop = None
+        self._task = self.session.submit(self._ask(text))
         _track(self._task)
         self._set_status()
         return self._task
 
     async def _ask(self, prompt: str) -> Reply | None:
         reply = None
-        _track(asyncio.current_task())
         try:
             reply = await self.session.aask(prompt, chat=self.chat, temperature=round(self.temperature.value, 2),
                                             raise_on_error=False)
@@ -297,10 +291,13 @@ class ChatPanel:
             reply = self.session.last_reply
         except Exception as err:  # a bad prompt or setting: said in words, the text kept
             self._restore_input(prompt)
+            self._answering = False
             self._set_status(f"{type(err).__name__}: {err}", error=True)
         finally:
+            self._answering = False
             self.input.disabled = self.send.disabled = False
             self.stop.disabled = True
+        self.last_reply = reply
         if reply is not None:
             if reply.error is not None and not reply.text:
                 self._restore_input(prompt)
@@ -317,7 +314,7 @@ class ChatPanel:
 
     def cancel(self) -> None:
         if self._task is not None and not self._task.done():
-            self._task.cancel()
+            self._task.cancel()  # thread-safe: the turn is cancelled on the session's loop
 
     def export_transcript(self, path: str | None = None) -> Path:
         target = Path(path or f"wenxin-{self.chat}-{time.strftime('%Y%m%d-%H%M%S')}.md")
@@ -374,8 +371,9 @@ class ChatPanel:
             self.transcript.children = self.transcript.children + (self._user_bubble(reply.prompt), bubble.widget)
             self._set_status()
         elif event.kind == "delta":
-            if self._task is not None and not self._task.done():
-                _watch_sigint()
+            if self._answering and self._main_loop is not None and signal.getsignal(signal.SIGINT) is not _on_sigint:
+                # a cell that ran meanwhile restored the handler it found: install ours again
+                self._main_loop.call_soon_threadsafe(_watch_sigint)
             bubble = self._bubbles.get(id(reply))
             if bubble is not None:
                 bubble.changed()

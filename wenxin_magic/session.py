@@ -3,14 +3,23 @@
 Magics and the chat panel are two views over one Session. It knows nothing
 about displays: views learn about progress through ``on_delta`` callbacks
 and turn events (``subscribe``).
+
+Every turn runs on the session's own event loop, in a daemon thread. Running
+it on the kernel's loop instead (nested with nest-asyncio) lets ipykernel step
+its own message tasks inside a cell: with queued cells ("Run All") that fails
+with "cannot enter context" and stalls the kernel. With a loop of its own, a
+cell simply waits for its answer while its display is drawn in the kernel's
+thread, and the chat panel's answers run while the kernel is idle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -184,7 +193,9 @@ class Session:
         self._observers: list[Callable[[TurnEvent], None]] = []
         self._client = None
         self._emulator = None
-        self._private = threading.local()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
         self.replies: list[Reply] = []  # every finished reply, for usage accounting
         self.last_reply: Reply | None = None
 
@@ -229,17 +240,12 @@ class Session:
 
     def _drop_client(self) -> None:
         client, self._client = self._client, None
-        if client is not None and client._http is not None:
-            http = client._http
-            loop = client._http_loop
-            if loop is not None and loop.is_running():
-                loop.create_task(http.aclose())
-            elif loop is not None and not loop.is_closed():
-                # The loop run() made for plain code is idle between calls: close now,
-                # or the pooled sockets stay open until the garbage collector finds them.
-                try:
-                    loop.run_until_complete(http.aclose())
-                except RuntimeError:  # another loop is running in this thread
+        if client is not None and client._http is not None and self._loop is not None:
+            closing = asyncio.run_coroutine_threadsafe(client._http.aclose(), self._loop)
+            if threading.current_thread() is not self._thread:
+                try:  # pooled sockets closed before the next client opens its own
+                    closing.result(timeout=2)
+                except Exception:
                     pass
 
     def login(self, api_key: str, secret_key: str) -> str:
@@ -265,13 +271,18 @@ class Session:
 
     def close(self) -> None:
         self._drop_client()
-        loop = getattr(self._private, "loop", None)
-        if loop is not None and not loop.is_running() and not loop.is_closed():
-            try:  # as asyncio.run does: let abandoned stream generators finish closing
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            except RuntimeError:  # another loop is running in this thread
-                pass
-            loop.close()
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is not None:
+            async def finish():  # as asyncio.run does: let abandoned stream generators close
+                await loop.shutdown_asyncgens()
+                loop.stop()
+
+            loop.call_soon_threadsafe(lambda: loop.create_task(finish()))
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+            if not loop.is_running():
+                loop.close()
         if self._emulator is not None:
             self._emulator.stop()
             self._emulator = None
@@ -354,13 +365,13 @@ class Session:
             messages = messages[2:]
         return messages
 
-    async def aask(self, prompt: str, *, model: str | None = None, endpoint: str | None = None,
+    async def _aask_here(self, prompt: str, *, model: str | None = None, endpoint: str | None = None,
                    chat: str | None = None, stream: bool = True, system: str | None = None,
                    completion: bool = False, new: bool = False, function_name: str | None = None,
                    on_start: Callable[[Reply], None] | None = None,
                    on_delta: Callable[[Reply, str], None] | None = None, raise_on_error: bool = True,
                    **params) -> Reply:
-        """Ask in a conversation and wait for the answer (streamed to ``on_delta`` as it comes)."""
+        """A turn, on the session's loop."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequestError("The prompt is empty: write a question in the cell (or after %wenxin).",
                                       field="prompt")
@@ -501,14 +512,44 @@ class Session:
         self._emit(TurnEvent("end", conv.name, reply))
 
     def ask(self, prompt: str, *, model: str | None = None, chat: str | None = None, stream: bool = True,
+            on_start: Callable[[Reply], None] | None = None, on_delta: Callable[[Reply, str], None] | None = None,
             **params) -> Reply:
-        """Ask and wait: usable from plain code, a terminal, or a notebook cell."""
-        return self.run(self.aask(prompt, model=model, chat=chat, stream=stream, **params))
+        """Ask in a conversation and wait: from plain code, a terminal or a notebook cell.
 
-    async def acompare(self, prompt: str, models: list[str], *, stream: bool = True, system: str | None = None,
+        ``on_start(reply)`` and ``on_delta(reply, text)`` are called in the calling thread as
+        the answer streams. Interrupting (Ctrl-C, the kernel's stop button) cancels the
+        turn, which keeps what arrived, marked interrupted, and closes the HTTP stream.
+        """
+        calls: queue.SimpleQueue = queue.SimpleQueue()
+        return self.run(self._aask_here(prompt, model=model, chat=chat, stream=stream,
+                                        on_start=_through(calls, on_start), on_delta=_through(calls, on_delta),
+                                        **params), calls)
+
+    async def aask(self, prompt: str, *, on_start: Callable[[Reply], None] | None = None,
+                   on_delta: Callable[[Reply, str], None] | None = None, **kwargs) -> Reply:
+        """``ask`` for async code: awaitable from any event loop; callbacks run on the caller's loop."""
+        return await self._on_session_loop(self._aask_here(
+            prompt, on_start=_on_caller_loop(on_start), on_delta=_on_caller_loop(on_delta), **kwargs))
+
+    def compare(self, prompt: str, models: list[str], *, on_start: Callable[[list[Reply]], None] | None = None,
+                on_delta: Callable[[int, Reply, str], None] | None = None, **kwargs) -> list[Reply]:
+        """The same prompt to several models at once; no conversation changes. Errors stay in their reply."""
+        calls: queue.SimpleQueue = queue.SimpleQueue()
+        return self.run(self._acompare_here(prompt, models, on_start=_through(calls, on_start),
+                                            on_delta=_through(calls, on_delta), **kwargs), calls)
+
+    async def acompare(self, prompt: str, models: list[str], *,
+                       on_start: Callable[[list[Reply]], None] | None = None,
+                       on_delta: Callable[[int, Reply, str], None] | None = None, **kwargs) -> list[Reply]:
+        """``compare`` for async code."""
+        return await self._on_session_loop(self._acompare_here(
+            prompt, models, on_start=_on_caller_loop(on_start), on_delta=_on_caller_loop(on_delta), **kwargs))
+
+    async def _acompare_here(self, prompt: str, models: list[str], *, stream: bool = True,
+                             system: str | None = None,
                        on_start: Callable[[list[Reply]], None] | None = None,
                        on_delta: Callable[[int, Reply, str], None] | None = None, **params) -> list[Reply]:
-        """The same prompt to several models at once; no conversation changes. Errors stay in their reply."""
+        """A comparison, on the session's loop."""
         if not models:
             raise InvalidRequestError("Name at least one model to compare.", field="models")
         if not isinstance(prompt, str) or not prompt.strip():
@@ -533,9 +574,6 @@ class Session:
 
         await asyncio.gather(*(one(i) for i in range(len(replies))))
         return replies
-
-    def compare(self, prompt: str, models: list[str], **kwargs) -> list[Reply]:
-        return self.run(self.acompare(prompt, models, **kwargs))
 
     # -- accounting and export ---------------------------------------------------------
     def usage(self) -> dict:
@@ -570,35 +608,91 @@ class Session:
         target.write_text(text, encoding="utf-8")
         return target
 
-    # -- running coroutines from synchronous code -------------------------------------------
-    def run(self, coro):
-        """Run a coroutine to completion from synchronous code.
+    # -- the session's loop ------------------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop every turn runs on (started on first use, in a daemon thread)."""
+        with self._start_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
 
-        Inside a running loop (ipykernel) it nests with nest-asyncio, so other
-        tasks on the kernel's loop (the chat panel) keep running. Interrupting
-        cancels the work, which closes its HTTP stream, then re-raises.
-        """
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = getattr(self._private, "loop", None)
-            if loop is None or loop.is_closed():
-                loop = self._private.loop = asyncio.new_event_loop()
-        else:
-            import nest_asyncio
+                def serve():
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
 
-            nest_asyncio.apply(loop)
-        task = loop.create_task(coro)
+                thread = threading.Thread(target=serve, name="wenxin-session", daemon=True)
+                thread.start()
+                ready.wait()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def submit(self, coro) -> concurrent.futures.Future:
+        """Start ``coro`` on the session's loop; ``future.finished`` is set once it has really ended."""
+        finished = threading.Event()
+
+        async def guarded():
+            try:
+                return await coro
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(guarded(), self.loop)
+        future.finished = finished
+        return future
+
+    async def _on_session_loop(self, coro):
+        if asyncio.get_running_loop() is self._loop:
+            return await coro
+        future = self.submit(coro)
         try:
-            return loop.run_until_complete(task)
-        except KeyboardInterrupt:
-            if not task.done():
-                task.cancel()
-                try:
-                    loop.run_until_complete(task)
-                except BaseException:  # the cancellation we asked for, or a second interrupt
-                    pass
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # cancelling the wait cancels the turn; return once it has kept what arrived
+            future.cancel()
+            await asyncio.to_thread(future.finished.wait, 5)
             raise
+
+    def run(self, coro, calls: queue.SimpleQueue | None = None):
+        """Run ``coro`` on the session's loop and wait, running the callbacks queued on ``calls`` here.
+
+        An interrupt (or a failing callback) cancels the work, waits for it to wind
+        down (its HTTP stream closed, its partial answer kept) and re-raises.
+        """
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("ask()/compare() wait for the session's loop: on it, use await aask()/acompare()")
+        calls = calls if calls is not None else queue.SimpleQueue()
+        future = self.submit(coro)
+        future.add_done_callback(lambda _: calls.put(None))
+        try:
+            while True:
+                try:
+                    item = calls.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if item is None:
+                    break
+                item()
+            return future.result()
+        except BaseException:  # an interrupt, or a callback that failed: the turn stops with the caller
+            future.cancel()
+            future.finished.wait(timeout=5)
+            raise
+
+
+def _through(calls: queue.SimpleQueue, callback):
+    """``callback``, run in the thread that drains ``calls`` instead of the session's."""
+    if callback is None:
+        return None
+    return lambda *args: calls.put(lambda: callback(*args))
+
+
+def _on_caller_loop(callback):
+    if callback is None:
+        return None
+    loop = asyncio.get_running_loop()
+    return lambda *args: loop.call_soon_threadsafe(callback, *args)
 
 
 async def _close_quietly(stream) -> None:
