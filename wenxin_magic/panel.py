@@ -133,7 +133,6 @@ class ChatPanel:
         self._main_loop = None
         self.last_reply: Reply | None = None
         self._bubbles: dict[int, _Bubble] = {}
-        self._pending_prompt: str | None = None
         conv = session.conversation(self.chat)
         if model:
             session.use(model, chat=self.chat)
@@ -260,7 +259,7 @@ class ChatPanel:
             self.submit()
 
     def submit(self, prompt: str | None = None):
-        """Send the input box's text (or ``prompt``) as the next turn; returns the task."""
+        """Send the input box's text (or ``prompt``) as the next turn; returns its future."""
         text = (prompt if prompt is not None else self.input.value).strip()
         if not text:
             self._set_status("Type a question first.")
@@ -268,7 +267,6 @@ class ChatPanel:
         if self._busy:
             self._set_status("Still answering: press Stop or wait.", error=True)
             return None
-        self._pending_prompt = text
         self.input.value = ""
         self.input.disabled = self.send.disabled = True
         self.stop.disabled = False
@@ -291,7 +289,7 @@ class ChatPanel:
             reply = self.session.last_reply
         except Exception as err:  # a bad prompt or setting: said in words, the text kept
             self._restore_input(prompt)
-            self._answering = False
+            self._answering = False  # before the status line is written
             self._set_status(f"{type(err).__name__}: {err}", error=True)
         finally:
             self._answering = False

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .api import (COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, StreamInterruptedError, Usage,
-                  find_model)
+                  check_endpoint_name, find_model, unknown_model_error)
 from .api._auth import Credentials
 from .api._validation import input_size
 
@@ -315,17 +315,10 @@ class Session:
         if model is not None:
             spec = find_model(model)
             if spec is None and endpoint is None:
-                from .api._client import _unknown_model
-
-                raise _unknown_model(model)
+                raise unknown_model_error(model)
             conv.model = spec.name if spec else model
         if endpoint is not None:
-            from .api._client import _ENDPOINT_NAME
-
-            if not isinstance(endpoint, str) or not _ENDPOINT_NAME.match(endpoint):
-                raise InvalidRequestError(
-                    f"Endpoint {endpoint!r} is not a valid API address: use the name you gave the service when you "
-                    "deployed it (letters, digits, '_', '-', '.').", field="endpoint")
+            check_endpoint_name(endpoint)
             conv.endpoint = endpoint
         elif model is not None:
             conv.endpoint = None

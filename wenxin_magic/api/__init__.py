@@ -6,9 +6,9 @@ so importing this package stays cheap.
 
 from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, InvalidRequestError, QianfanError,
                       RateLimitError, ServerError, StreamInterruptedError, describe_code, redact)
-from ._registry import CHAT, COMPLETION, DEFAULT_MODEL, MODELS, ModelSpec, find_model
+from ._registry import CHAT, COMPLETION, DEFAULT_MODEL, MODELS, ModelSpec, find_model, unknown_model_error
 from ._types import ChatChunk, ChatResponse, RateLimit, Usage
-from ._validation import estimate_tokens, validate_request
+from ._validation import check_endpoint_name, estimate_tokens, validate_request
 
 _LAZY = {"QianfanClient", "ChatStream"}
 
@@ -17,7 +17,7 @@ __all__ = [
     "QianfanError", "AuthenticationError", "RateLimitError", "InvalidRequestError", "ServerError",
     "APIConnectionError", "APITimeoutError", "StreamInterruptedError",
     "MODELS", "ModelSpec", "find_model", "DEFAULT_MODEL", "CHAT", "COMPLETION",
-    "validate_request", "estimate_tokens", "describe_code", "redact",
+    "validate_request", "estimate_tokens", "check_endpoint_name", "unknown_model_error", "describe_code", "redact",
 ]
 
 

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import random
-import re
 import time
 from typing import Any, AsyncIterator
 
@@ -17,14 +16,13 @@ from ._auth import ENV_BASE_URL, Credentials, Signer, TokenSource, ensure_creden
 from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, InvalidRequestError, QianfanError,
                       RateLimitError, ServerError, StreamInterruptedError, TOKEN_CODES, error_from_code, redact)
 from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, ModelSpec, find_model,
-                        model_for_endpoint, suggest)
+                        model_for_endpoint, unknown_model_error)
 from ._sse import DONE, LineDecoder, parse_line
 from ._types import ChatChunk, ChatResponse, RateLimit
-from ._validation import check_encodable, validate_request
+from ._validation import check_encodable, check_endpoint_name, validate_request
 
 DEFAULT_BASE_URL = "https://aip.baidubce.com"
 API_PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
-_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 
 
@@ -54,13 +52,10 @@ def _running_loop():
 def _resolve(kind: str, model: str | None, endpoint: str | None) -> tuple[ModelSpec, str, bool]:
     """(spec to validate against, URL path, whether a chat model answers a completion)."""
     if endpoint is not None:
-        if not isinstance(endpoint, str) or not _ENDPOINT_NAME.match(endpoint):
-            raise InvalidRequestError(
-                f"Endpoint {endpoint!r} is not a valid API address: use the name you gave the service when you "
-                "deployed it (letters, digits, '_', '-', '.').", field="endpoint")
+        check_endpoint_name(endpoint)
         spec = find_model(model) if model else model_for_endpoint(kind, endpoint)
         if spec is None and model:
-            raise _unknown_model(model)
+            raise unknown_model_error(model)
         spec = spec or (CUSTOM_CHAT if kind == CHAT else CUSTOM_COMPLETION)
         folder = "chat" if kind == CHAT else "completions"
         return spec, f"{folder}/{endpoint}", False
@@ -71,7 +66,7 @@ def _resolve(kind: str, model: str | None, endpoint: str | None) -> tuple[ModelS
         model = DEFAULT_MODEL
     spec = find_model(model)
     if spec is None:
-        raise _unknown_model(model)
+        raise unknown_model_error(model)
     if spec.endpoint is None:
         raise InvalidRequestError(
             f"{spec.name} runs only on a service you deploy yourself: give that service's API address as the "
@@ -80,13 +75,6 @@ def _resolve(kind: str, model: str | None, endpoint: str | None) -> tuple[ModelS
         raise InvalidRequestError(f"{spec.name} continues text rather than chatting: use complete(model=..., "
                                   "prompt=...).", field="model", model=spec.name)
     return spec, spec.path, kind == COMPLETION and spec.kind == CHAT
-
-
-def _unknown_model(model) -> InvalidRequestError:
-    close = suggest(str(model))
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return InvalidRequestError(f"Unknown model {model!r}.{hint} `%wenxin models` lists them; for a service you "
-                               "deployed yourself pass endpoint=... instead.", field="model")
 
 
 def _build_body(messages_or_prompt: dict, params: dict[str, Any]) -> dict:

@@ -205,3 +205,13 @@ def suggest(name: str, limit: int = 3) -> list[str]:
         if _BY_KEY[k].name not in seen:
             seen.append(_BY_KEY[k].name)
     return seen[:limit]
+
+
+def unknown_model_error(name):
+    """The error for a model name the registry does not know, with close names."""
+    from ._errors import InvalidRequestError
+
+    close = suggest(str(name))
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return InvalidRequestError(f"Unknown model {name!r}.{hint} `%wenxin models` lists them; for a service you "
+                               "deployed yourself pass endpoint=... instead.", field="model")

@@ -28,6 +28,15 @@ KNOWN_PARAMS = frozenset({
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_endpoint_name(endpoint) -> None:
+    """A deployed service's API address is one path segment of letters, digits, '_', '-', '.'."""
+    if not isinstance(endpoint, str) or not _ENDPOINT_NAME.match(endpoint):
+        raise InvalidRequestError(
+            f"Endpoint {endpoint!r} is not a valid API address: use the name you gave the service when you "
+            "deployed it (letters, digits, '_', '-', '.').", field="endpoint")
 
 
 def estimate_tokens(text: str) -> int:
