@@ -9,7 +9,6 @@ The emulator runs in its own process so the client's CPU time is the client's al
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os

@@ -204,7 +204,7 @@ def test_rate_limit_beyond_the_budget_says_when_to_retry(kernel, emu, fault, cod
     run = ask(kernel, chat, options="--new")
     final = run.final()
     assert f"Error [{code}]" in final and "60 seconds" in final and "refreshes" in final
-    assert kernel.value(f"session.last_reply.error.retry_after") == 60
+    assert kernel.value("session.last_reply.error.retry_after") == 60
     assert settle(kernel, emu, run, chat) == []
 
 

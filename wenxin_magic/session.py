@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -139,13 +139,12 @@ class Conversation:
         self.turns: list[Turn] = []
         self.removed: list[Turn] = []  # turns cleared at the service's request, kept for export
         self._lock: asyncio.Lock | None = None
-        self._lock_loop = None
 
     @property
     def lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._lock is None or (self._lock_loop is not loop and not self._lock.locked()):
-            self._lock, self._lock_loop = asyncio.Lock(), loop
+        # every turn runs on the session's loop, so one lock serves all writers
+        if self._lock is None:
+            self._lock = asyncio.Lock()
         return self._lock
 
     def messages(self) -> list[dict]:
