@@ -6,11 +6,14 @@ in place, so a saved notebook holds the final answer; nbval ignores the
 updates and would compare the first placeholder instead. Handing nbval the
 display's data as a NotebookNode (which it keeps by reference) and applying
 every update to that node makes it compare what a reader of the notebook sees.
+
+Every nbval item is marked ``notebook``, so ``-m "not notebook"`` leaves the notebooks out.
 """
 
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbval.kernel import RunningKernel
 
 _get_message = RunningKernel.get_message
@@ -36,3 +39,11 @@ def _get_message_with_updates(self, stream, timeout=None):
 
 
 RunningKernel.get_message = _get_message_with_updates
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Mark nbval's items (IPyNbCell and its kin) ``notebook``; items from tests/ pass through this hook too."""
+    for item in items:
+        if type(item).__name__.startswith("IPyNb"):
+            item.add_marker(pytest.mark.notebook)

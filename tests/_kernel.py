@@ -1,4 +1,8 @@
-"""A real IPython kernel (jupyter_client) for tests: run cells, collect every iopub message."""
+"""A real IPython kernel (jupyter_client) for tests: run cells, collect every iopub message.
+
+Tests get kernels from conftest.py's ``kernel_factory`` / ``module_kernel_factory`` (a ``KernelPool``),
+which run a setup cell and close every kernel they started.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 from jupyter_client.manager import KernelManager
 
@@ -20,8 +26,7 @@ import asyncio, wenxin_magic
 session = wenxin_magic.get_session()
 %config WenxinMagics.max_retries = 2
 %config WenxinMagics.timeout = 5
-session.client_options['retry_backoff'] = 0.01
-session._drop_client()
+session.backend.reconfigure(retry_backoff=0.01)
 """
 
 
@@ -82,9 +87,15 @@ class Kernel:
         self.km = KernelManager(kernel_name="python3")
         self.km.start_kernel(env=base, cwd=cwd, extra_arguments=["--HistoryManager.enabled=False"])
         self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
         self.all_messages: list[dict] = []
+        self.setup_run: CellRun | None = None  # the setup cell's run, when a KernelPool started it
+        self.closed = False
+        try:
+            self.kc.start_channels()
+            self.kc.wait_for_ready(timeout=60)
+        except BaseException:
+            self.close()
+            raise
 
     def run(self, code: str, timeout: float = 60, stdin: list[str] | None = None,
             on_message=None) -> CellRun:
@@ -151,5 +162,41 @@ class Kernel:
         return thread
 
     def close(self) -> None:
+        """Stop the kernel process; closing twice is harmless."""
+        if self.closed:
+            return
+        self.closed = True
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
+
+
+class KernelPool:
+    """Starts kernels for tests and closes every one of them in ``close_all()``."""
+
+    def __init__(self, default_cwd: Callable[[], Path]):
+        self._default_cwd = default_cwd
+        self.kernels: list[Kernel] = []
+
+    def start(self, setup: str | None = "%load_ext wenxin_magic", *, env: dict[str, str] | None = None,
+              cwd: str | Path | None = None) -> Kernel:
+        """A new kernel that ran ``setup`` (None: no cell) without an error; its run is ``kernel.setup_run``.
+
+        ``env`` replaces the QIANFAN_* variables of this process; ``cwd`` defaults to the pool's temporary folder.
+        """
+        kernel = Kernel(env=env, cwd=str(cwd if cwd is not None else self._default_cwd()))
+        self.kernels.append(kernel)
+        if setup is not None:
+            kernel.setup_run = kernel.run(setup)
+            assert kernel.setup_run.error is None, kernel.setup_run.text
+        return kernel
+
+    def close_all(self) -> None:
+        errors = []
+        for kernel in reversed(self.kernels):
+            try:
+                kernel.close()
+            except Exception as err:  # close the others all the same
+                errors.append(err)
+        self.kernels.clear()
+        if errors:
+            raise errors[0]

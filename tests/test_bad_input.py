@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import wenxin_magic
+from _fakes import assert_history_valid
 from wenxin_magic.api import InvalidRequestError, find_model, validate_request
 from wenxin_magic.parsers import UsageError, parse_cell_args
-from wenxin_magic.session import Session
+from wenxin_magic.session import set_session
 from IPython.core.error import UsageError as IPythonUsageError
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -183,11 +184,10 @@ def test_message_lists(messages):
 # -- the magic end to end, in process ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def shell(tmp_path_factory):
+def shell(tmp_path_factory, module_session_factory):
     from IPython.core.interactiveshell import InteractiveShell
 
-    previous = wenxin_magic._session
-    wenxin_magic._session = Session(offline=True, emulator_options={"ttft": 0.0, "chunk_delay": 0.0}, environ={})
+    previous = set_session(module_session_factory())  # offline, on its own fast emulator
     ip = InteractiveShell.instance()
     home = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("shell"))  # a fuzzed %wenxin export writes here
@@ -195,7 +195,7 @@ def shell(tmp_path_factory):
     ip.user_ns["x"] = "变量"
     yield ip
     ip.run_line_magic("unload_ext", "wenxin_magic")
-    wenxin_magic._session = previous
+    set_session(previous)
     os.chdir(home)
 
 
@@ -235,6 +235,7 @@ def test_magic_never_shows_a_traceback(shell, line, prompt):
         run_cell(shell, f"%wenxin {prompt}")
     session = wenxin_magic.get_session()
     for conv in session.chats():
+        assert_history_valid(conv.messages())
         roles = [m["role"] for m in conv.messages()]
         assert roles == ["user", "assistant"] * (len(roles) // 2)
 
@@ -265,7 +266,7 @@ def test_past_the_input_limit_is_a_clear_error_naming_the_limit(shell):
 
 def test_trim_history_drops_the_oldest_turns(shell):
     session = wenxin_magic.get_session()
-    emu = session.emulator
+    emu = session.backend.start_emulator()
     block = "abcdefghij " * 900  # ~9900 characters, under the limit alone, not three together
     for i in range(2):
         run_cell(shell, f"%%wenxin -c trim{' --new' if i == 0 else ''}\nround {i} {block}")

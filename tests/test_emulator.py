@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from wenxin_magic.api._signing import canonical_time, sign
+from wenxin_magic.api import sign_request
 from wenxin_magic.emulator import Emulator
 from wenxin_magic.emulator._answers import chunk
 
@@ -143,10 +143,10 @@ def test_token_expiry_and_revocation():
 
 def _iam_request(http, emu, ak, sk, *, skew=0.0, order=("x-bce-date", "host", "content-type")):
     path = f"{PREFIX}/chat/ernie_speed"
-    ts = canonical_time(time.time() + skew)
+    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + skew))  # x-bce-date, UTC
     host = emu.base_url.split("//")[1]
     headers = {"Content-Type": "application/json", "Host": host, "x-bce-date": ts}
-    auth = sign(ak, sk, "POST", path, {}, headers, timestamp=ts, expiration=300)
+    auth = sign_request(ak, sk, "POST", path, {}, headers, timestamp=ts, expiration=300)
     # a client may list the signed headers in any order
     prefix, _signed, signature = auth.rsplit("/", 2)
     headers["Authorization"] = f"{prefix}/{';'.join(order)}/{signature}"
@@ -170,9 +170,9 @@ def test_iam_signature_verified(http, emu):
 
 
 def test_iam_published_test_vector_recomputes():
-    auth = sign("ak-example", "sk-example", "POST", f"{PREFIX}/chat/completions",
-                {}, {"Content-Type": "application/json", "Host": "aip.baidubce.com",
-                     "x-bce-date": "2024-01-01T00:00:00Z"}, timestamp="2024-01-01T00:00:00Z", expiration=1800)
+    auth = sign_request("ak-example", "sk-example", "POST", f"{PREFIX}/chat/completions",
+                        {}, {"Content-Type": "application/json", "Host": "aip.baidubce.com",
+                             "x-bce-date": "2024-01-01T00:00:00Z"}, timestamp="2024-01-01T00:00:00Z", expiration=1800)
     assert auth.endswith("416d24f757d24f9f1f214d4899787433791f2d52e444f2e8357bd821b7b1b92e")
 
 

@@ -13,48 +13,35 @@ import time
 
 import pytest
 
+from _fakes import FAKE, assert_history_valid, chat_requests, token_requests
 from _kernel import ONLINE_SETUP, Kernel
-from wenxin_magic.emulator import Emulator
 
-AK, SK = "ak-LEAKCHECK-1f2e3d4c5b6a", "sk-LEAKCHECK-9a8b7c6d5e4f"
-IAK, ISK = "iak-LEAKCHECK-0b1c2d3e4f5a", "isk-LEAKCHECK-6f5e4d3c2b1a"
-WRONG_AK, WRONG_SK, WRONG_ISK = "ak-LEAKCHECK-wrong-7777", "sk-LEAKCHECK-wrong-8888", "isk-LEAKCHECK-wrong-9999"
+pytestmark = pytest.mark.kernel
+
+KEYS = FAKE.MATRIX
+AK, SK, IAK, ISK = KEYS.ak, KEYS.sk, KEYS.iak, KEYS.isk
+WRONG_AK, WRONG_SK, WRONG_ISK = KEYS.wrong_ak, KEYS.wrong_sk, KEYS.wrong_isk
 LONG = "write 800 characters about the Great Wall"
 
-SETUP = ONLINE_SETUP
 
+@pytest.fixture(scope="module")
+def emulator(emulator_factory):
+    """Only the matrix's keys are accepted; the limits are out of reach unless a test sets them.
 
-def emulator() -> Emulator:
-    return Emulator(credentials={AK: SK}, iam_credentials={IAK: ISK}, rpm=100000, tpm=10 ** 9, chunk_delay=0.002)
+    conftest's ``emu`` empties its log, faults and windows and restores these settings around each test.
+    """
+    return emulator_factory(credentials={AK: SK}, iam_credentials={IAK: ISK}, rpm=100000, tpm=10 ** 9,
+                            chunk_delay=0.002)
 
 
 @pytest.fixture(scope="module")
-def emu():
-    with emulator() as server:
-        yield server
+def kernel(emulator, module_kernel_factory):
+    return start_kernel(module_kernel_factory, KEYS.oauth_env(emulator.base_url))
 
 
-@pytest.fixture(scope="module")
-def kernel(emu, tmp_path_factory):
-    k = start_kernel({"QIANFAN_AK": AK, "QIANFAN_SK": SK, "QIANFAN_BASE_URL": emu.base_url},
-                     str(tmp_path_factory.mktemp("matrix")))
-    yield k
-    k.close()
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu):
-    emu.reset_limits()
-    emu.chunk_delay = 0.002
-    yield
-    drop_faults(emu)
-
-
-def start_kernel(env: dict, cwd: str) -> Kernel:
-    k = Kernel(env=env, cwd=cwd)
-    load = k.run(SETUP)
-    assert load.error is None, load.error
-    assert "emulator" not in load.stdout  # credentials present: online, no offline notice
+def start_kernel(factory, env: dict, cwd=None) -> Kernel:
+    k = factory(ONLINE_SETUP, env=env, cwd=cwd)
+    assert "emulator" not in k.setup_run.stdout  # credentials present: online, no offline notice
     return k
 
 
@@ -75,29 +62,13 @@ def secrets_of(emu) -> set[str]:
     state = emu._st()
     with state.lock:
         issued = set(state.tokens) | set(state.seen_secrets)
-    return {AK, SK, IAK, ISK, WRONG_AK, WRONG_SK, WRONG_ISK} | issued
+    return KEYS.all | issued
 
 
 def assert_no_secret(emu, run) -> None:
     text = json.dumps(run.messages, ensure_ascii=False, default=str) + run.text
     found = [s for s in secrets_of(emu) if s in text]
     assert not found, f"credential in the cell's output: {found}"
-
-
-def assert_history_valid(history: list[dict]) -> None:
-    assert len(history) % 2 == 0, history
-    for i, message in enumerate(history):
-        assert message["role"] == ("assistant" if i % 2 else "user"), history
-        assert isinstance(message["content"], str)
-    assert all(m["content"].strip() for m in history), "an empty turn was kept"
-
-
-def chat_requests(emu) -> list[dict]:
-    return [r for r in emu.requests if "/wenxinworkshop/" in r["path"]]
-
-
-def token_requests(emu) -> list[dict]:
-    return [r for r in emu.requests if r["path"] == "/oauth/2.0/token"]
 
 
 def settle(k: Kernel, emu, run, chat: str, *, faults_used: bool = True) -> list[dict]:
@@ -231,23 +202,20 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_server_unreachable(emu, tmp_path):
+def test_server_unreachable(emu, kernel_factory):
     url = f"http://127.0.0.1:{closed_port()}"
-    k = start_kernel({"QIANFAN_AK": AK, "QIANFAN_SK": SK, "QIANFAN_BASE_URL": url}, str(tmp_path))
-    try:
-        run = k.run("%%wenxin\n你好", timeout=30)  # the harness timeout is the hang detector
-        assert run.error is None and "Traceback" not in run.text
-        final = run.final()
-        assert "Error" in final and "reach" in final and "QIANFAN_BASE_URL" in final, final
-        assert "127.0.0.1" in final
-        assert AK not in run.text and SK not in run.text
-        assert k.value("session.history()") == []
-        # pointing the session at a live server repairs it without a restart
-        k.run(f"session._base_url = {emu.base_url!r}; session._drop_client()")
-        assert_clean_answer(k.run("%%wenxin\n你好", timeout=30))
-        assert len(k.value("session.history()")) == 2
-    finally:
-        k.close()
+    k = start_kernel(kernel_factory, KEYS.oauth_env(url))
+    run = k.run("%%wenxin\n你好", timeout=30)  # the harness timeout is the hang detector
+    assert run.error is None and "Traceback" not in run.text
+    final = run.final()
+    assert "Error" in final and "reach" in final and "QIANFAN_BASE_URL" in final, final
+    assert "127.0.0.1" in final
+    assert AK not in run.text and SK not in run.text
+    assert k.value("session.history()") == []
+    # pointing the session at a live server repairs it without a restart
+    k.run(f"session.backend.reconfigure(base_url={emu.base_url!r})")
+    assert_clean_answer(k.run("%%wenxin\n你好", timeout=30))
+    assert len(k.value("session.history()")) == 2
 
 
 def test_first_byte_slower_than_the_timeout(kernel, emu):
@@ -386,29 +354,24 @@ def test_wrong_keys_name_the_variable(kernel, emu, ak, sk, variable):
     settle(kernel, emu, run, "keys")
 
 
-def test_bad_iam_signature_names_the_variable(emu, tmp_path):
-    env = {"QIANFAN_ACCESS_KEY": IAK, "QIANFAN_SECRET_KEY": WRONG_ISK, "QIANFAN_BASE_URL": emu.base_url}
-    k = start_kernel(env, str(tmp_path))
-    try:
-        run = k.run("%%wenxin\n你好", timeout=30)
-        assert run.error is None and "Traceback" not in run.text
-        final = run.final()
-        assert "Error" in final and "signature" in final and "QIANFAN_SECRET_KEY" in final, final
-        assert_no_secret(emu, run)
-        assert chat_requests(emu)[-1]["status"] == 401
-        assert k.value("session.history()") == []
-        assert "Error" in k.run("%%wenxin\n你好").final()  # not retried into success: the key is wrong
-    finally:
-        k.close()
+def test_bad_iam_signature_names_the_variable(emu, kernel_factory):
+    env = {**KEYS.iam_env(emu.base_url), "QIANFAN_SECRET_KEY": WRONG_ISK}
+    k = start_kernel(kernel_factory, env)
+    run = k.run("%%wenxin\n你好", timeout=30)
+    assert run.error is None and "Traceback" not in run.text
+    final = run.final()
+    assert "Error" in final and "signature" in final and "QIANFAN_SECRET_KEY" in final, final
+    assert_no_secret(emu, run)
+    assert chat_requests(emu)[-1]["status"] == 401
+    assert k.value("session.history()") == []
+    assert "Error" in k.run("%%wenxin\n你好").final()  # not retried into success: the key is wrong
+    k.close()  # one kernel at a time
     env["QIANFAN_SECRET_KEY"] = ISK  # the right secret: the same path answers
-    k = start_kernel(env, str(tmp_path))
-    try:
-        run = k.run("%%wenxin\n你好", timeout=30)
-        assert_clean_answer(run)
-        assert_no_secret(emu, run)
-        assert chat_requests(emu)[-1]["headers"]["authorization"] == "bce-auth-v1/***"
-    finally:
-        k.close()
+    k = start_kernel(kernel_factory, env)
+    run = k.run("%%wenxin\n你好", timeout=30)
+    assert_clean_answer(run)
+    assert_no_secret(emu, run)
+    assert chat_requests(emu)[-1]["headers"]["authorization"] == "bce-auth-v1/***"
 
 
 # -- 11. many concurrent asks --------------------------------------------------------------------------
@@ -420,7 +383,7 @@ for i in range(10):
 replies = await asyncio.gather(*[
     session.aask(f"问题 {i}：介绍一下第 {i} 个城市", chat=f"c{i % 10}", stream=i % 3 != 0, raise_on_error=False)
     for i in range(100)])
-pool = session.client.http._transport._pool
+pool = session.backend.client.http._transport._pool
 outcome = {
     "replies": [{"prompt": r.prompt, "chat": r.chat, "text": r.text, "error": str(r.error) if r.error else None,
                  "interrupted": r.interrupted, "retries": r.retries} for r in replies],

@@ -7,27 +7,25 @@ import time
 
 import pytest
 
-from _kernel import Kernel
+from _fakes import FAKE, assert_history_valid
+
+pytestmark = pytest.mark.kernel
 
 SETUP = """
 %load_ext wenxin_magic
 import wenxin_magic
 session = wenxin_magic.get_session()
-session.emulator_options.update(ttft=0.0, chunk_delay={delay})
+session.backend.emulator_options.update(ttft=0.0, chunk_delay={delay})
 """
 
 
 @pytest.fixture(scope="module")
-def kernel(tmp_path_factory):
-    k = Kernel(cwd=str(tmp_path_factory.mktemp("kernel")))
-    first = k.run(SETUP.format(delay=0.004))
-    k.load_output = first
-    yield k
-    k.close()
+def kernel(module_kernel_factory):
+    return module_kernel_factory(SETUP.format(delay=0.004))
 
 
 def requests(kernel, kind="wenxinworkshop"):
-    return kernel.value(f"[r for r in session.emulator.requests if {kind!r} in r['path']]")
+    return kernel.value(f"[r for r in session.backend.start_emulator().requests if {kind!r} in r['path']]")
 
 
 def last_request(kernel):
@@ -39,7 +37,7 @@ def display_ids(run):
 
 
 def test_load_announces_the_emulator_once_in_one_line(kernel):
-    lines = [line for line in kernel.load_output.stdout.splitlines() if line.strip()]
+    lines = [line for line in kernel.setup_run.stdout.splitlines() if line.strip()]
     assert len(lines) == 1 and "emulator" in lines[0] and "%wenxin login" in lines[0]
     again = kernel.run("%load_ext wenxin_magic")
     assert "emulator" not in again.stdout
@@ -47,7 +45,7 @@ def test_load_announces_the_emulator_once_in_one_line(kernel):
 
 def test_answer_streams_into_one_updated_output(kernel):
     kernel.run("%config WenxinMagics.min_update_interval = 0.01")
-    kernel.run("session.emulator_options.update(chunk_delay=0.02)")
+    kernel.run("session.backend.emulator_options.update(chunk_delay=0.02)")
     kernel.run("session.close()")  # restart the emulator with the slower stream
     run = kernel.run("%%wenxin --new\nwrite 1500 characters about the Forbidden City")
     first = run.of("display_data")
@@ -61,7 +59,7 @@ def test_answer_streams_into_one_updated_output(kernel):
     assert run.final("text/plain")
     assert run.of("execute_result") == []  # shown once, not echoed again
     kernel.run("%config WenxinMagics.min_update_interval = 0.05")
-    kernel.run("session.emulator_options.update(chunk_delay=0.004); session.close()")
+    kernel.run("session.backend.emulator_options.update(chunk_delay=0.004); session.close()")
 
 
 def test_conversation_memory_across_cells(kernel):
@@ -177,7 +175,7 @@ def test_need_clear_history(kernel):
 
 
 def test_interrupt_mid_stream_keeps_the_partial_answer(kernel):
-    kernel.run("session.emulator_options.update(chunk_delay=0.05); session.close()")
+    kernel.run("session.backend.emulator_options.update(chunk_delay=0.05); session.close()")
     kernel.run("%%wenxin -c stop --new\n你好")
     kernel.interrupt_after(1.0)
     run = kernel.run("%%wenxin -c stop\nwrite 8000 characters about the Great Wall", timeout=30)
@@ -193,9 +191,10 @@ def test_interrupt_mid_stream_keeps_the_partial_answer(kernel):
         time.sleep(0.05)
     assert streamed["client_closed"] and streamed["chunks_sent"] < 100
     history = kernel.value("session.history('stop')")
+    assert_history_valid(history)
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[-1]["content"] == reply["text"]
-    kernel.run("session.emulator_options.update(chunk_delay=0.004); session.close()")
+    kernel.run("session.backend.emulator_options.update(chunk_delay=0.004); session.close()")
     after = kernel.run("%%wenxin -c stop\n继续")
     assert after.error is None and "tokens" in after.final()
 
@@ -252,49 +251,40 @@ def test_completion_on_a_deployed_endpoint(kernel):
     assert "messages" not in body["json"] and run.final()
 
 
-def test_login_never_echoes(tmp_path):
-    k = Kernel(cwd=str(tmp_path))
-    try:
-        k.run("%load_ext wenxin_magic")
-        run = k.run("%wenxin login", stdin=["ak-visible-test-1", "sk-visible-test-2"])
-        prompts = [m for m in run.messages if m["msg_type"] == "input_request"]
-        assert len(prompts) == 2 and all(p["content"]["password"] for p in prompts)
-        assert "Online" in run.stdout
-        assert "ak-visible-test-1" not in run.text and "sk-visible-test-2" not in run.text
-        config = k.run("%wenxin config").text
-        assert "ak-visible-test-1" not in config and "set (hidden)" in config
-    finally:
-        k.close()
+def test_login_never_echoes(kernel_factory):
+    k = kernel_factory("%load_ext wenxin_magic")
+    ak, sk = FAKE.LOGIN.ak, FAKE.LOGIN.sk
+    run = k.run("%wenxin login", stdin=[ak, sk])
+    prompts = [m for m in run.messages if m["msg_type"] == "input_request"]
+    assert len(prompts) == 2 and all(p["content"]["password"] for p in prompts)
+    assert "Online" in run.stdout
+    assert ak not in run.text and sk not in run.text
+    config = k.run("%wenxin config").text
+    assert ak not in config and "set (hidden)" in config
 
 
-def test_display_traffic_is_bounded(tmp_path):
+def test_display_traffic_is_bounded(kernel_factory):
     """A 20 KB answer in about 400 chunks: display messages total at most 5x the answer."""
-    k = Kernel(cwd=str(tmp_path))
-    try:
-        k.run(SETUP.format(delay=0.01))
-        run = k.run("%%wenxin\nwrite 20000 characters about Beijing", timeout=120)
-        answer = k.value("session.last_reply.text")
-        chunks = k.value("len([1 for _ in session.last_reply.text])")  # answer length in characters
-        size = len(answer.encode())
-        assert 18000 <= size and chunks
-        assert run.display_bytes() <= 5 * size, (run.display_bytes(), size)
-        assert len(run.of("update_display_data")) >= 3
-    finally:
-        k.close()
+    k = kernel_factory(SETUP.format(delay=0.01))
+    run = k.run("%%wenxin\nwrite 20000 characters about Beijing", timeout=120)
+    answer = k.value("session.last_reply.text")
+    chunks = k.value("len([1 for _ in session.last_reply.text])")  # answer length in characters
+    size = len(answer.encode())
+    assert 18000 <= size and chunks
+    assert run.display_bytes() <= 5 * size, (run.display_bytes(), size)
+    assert len(run.of("update_display_data")) >= 3
 
 
-def test_no_credentials_in_a_saved_notebook_outputs(tmp_path):
-    k = Kernel(env={"QIANFAN_AK": "ak-must-not-leak-77", "QIANFAN_SK": "sk-must-not-leak-88"}, cwd=str(tmp_path))
-    try:
-        load = k.run("%load_ext wenxin_magic")
-        assert "emulator" not in load.stdout  # credentials present: online, no notice
-        config = k.run("%wenxin config")
-        assert "online" in config.text and "oauth" in config.text
-        for run in (load, config):
-            assert "ak-must-not-leak-77" not in run.text and "sk-must-not-leak-88" not in run.text
-        assert re.search(r"QIANFAN_AK / API Key\s*\|?\s*set \(hidden\)", config.text)
-    finally:
-        k.close()
+def test_no_credentials_in_a_saved_notebook_outputs(kernel_factory):
+    ak, sk = FAKE.NOTEBOOK.ak, FAKE.NOTEBOOK.sk
+    k = kernel_factory("%load_ext wenxin_magic", env=FAKE.NOTEBOOK.oauth_env())
+    load = k.setup_run
+    assert "emulator" not in load.stdout  # credentials present: online, no notice
+    config = k.run("%wenxin config")
+    assert "online" in config.text and "oauth" in config.text
+    for run in (load, config):
+        assert ak not in run.text and sk not in run.text
+    assert re.search(r"QIANFAN_AK / API Key\s*\|?\s*set \(hidden\)", config.text)
 
 
 def test_queued_cells_run_in_turn(kernel):
@@ -305,4 +295,6 @@ def test_queued_cells_run_in_turn(kernel):
     assert "故宫" in runs[0].final() and runs[1].stdout == "between\n" and "tokens" in runs[2].final()
     for run in runs:
         assert "Exception" not in run.stderr and "Traceback" not in run.text
-    assert [m["role"] for m in kernel.value("session.history('queued')")] == ["user", "assistant"] * 2
+    history = kernel.value("session.history('queued')")
+    assert_history_valid(history)
+    assert [m["role"] for m in history] == ["user", "assistant"] * 2

@@ -5,18 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
-
+from _fakes import FAKE, assert_history_valid
 from wenxin_magic.panel import NEW_CHAT, ChatPanel
-from wenxin_magic.session import Session
 
-
-@pytest.fixture
-def session():
-    s = Session(offline=True, emulator_options={"ttft": 0.0, "chunk_delay": 0.005}, environ={})
-    s.client_options["retry_backoff"] = 0.01
-    yield s
-    s.close()
+# ``session`` (conftest): offline on its own fast emulator; tests that need a slower stream set chunk_delay.
 
 
 def markdown(bubble) -> str:
@@ -51,7 +43,7 @@ async def test_controls_reflect_the_session(session):
 
 
 async def test_send_streams_an_answer_into_a_bubble(session):
-    session.emulator.chunk_delay = 0.02
+    session.backend.start_emulator().chunk_delay = 0.02
     panel = ChatPanel(session, min_interval=0.01)
     states = []
     original = panel._on_event
@@ -86,7 +78,7 @@ async def test_enter_in_the_box_sends(session):
 
 
 async def test_stop_keeps_the_partial_answer(session):
-    session.emulator.chunk_delay = 0.03
+    session.backend.start_emulator().chunk_delay = 0.03
     panel = ChatPanel(session)
     panel.input.value = "write 6000 characters about the Great Wall"
     panel.send.click()
@@ -100,9 +92,10 @@ async def test_stop_keeps_the_partial_answer(session):
     assert "interrupted" in markdown(bubbles(panel, "assistant")[-1])
     assert "Stopped" in panel.status.value
     history = session.history()
+    assert_history_valid(history)
     assert [m["role"] for m in history] == ["user", "assistant"] and history[-1]["content"] == reply.text
     await asyncio.sleep(0.3)
-    assert session.emulator.requests[-1]["client_closed"]
+    assert session.backend.start_emulator().requests[-1]["client_closed"]
     reply = await send(panel, "继续")  # the panel is usable again
     assert reply.text
 
@@ -115,14 +108,14 @@ async def test_panel_and_other_writers_share_the_conversation(session):
         assert len(bubbles(p, "assistant")) == 1 and "我叫小红" in bubbles(p, "user")[0].value
     reply = await send(panel, "我叫什么名字")
     assert "小红" in reply.text  # the panel's message carried the earlier turn
-    body = session.emulator.requests[-1]["json"]
+    body = session.backend.start_emulator().requests[-1]["json"]
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert len(bubbles(other, "assistant")) == 2
 
 
 async def test_errors_show_in_words_and_keep_the_message(session):
     panel = ChatPanel(session)
-    session.emulator.inject("busy", times=5)
+    session.backend.start_emulator().inject("busy", times=5)
     reply = await send(panel, "请帮我规划行程")
     assert reply.error is not None and reply.error.code == 336100
     assert "336100" in markdown(bubbles(panel, "assistant")[-1])
@@ -157,7 +150,7 @@ async def test_settings_reach_the_session(session, tmp_path):
     panel.system.value = "你是一位诗人"
     panel.temperature.value = 0.3
     await send(panel, "写一首诗")
-    request = session.emulator.requests[-1]
+    request = session.backend.start_emulator().requests[-1]
     assert request["path"].endswith("/chat/ernie-lite-8k")
     assert request["json"]["system"] == "你是一位诗人" and request["json"]["temperature"] == 0.3
     path = panel.export_transcript(str(tmp_path / "t.md"))
@@ -178,16 +171,12 @@ async def test_switching_and_new_conversations(session):
     assert len(bubbles(panel, "assistant")) == 1 and "你好" in bubbles(panel, "user")[0].value
 
 
-async def test_the_panel_holds_no_credentials(tmp_path):
-    env = {"QIANFAN_AK": "ak-panel-secret-91", "QIANFAN_SK": "sk-panel-secret-92"}
-    s = Session(environ=env)
-    try:
-        panel = ChatPanel(s)
-        states = json.dumps([c.get_state() for c in _walk(panel.widget)], default=str)
-        assert "ak-panel-secret-91" not in states and "sk-panel-secret-92" not in states
-        assert "online" in panel.status.value
-    finally:
-        s.close()
+async def test_the_panel_holds_no_credentials(session_factory):
+    s = session_factory(environ=FAKE.PANEL.oauth_env(), offline=None)  # online: the keys are in the session
+    panel = ChatPanel(s)
+    states = json.dumps([c.get_state() for c in _walk(panel.widget)], default=str)
+    assert FAKE.PANEL.ak not in states and FAKE.PANEL.sk not in states
+    assert "online" in panel.status.value
 
 
 def _walk(widget):

@@ -17,11 +17,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.browser  # JupyterLab starts its own kernel: this is the browser tier, not the kernel one
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SETUP = ("%load_ext wenxin_magic\nimport wenxin_magic\nsession = wenxin_magic.get_session()\n"
-         "session.emulator_options.update(ttft=0.3, chunk_delay=0.06)")
+         "session.backend.emulator_options.update(ttft=0.3, chunk_delay=0.06)")
 
 
 def _free_port() -> int:

@@ -7,33 +7,31 @@ same time (10).
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
-from _kernel import Kernel
+from _fakes import assert_history_valid
+
+pytestmark = pytest.mark.kernel
 
 SETUP = """
 %load_ext wenxin_magic
 import json, wenxin_magic
 from wenxin_magic.panel import ChatPanel
 session = wenxin_magic.get_session()
-session.emulator_options.update(ttft=0.0, chunk_delay=0.04)
+session.backend.emulator_options.update(ttft=0.0, chunk_delay=0.04)
 p = ChatPanel(session, chat='class')
 print(json.dumps({"input": p.input.model_id, "send": p.send.model_id, "stop": p.stop.model_id}))
 """
 
 
 @pytest.fixture
-def kernel(tmp_path):
-    k = Kernel(cwd=str(tmp_path))
-    run = k.run(SETUP)
-    assert run.error is None, run.text
-    import json
-
-    k.ids = json.loads(run.stdout.strip().splitlines()[-1])
-    yield k
-    k.close()
+def kernel(kernel_factory):
+    k = kernel_factory(SETUP)
+    k.ids = json.loads(k.setup_run.stdout.strip().splitlines()[-1])
+    return k
 
 
 def comm(kernel, widget: str, data: dict) -> None:
@@ -57,7 +55,9 @@ def wait_for(kernel, expression: str, timeout: float = 30.0):
 
 
 def roles(kernel, chat="class"):
-    return [m["role"] for m in kernel.value(f"session.history({chat!r})")]
+    history = kernel.value(f"session.history({chat!r})")
+    assert_history_valid(history)
+    return [m["role"] for m in history]
 
 
 def test_kernel_interrupt_stops_the_panel_answer(kernel):
@@ -69,7 +69,7 @@ def test_kernel_interrupt_stops_the_panel_answer(kernel):
     assert reply["interrupted"] and 200 < len(reply["text"]) < 8000
     assert roles(kernel) == ["user", "assistant"]  # the partial answer kept, history valid
     assert kernel.value("session.history('class')[-1]['content']") == reply["text"]
-    assert wait_for(kernel, "session.emulator.requests[-1]['client_closed']")
+    assert wait_for(kernel, "session.backend.start_emulator().requests[-1]['client_closed']")
     assert kernel.value("[p.send.disabled, p.stop.disabled, 'Stopped' in p.status.value]") == [False, True, True]
     after = kernel.run("print('kernel alive')")
     assert after.error is None and "kernel alive" in after.stdout
@@ -84,9 +84,11 @@ def test_a_cell_and_the_panel_on_one_conversation_are_serialized(kernel):
     assert run.error is None and "故宫" in run.final()
     assert kernel.value("p._task.done()")
     history = kernel.value("session.history('class')")
+    assert_history_valid(history)
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[0]["content"] == "write 1200 characters about Beijing" and history[2]["content"] == "介绍下故宫"
-    sent = kernel.value("[r['json']['messages'] for r in session.emulator.requests if 'wenxinworkshop' in r['path']]")
+    sent = kernel.value("[r['json']['messages'] for r in session.backend.start_emulator().requests"
+                        " if 'wenxinworkshop' in r['path']]")
     assert len(sent[-1]) == 3 and sent[-1][0]["content"] == history[0]["content"]  # the cell saw the panel's turn
     shown = kernel.value("[c.value for c in p.transcript.children if 'wenxin-user' in c._dom_classes]")
     assert len(shown) == 2 and "介绍下故宫" in shown[1]  # and the panel shows the cell's turn

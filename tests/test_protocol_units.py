@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wenxin_magic.api import MODELS, estimate_tokens, find_model, redact
-from wenxin_magic.api._registry import CHAT, COMPLETION, model_for_endpoint
-from wenxin_magic.api._signing import parse_authorization, sign, string_to_sign
+from wenxin_magic.api import (CHAT, COMPLETION, MODELS, estimate_tokens, find_model, model_for_endpoint,
+                              parse_authorization, redact, sign_request)
+from wenxin_magic.api._signing import string_to_sign  # a step of the algorithm, checked against the vector
 from wenxin_magic.api._sse import DONE, aiter_lines, parse_line
 
 VECTOR_PATH = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/completions"
@@ -17,8 +17,8 @@ def test_signing_matches_the_published_test_vector():
     text = string_to_sign("POST", VECTOR_PATH, {}, VECTOR_HEADERS, ("content-type", "host", "x-bce-date"))
     assert text == ("POST\n/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/completions\n\n"
                     "content-type:application%2Fjson\nhost:aip.baidubce.com\nx-bce-date:2024-01-01T00%3A00%3A00Z")
-    auth = sign("ak-example", "sk-example", "POST", VECTOR_PATH, {}, VECTOR_HEADERS,
-                timestamp="2024-01-01T00:00:00Z", expiration=1800)
+    auth = sign_request("ak-example", "sk-example", "POST", VECTOR_PATH, {}, VECTOR_HEADERS,
+                        timestamp="2024-01-01T00:00:00Z", expiration=1800)
     assert auth == ("bce-auth-v1/ak-example/2024-01-01T00:00:00Z/1800/content-type;host;x-bce-date/"
                     "416d24f757d24f9f1f214d4899787433791f2d52e444f2e8357bd821b7b1b92e")
     parts = parse_authorization(auth)
@@ -26,9 +26,9 @@ def test_signing_matches_the_published_test_vector():
 
 
 def test_signing_sorts_headers_whatever_order_they_are_listed():
-    a = sign("k", "s", "POST", "/p", {"b": "2", "a": "1"}, VECTOR_HEADERS, timestamp="2024-01-01T00:00:00Z",
-             headers_to_sign=("x-bce-date", "host", "content-type"))
-    b = sign("k", "s", "POST", "/p", {"a": "1", "b": "2"}, VECTOR_HEADERS, timestamp="2024-01-01T00:00:00Z")
+    a = sign_request("k", "s", "POST", "/p", {"b": "2", "a": "1"}, VECTOR_HEADERS, timestamp="2024-01-01T00:00:00Z",
+                     headers_to_sign=("x-bce-date", "host", "content-type"))
+    b = sign_request("k", "s", "POST", "/p", {"a": "1", "b": "2"}, VECTOR_HEADERS, timestamp="2024-01-01T00:00:00Z")
     assert a == b
 
 

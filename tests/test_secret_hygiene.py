@@ -12,12 +12,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from _fakes import FAKE
 from _kernel import ONLINE_SETUP, Kernel
-from wenxin_magic.emulator import Emulator
 
-AK, SK = "ak-HYGIENE-3c4d5e6f7a8b", "sk-HYGIENE-8b7a6f5e4d3c"
-IAK, ISK = "iak-HYGIENE-1a2b3c4d5e6f", "isk-HYGIENE-6f5e4d3c2b1a"
-WRONG_AK, WRONG_SK, WRONG_ISK = "ak-HYGIENE-wrong-1234", "sk-HYGIENE-wrong-5678", "isk-HYGIENE-wrong-0000"
+pytestmark = pytest.mark.kernel
+
+KEYS = FAKE.HYGIENE
+AK, SK, IAK, ISK = KEYS.ak, KEYS.sk, KEYS.iak, KEYS.isk
+WRONG_AK, WRONG_SK, WRONG_ISK = KEYS.wrong_ak, KEYS.wrong_sk, KEYS.wrong_isk
 
 LOGGING = """
 import logging
@@ -32,7 +34,8 @@ SETUP = ONLINE_SETUP
 
 REPRS = """
 _errors = [r.error for r in session.replies if r.error is not None]
-print(repr(session), repr(session.client), repr(session._credentials), repr(session.client._tokens))
+print(repr(session), repr(session.backend), repr(session.backend.client), repr(session.backend._credentials),
+      repr(session.backend.client._tokens))
 print(repr(session.last_reply), session.last_reply.to_dict())
 for _e in _errors:
     print(str(_e), repr(_e), _e.args, getattr(_e, "partial_text", ""), getattr(_e, "hint", ""))
@@ -72,6 +75,12 @@ class Notebook:
         self.runs.append(run)
         return run
 
+    def start(self, *setup: str) -> None:
+        """The notebook's setup cells, each of which must run without an error."""
+        for source in setup:
+            run = self.run(source)
+            assert run.error is None, run.text
+
     def save(self, path: Path) -> str:
         nbformat.validate(self.nb)
         nbformat.write(self.nb, str(path))
@@ -83,11 +92,11 @@ def secrets_of(emu) -> set[str]:
     with state.lock:
         issued = set(state.tokens) | set(state.seen_secrets)
     assert len(state.tokens) >= 3  # the run fetched (and refreshed) tokens: there is something to leak
-    return {AK, SK, IAK, ISK, WRONG_AK, WRONG_SK, WRONG_ISK} | issued
+    return KEYS.all | issued
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
+def artifacts(tmp_path_factory, emulator_factory, module_kernel_factory):
     """Run the representative scenarios once; every test below searches one kind of artifact."""
     work = tmp_path_factory.mktemp("hygiene")
     test_log = work / "test-process.log"
@@ -99,12 +108,12 @@ def artifacts(tmp_path_factory):
     root.setLevel(logging.DEBUG)
     texts: dict[str, str] = {}
     try:
-        with Emulator(credentials={AK: SK}, iam_credentials={IAK: ISK}, rpm=100000, tpm=10 ** 9,
-                      chunk_delay=0.002) as emu:
-            texts.update(_oauth_notebook(emu, work))
-            texts.update(_iam_notebook(emu, work))
-            texts["emulator request log"] = json.dumps(emu.requests, ensure_ascii=False, default=str)
-            secrets = secrets_of(emu)
+        emu = emulator_factory(credentials={AK: SK}, iam_credentials={IAK: ISK}, rpm=100000, tpm=10 ** 9,
+                               chunk_delay=0.002)
+        texts.update(_oauth_notebook(emu, work, module_kernel_factory))
+        texts.update(_iam_notebook(emu, work, module_kernel_factory))
+        texts["emulator request log"] = json.dumps(emu.requests, ensure_ascii=False, default=str)
+        secrets = secrets_of(emu)
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
@@ -113,13 +122,13 @@ def artifacts(tmp_path_factory):
     return texts, secrets
 
 
-def _oauth_notebook(emu, work: Path) -> dict[str, str]:
-    k = Kernel(env={"QIANFAN_AK": AK, "QIANFAN_SK": SK, "QIANFAN_BASE_URL": emu.base_url}, cwd=str(work))
+def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
+    # no setup cell: the notebook records its own, checked by start()
+    k = start_kernel(None, env=KEYS.oauth_env(emu.base_url), cwd=work)
     nb = Notebook(k)
     log = work / "kernel-oauth.log"
     try:
-        nb.run(LOGGING.format(path=str(log)))
-        nb.run(SETUP)
+        nb.start(LOGGING.format(path=str(log)), SETUP)
         config = nb.run("%wenxin config")
         nb.run("%%wenxin\n你好")
         emu.expire_tokens()
@@ -180,21 +189,21 @@ def _oauth_notebook(emu, work: Path) -> dict[str, str]:
             "reprs": reprs.text}
 
 
-def _iam_notebook(emu, work: Path) -> dict[str, str]:
-    env = {"QIANFAN_ACCESS_KEY": IAK, "QIANFAN_SECRET_KEY": ISK, "QIANFAN_BASE_URL": emu.base_url,
+def _iam_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
+    env = {**KEYS.iam_env(emu.base_url),
            "HYGIENE_WRONG_SECRET": WRONG_ISK}  # so the wrong secret is not in a cell's source either
-    k = Kernel(env=env, cwd=str(work))
+    k = start_kernel(None, env=env, cwd=work)
     nb = Notebook(k)
     log = work / "kernel-iam.log"
     try:
-        nb.run(LOGGING.format(path=str(log)))
-        nb.run(SETUP)
+        nb.start(LOGGING.format(path=str(log)), SETUP)
         config = nb.run("%wenxin config")
         nb.run("%%wenxin -c iam\n你好")
         emu.inject("busy", times=3)
         nb.run("%%wenxin -c iam\n再说一遍")
-        nb.run("import os; session._credentials.secret_access_key = os.environ['HYGIENE_WRONG_SECRET']\n"
-               "session._drop_client()")
+        nb.run("import os; from wenxin_magic.api import Credentials\n"
+               "session.backend.reconfigure(credentials=Credentials(access_key=os.environ['QIANFAN_ACCESS_KEY'], "
+               "secret_access_key=os.environ['HYGIENE_WRONG_SECRET']))")
         bad = nb.run("%%wenxin -c iam\n你好")
         nb.run("%wenxin export iam.json")
         reprs = nb.run(REPRS)

@@ -20,7 +20,7 @@ def test_terminal_ipython_gets_plain_streamed_text(tmp_path):
     out = run_ipython("""
         %load_ext wenxin_magic
         import wenxin_magic
-        wenxin_magic.get_session().emulator_options.update(ttft=0, chunk_delay=0)
+        wenxin_magic.get_session().backend.emulator_options.update(ttft=0, chunk_delay=0)
         print(type(get_ipython()).__name__)
         get_ipython().run_cell_magic("wenxin", "", "介绍下故宫")
         get_ipython().run_cell_magic("wenxin", "--compare BLOOMZ-7B,ERNIE-Speed-8K", "你好")

@@ -2,22 +2,18 @@
 
 ``%load_ext wenxin_magic`` registers ``%%wenxin`` / ``%wenxin``; both talk to one
 kernel-level :class:`~wenxin_magic.session.Session` (``get_session()``).
-Everything heavy (httpx, the emulator's server stack, widgets) loads on first use.
+Everything heavy (httpx, the emulator's server stack, widgets) loads on first use,
+and so does the session itself: importing this package imports nothing else.
 """
 
 __version__ = "0.1.0"
 
-_session = None
-
 
 def get_session():
     """The kernel's Session, created on first use."""
-    global _session
-    if _session is None:
-        from .session import Session
+    from .session import get_session as current
 
-        _session = Session()
-    return _session
+    return current()
 
 
 def __getattr__(name):
@@ -31,20 +27,12 @@ def __getattr__(name):
 
 
 def load_ipython_extension(ipython):
-    from .magics import WenxinMagics
+    from .magics import load
 
-    session = get_session()
-    magics = WenxinMagics(shell=ipython, session=session)
-    ipython.register_magics(magics)
-    if magics not in ipython.configurables:
-        ipython.configurables.append(magics)  # so %config WenxinMagics.x = ... reaches it
-    for notice in session.notices:
-        print(notice)
-    session.notices.clear()
+    load(ipython)
 
 
 def unload_ipython_extension(ipython):
-    global _session
-    if _session is not None:
-        _session.close()
-        _session = None
+    from .magics import unload
+
+    unload(ipython)

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Callable
 
-from .session import NORMAL_FINISH, Reply
+from .session import Reply
 
 
 def can_update_display() -> bool:
@@ -48,7 +48,7 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
         parts.append(timing)
     if reply.retries:
         parts.append(f"retried {reply.retries}×")
-    if reply.finish_reason not in NORMAL_FINISH:
+    if not reply.ended_normally:
         parts.append(f"finish: {reply.finish_reason}")
     if reply.is_truncated:
         parts.append("truncated")
@@ -71,7 +71,8 @@ def error_text(reply: Reply) -> str:
     return "  \n".join(lines)
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
+    """``text`` with Markdown's special characters escaped, for table cells and labels."""
     return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text)
 
 
@@ -80,32 +81,59 @@ def _close_fences(text: str) -> str:
     return text + "\n```" if text.count("```") % 2 else text
 
 
+class ReplyView:
+    """One reply rendered: Markdown for cells, grid columns and panel bubbles, plain text for terminals.
+
+    ``compact`` (the panel's bubbles) names a requested function call instead of showing its JSON.
+    """
+
+    def __init__(self, reply: Reply, *, compact: bool = False):
+        self.reply = reply
+        self.compact = compact
+
+    def markdown(self, *, streaming: bool = False) -> str:
+        reply = self.reply
+        body = _close_fences(reply.text) if reply.text else ("…" if streaming else "")
+        parts = [body] if body else []
+        if reply.function_call:
+            parts.append(self._function_call_markdown())
+        if reply.error is not None:
+            parts.append(error_text(reply))
+        if reply.cleared_rounds:
+            parts.append(f"> ⚠ The service flagged this conversation as unsafe (ban_round {reply.ban_round}) and "
+                         f"asked to clear it: round(s) {', '.join(map(str, reply.cleared_rounds))} removed.")
+        parts.append(f"<sub>{html.escape(footer(reply, streaming=streaming))}</sub>")
+        return "\n\n".join(parts)
+
+    def _function_call_markdown(self) -> str:
+        call = self.reply.function_call
+        if self.compact:
+            return f"*function call requested: `{call.get('name')}`*"
+        return f"**Function call requested:**\n\n```json\n{json.dumps(call, ensure_ascii=False, indent=1)}\n```"
+
+    def plain_notes(self) -> list[str]:
+        """What follows the text in plain output: a requested function call, the error."""
+        notes = []
+        if self.reply.function_call:
+            notes.append("Function call requested: " + json.dumps(self.reply.function_call, ensure_ascii=False))
+        if self.reply.error is not None:
+            notes.append(f"Error: {self.reply.error}")
+        return notes
+
+    def plain(self) -> str:
+        parts = [self.reply.text] if self.reply.text else []
+        return "\n\n".join(parts + self.plain_notes() + [f"[{footer(self.reply)}]"])
+
+
 def reply_markdown(reply: Reply, *, streaming: bool = False) -> str:
-    body = _close_fences(reply.text) if reply.text else ("…" if streaming else "")
-    parts = [body] if body else []
-    if reply.function_call:
-        call = json.dumps(reply.function_call, ensure_ascii=False, indent=1)
-        parts.append(f"**Function call requested:**\n\n```json\n{call}\n```")
-    if reply.error is not None:
-        parts.append(error_text(reply))
-    if reply.cleared_rounds:
-        parts.append(f"> ⚠ The service flagged this conversation as unsafe (ban_round {reply.ban_round}) and "
-                     f"asked to clear it: round(s) {', '.join(map(str, reply.cleared_rounds))} removed.")
-    parts.append(f"<sub>{html.escape(footer(reply, streaming=streaming))}</sub>")
-    return "\n\n".join(parts)
+    return ReplyView(reply).markdown(streaming=streaming)
 
 
 def reply_plain(reply: Reply) -> str:
-    parts = [reply.text] if reply.text else []
-    if reply.function_call:
-        parts.append("Function call requested: " + json.dumps(reply.function_call, ensure_ascii=False))
-    if reply.error is not None:
-        parts.append(f"Error: {reply.error}")
-    parts.append(f"[{footer(reply)}]")
-    return "\n\n".join(parts)
+    return ReplyView(reply).plain()
 
 
-class _Throttle:
+class Throttle:
     """Decides when an update may go out: time and byte budget, with a timer so nothing stalls."""
 
     def __init__(self, push: Callable[[], int], size: Callable[[], int], *, min_interval: float,
@@ -170,7 +198,7 @@ class _Live:
 
         self._display = display
         self._handle = None
-        self._throttle = _Throttle(self._push, self._size, min_interval=min_interval, max_interval=max_interval,
+        self._throttle = Throttle(self._push, self._size, min_interval=min_interval, max_interval=max_interval,
                                    budget_factor=budget_factor, budget_floor=budget_floor)
 
     # subclasses: the current bundle while streaming, the final bundle, and the answer size
@@ -279,12 +307,8 @@ class TerminalReply:
 
     def finish(self) -> None:
         self.changed()
-        extra = []
-        if self.reply.function_call:
-            extra.append("Function call requested: " + json.dumps(self.reply.function_call, ensure_ascii=False))
-        if self.reply.error is not None:
-            extra.append(f"Error: {self.reply.error}")
-        tail = ("\n" if self._printed else "") + "".join(f"{e}\n" for e in extra) + f"[{footer(self.reply)}]\n"
+        notes = ReplyView(self.reply).plain_notes()
+        tail = ("\n" if self._printed else "") + "".join(f"{n}\n" for n in notes) + f"[{footer(self.reply)}]\n"
         self.stream.write(tail)
         self.stream.flush()
 

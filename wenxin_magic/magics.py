@@ -3,27 +3,73 @@
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
-from IPython.core.magic import Magics, line_cell_magic, magics_class
-from traitlets import Bool, Enum, Float, Int, Unicode, observe
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 
-from .api import DEFAULT_MODEL, MODELS, QianfanError
-from .parsers import FORMATS, SUBCOMMANDS, UsageError, help_text, interpolate, parse_cell_args, split_line
-from .session import Session, model_label
+from .api import DEFAULT_MODEL, MODELS, PARAMETERS, QianfanError
+from .parsers import FORMATS, SUBCOMMANDS, UsageError, help_text, interpolate, near_subcommand, parse_cell_args
+from .session import NO_CREDENTIALS, Session, get_session, set_session
+
+OFFLINE_NOTICE = ("wenxin-magic: no Qianfan credentials found, so answers come from the built-in offline emulator. "
+                  "For the real service set QIANFAN_AK and QIANFAN_SK (or run %wenxin login), then %wenxin online.")
+
+# What to do about an error, in the magics' own words: keyed by the service's code, else by the error's field.
+_HINTS: dict[object, str] = {
+    "model": "`%wenxin models` lists the models; for a service you deployed yourself, use --endpoint NAME.",
+    "endpoint": "In a cell, name it with --endpoint NAME.",
+    "credentials": "%wenxin login asks for the keys without echoing them; %wenxin online then uses them.",
+    3: "`%wenxin models` lists the models.",
+}
 
 
-def _pop_chat(tokens: list[str]) -> tuple[str | None, list[str]]:
-    """Take ``-c NAME`` / ``--chat NAME`` from anywhere in a subcommand's words."""
-    rest, chat = [], None
-    it = iter(tokens)
-    for token in it:
-        if token in ("-c", "--chat"):
-            chat = next(it, None)
-            if not chat:
-                raise UsageError(f"%wenxin: {token} needs a conversation name.")
-        else:
-            rest.append(token)
-    return chat, rest
+def add_hint(err: QianfanError | None) -> QianfanError | None:
+    """Append what a notebook user can do about ``err`` (the api layer knows nothing of magics)."""
+    if err is None:
+        return err
+    extra = _HINTS.get(err.code) or _HINTS.get(getattr(err, "field", None))
+    if extra and extra not in (err.hint or ""):
+        err.hint = f"{err.hint} {extra}" if err.hint and err.hint != err.message else extra
+    return err
+
+
+def load(ipython) -> "WenxinMagics":
+    """Register the magics on ``ipython`` over the kernel's session (``%load_ext wenxin_magic``)."""
+    session = get_session()
+    magics = WenxinMagics(shell=ipython, session=session)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)  # so %config WenxinMagics.x = ... reaches it
+    if NO_CREDENTIALS in session.notices:
+        print(OFFLINE_NOTICE)
+    session.notices.clear()
+    return magics
+
+
+def unload(ipython) -> None:
+    session = set_session(None)
+    if session is not None:
+        session.close()
+
+
+def _trait_help(name: str, what: str = "Default") -> str:
+    rule = PARAMETERS[name]
+    return f"{what} {name}, {rule.range_text}: {rule.doc}."
+
+
+# subcommand name -> the method that runs it; filled by @_handles, checked against SUBCOMMANDS by the tests
+_HANDLERS: dict[str, Callable] = {}
+
+
+def _handles(name: str):
+    if name not in SUBCOMMANDS:
+        raise KeyError(f"no subcommand {name!r} in parsers.SUBCOMMANDS")
+
+    def register(method):
+        _HANDLERS[name] = method
+        return method
+    return register
 
 
 @magics_class
@@ -34,8 +80,8 @@ class WenxinMagics(Magics):
     format = Enum(FORMATS, default_value="markdown", help="How answers are shown.").tag(config=True)
     stream = Bool(True, help="Stream answers as they are written.").tag(config=True)
     interpolate = Bool(True, help="Fill {variables} from the notebook into prompts.").tag(config=True)
-    temperature = Float(None, allow_none=True, help="Default temperature, (0, 1].").tag(config=True)
-    top_p = Float(None, allow_none=True, help="Default top_p, [0, 1].").tag(config=True)
+    temperature = Float(None, allow_none=True, help=_trait_help("temperature")).tag(config=True)
+    top_p = Float(None, allow_none=True, help=_trait_help("top_p")).tag(config=True)
     timeout = Float(60.0, help="Seconds without a byte from the service before giving up.").tag(config=True)
     max_retries = Int(2, help="Retries of transient errors (rate limits, busy).").tag(config=True)
     trim_history = Bool(False, help="Drop the oldest turns when a conversation outgrows the model.").tag(config=True)
@@ -47,6 +93,16 @@ class WenxinMagics(Magics):
         self.session = session or Session()
         self._apply_settings()
 
+    @validate("temperature", "top_p")
+    def _check_parameter(self, proposal):
+        value, name = proposal["value"], proposal["trait"].name
+        if value is not None:
+            try:
+                PARAMETERS[name].check(value, model="any model")
+            except QianfanError as err:
+                raise TraitError(f"WenxinMagics.{name} must be {err.allowed}, got {value!r}.") from None
+        return value
+
     @observe("model", "timeout", "max_retries", "trim_history")
     def _settings_changed(self, change) -> None:
         self._apply_settings()
@@ -54,14 +110,11 @@ class WenxinMagics(Magics):
     def _apply_settings(self) -> None:
         self.session.default_model = self.model
         self.session.trim_history = self.trim_history
-        options = {"timeout": self.timeout, "max_retries": self.max_retries}
-        if options != {k: self.session.client_options.get(k) for k in options}:
-            self.session.client_options.update(options)
-            if self.session._client is not None:
-                self.session._drop_client()
+        self.session.backend.reconfigure(timeout=self.timeout, max_retries=self.max_retries)
 
     # -- entry point ---------------------------------------------------------------------
     @line_cell_magic
+    @no_var_expand  # IPython's own expansion would fill {x} and $x before ours, and fill {{x}} too
     def wenxin(self, line: str, cell: str | None = None):
         """Ask Qianfan models. `%wenxin help` lists the options and subcommands."""
         try:
@@ -71,10 +124,12 @@ class WenxinMagics(Magics):
         except UsageError as err:
             print(str(err), file=sys.stderr)
         except QianfanError as err:  # raised before any request: validation, settings
-            print(f"wenxin: {err}", file=sys.stderr)
+            print(f"wenxin: {add_hint(err)}", file=sys.stderr)
 
     def _cell(self, line: str, cell: str):
         args = parse_cell_args(line)
+        if "{" in line and self.interpolate and not args.no_interpolate:  # e.g. -m {model}
+            args = parse_cell_args(self._prompt(args, line))
         if args.words:
             raise UsageError(f"%%wenxin: unexpected {' '.join(args.words)!r}: the prompt goes in the cell body, "
                              "below the %%wenxin line; options start with - (%wenxin help lists them).")
@@ -132,6 +187,8 @@ class WenxinMagics(Magics):
             if reply is not None:
                 reply.interrupted = True
         finally:
+            if reply is not None:
+                add_hint(reply.error)
             if views:
                 views[-1].finish()
         if reply is None:
@@ -171,6 +228,8 @@ class WenxinMagics(Magics):
                     reply.interrupted = True
                     reply.done = True
         finally:
+            for reply in (views[-1].replies if views else []):
+                add_hint(reply.error)
             if views:
                 views[-1].finish()
         if args.out and views:
@@ -181,12 +240,16 @@ class WenxinMagics(Magics):
     def _line(self, line: str):
         stripped = line.strip()
         if not stripped:
-            return self._help()
+            return self._subcommand("help", "")
         if stripped.startswith("--") and (stripped == "--" or stripped[2] == " "):
             return self._ask(parse_cell_args(""), stripped[2:].strip())
         first, _, rest = stripped.partition(" ")
         if first.lower() in SUBCOMMANDS:
-            return getattr(self, f"_sub_{first.lower()}")(rest.strip())
+            return self._subcommand(first.lower(), rest)
+        typo = near_subcommand(first) if not rest.strip() else None
+        if typo is not None:  # a mistyped subcommand must not be sent to the model, and billed
+            raise UsageError(f"Unknown subcommand {first!r}; did you mean {typo!r}? "
+                             f"To ask the model, write %wenxin -- {first}")
         if stripped.startswith("-"):
             args = parse_cell_args(stripped)
             if not args.words:
@@ -194,19 +257,25 @@ class WenxinMagics(Magics):
             return self._ask(args, " ".join(args.words))
         return self._ask(parse_cell_args(""), stripped)
 
+    def _subcommand(self, name: str, rest: str):
+        return _HANDLERS[name](self, SUBCOMMANDS[name].parse(rest))
+
     def _show(self, markdown: str, plain: str | None = None):
         from IPython.display import display
 
         display({"text/markdown": markdown, "text/plain": plain if plain is not None else markdown}, raw=True)
 
-    def _help(self, rest: str = ""):
-        text = help_text()
+    @_handles("help")
+    def _help(self, args):
+        if args.subcommand is not None and args.subcommand.lower() not in SUBCOMMANDS:
+            raise UsageError(f"%wenxin help: no subcommand {args.subcommand!r}; "
+                             f"the subcommands are: {', '.join(SUBCOMMANDS)}.")
+        text = help_text(args.subcommand.lower() if args.subcommand else None)
         self._show(f"```\n{text}\n```", text)
 
-    _sub_help = _help
-
-    def _sub_models(self, rest: str):
-        from .display import _md_escape
+    @_handles("models")
+    def _models(self, args):
+        from .display import md_escape
 
         rows = ["| model | endpoint | kind | input limit | parameters |", "|---|---|---|---|---|"]
         plain = []
@@ -215,86 +284,79 @@ class WenxinMagics(Magics):
                                                         if spec.max_input_tokens else "")
             path = spec.path or "(your deployed endpoint)"
             params = ", ".join(sorted(spec.params - {"stream", "user_id"}))
-            rows.append(f"| {_md_escape(spec.name)} | `{path}` | {spec.kind} | {limit} | {params} |")
+            rows.append(f"| {md_escape(spec.name)} | `{path}` | {spec.kind} | {limit} | {params} |")
             plain.append(f"{spec.name:<32} {path:<40} {spec.kind:<10} {limit:<26} {params}")
         self._show("\n".join(rows), "\n".join(plain))
 
-    def _sub_use(self, rest: str):
-        chat, tokens = _pop_chat(split_line(rest))
-        endpoint = model = None
-        while tokens:
-            token = tokens.pop(0)
-            if token == "--endpoint" and tokens:
-                endpoint = tokens.pop(0)
-            elif model is None and not token.startswith("-"):
-                model = token
-            else:
-                raise UsageError(f"%wenxin use: unexpected {token!r}. Usage: %wenxin use MODEL [-c NAME] "
-                                 "[--endpoint NAME]")
-        if model is None and endpoint is None:
-            raise UsageError("%wenxin use: name a model (%wenxin models lists them) or --endpoint NAME.")
-        conv = self.session.use(model, endpoint=endpoint, chat=chat)
-        what = conv.model + (f" at endpoint {conv.endpoint}" if conv.endpoint else "") if conv.model else (
-            f"endpoint {conv.endpoint}")
-        print(f"Conversation {conv.name!r} now uses {what}.")
+    @_handles("use")
+    def _use(self, args):
+        if args.model is None and args.endpoint is None:
+            raise UsageError("%wenxin use: name a model (%wenxin models lists them) or --endpoint NAME.\n"
+                             f"usage: {SUBCOMMANDS['use'].usage}")
+        conv = self.session.use(args.model, endpoint=args.endpoint, chat=args.chat)
+        print(f"Conversation {conv.name!r} now uses {conv.label(self.session.default_model)}.")
 
-    def _sub_chats(self, rest: str):
+    @_handles("chats")
+    def _chats(self, args):
         rows = ["| conversation | model | turns | tokens | system |", "|---|---|---|---|---|"]
         for conv in self.session.chats() or [self.session.conversation()]:
             totals = conv.totals
-            model = model_label(conv, self.session.default_model)
             system = (conv.system or "")[:40]
-            rows.append(f"| {conv.name} | {model} | {totals['turns']} | {totals['total_tokens']} | {system} |")
+            rows.append(f"| {conv.name} | {conv.label(self.session.default_model)} | {totals['turns']} | "
+                        f"{totals['total_tokens']} | {system} |")
         self._show("\n".join(rows))
 
-    def _sub_history(self, rest: str):
-        from .session import _markdown_transcript
+    def _named_chat(self, args, sub: str) -> str | None:
+        if args.name and args.chat and args.name != args.chat:
+            raise UsageError(f"%wenxin {sub}: two conversation names ({args.name!r} and {args.chat!r}); give one.")
+        return args.name or args.chat
 
-        name = rest.strip() or None
-        if name and name not in {c.name for c in self.session.chats()}:
+    @_handles("history")
+    def _history(self, args):
+        name = self._named_chat(args, "history")
+        if name and not self.session.has_conversation(name):
             raise UsageError(f"%wenxin history: no conversation {name!r}; "
                              f"there are: {', '.join(c.name for c in self.session.chats()) or 'none yet'}.")
-        text = _markdown_transcript(self.session.conversation(name), self.session.default_model)
-        self._show(text)
+        self._show(self.session.transcript(name))
 
-    def _sub_reset(self, rest: str):
-        name = rest.strip() or None
+    @_handles("reset")
+    def _reset(self, args):
+        name = self._named_chat(args, "reset")
         self.session.reset(name)
         print(f"Conversation {name or 'default'!r} reset.")
 
-    def _sub_system(self, rest: str):
-        chat, tokens = _pop_chat(split_line(rest))
-        if tokens == ["--clear"]:
+    @_handles("system")
+    def _system(self, args):
+        chat, text = args.chat, " ".join(args.text).strip()
+        if args.clear and text:
+            raise UsageError("%wenxin system: give a TEXT or --clear, not both.")
+        if args.clear:
             self.session.set_system(None, chat)
             print(f"System prompt of {chat or 'default'!r} cleared.")
-            return
-        text = " ".join(tokens).strip()
-        if not text:
+        elif not text:
             current = self.session.conversation(chat).system
             print(f"System prompt of {chat or 'default'!r}: {current!r}" if current else
                   "No system prompt. Usage: %wenxin system TEXT [-c NAME], or %wenxin system --clear")
-            return
-        self.session.set_system(text, chat)
-        print(f"System prompt of {chat or 'default'!r} set.")
+        else:
+            self.session.set_system(text, chat)
+            print(f"System prompt of {chat or 'default'!r} set.")
 
-    def _sub_config(self, rest: str):
-        s = self.session
-        c = s._credentials
-        def state(value):
-            return "set (hidden)" if value else "not set"
+    @_handles("config")
+    def _config(self, args):
+        backend = self.session.backend
         rows = [
-            ("mode", f"{s.mode} ({'built-in emulator' if s.offline else 'Qianfan service'})"),
-            ("auth", s.auth_method),
-            ("base URL", s._base_url or "https://aip.baidubce.com (default)"),
-            ("QIANFAN_AK / API Key", state(c.api_key)), ("QIANFAN_SK / Secret Key", state(c.secret_key)),
-            ("QIANFAN_ACCESS_KEY", state(c.access_key)), ("QIANFAN_SECRET_KEY", state(c.secret_access_key)),
-            ("QIANFAN_ACCESS_TOKEN", state(c.access_token)),
-        ] + [(f"WenxinMagics.{name}", repr(getattr(self, name))) for name in sorted(self.trait_names(config=True))]
+            ("mode", f"{backend.mode} ({'built-in emulator' if backend.offline else 'Qianfan service'})"),
+            ("auth", backend.auth_method),
+            ("base URL", backend.base_url or f"{backend.service_url} (default)"),
+        ] + [(name, "set (hidden)" if present else "not set") for name, present in backend.credential_status()]
+        rows += [(f"WenxinMagics.{name}", repr(getattr(self, name))) for name in sorted(self.trait_names(config=True))]
         self._show("\n".join(["| setting | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]),
                    "\n".join(f"{k:<28} {v}" for k, v in rows))
 
-    def _sub_usage(self, rest: str):
+    @_handles("usage")
+    def _usage(self, args):
         usage = self.session.usage()
+
         def table(title, data):
             lines = [f"**{title}**", "", "| | turns | prompt tokens | completion tokens | total tokens | latency |",
                      "|---|---|---|---|---|---|"]
@@ -307,33 +369,29 @@ class WenxinMagics(Magics):
         lines += ["", f"total: {total['turns']} answers, {total['total_tokens']} tokens, {total['latency']:.2f} s"]
         self._show("\n".join(lines))
 
-    def _sub_export(self, rest: str):
-        chat, tokens = _pop_chat(split_line(rest))
-        if len(tokens) != 1:
-            raise UsageError("%wenxin export: usage: %wenxin export PATH.md|PATH.json [-c NAME]")
-        path = self.session.export(tokens[0], chat)
-        print(f"Exported {chat or 'all conversations'} to {path}.")
+    @_handles("export")
+    def _export(self, args):
+        path = self.session.export(args.path, args.chat)
+        print(f"Exported {args.chat or 'all conversations'} to {path}.")
 
-    def _sub_login(self, rest: str):
+    @_handles("login")
+    def _login(self, args):
         import getpass
 
         api_key = getpass.getpass("Qianfan API Key (QIANFAN_AK): ")
         secret_key = getpass.getpass("Qianfan Secret Key (QIANFAN_SK): ")
         print(self.session.login(api_key, secret_key))
 
-    def _sub_online(self, rest: str):
+    @_handles("online")
+    def _online(self, args):
         print(self.session.go_online())
 
-    def _sub_offline(self, rest: str):
+    @_handles("offline")
+    def _offline(self, args):
         print(self.session.go_offline())
 
-    def _sub_panel(self, rest: str):
+    @_handles("panel")
+    def _panel(self, args):
         from .panel import open_panel
 
-        chat, tokens = _pop_chat(split_line(rest))
-        model = None
-        if tokens[:1] in (["-m"], ["--model"]) and len(tokens) == 2:
-            model = tokens[1]
-        elif tokens:
-            raise UsageError("%wenxin panel: usage: %wenxin panel [-c NAME] [-m MODEL]")
-        open_panel(chat=chat, model=model, session=self.session)
+        open_panel(chat=args.chat, model=args.model, session=self.session)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .api import CHAT, MODELS
-from .display import _Throttle, error_text, footer
-from .session import Reply, Session, TurnEvent
+from .api import CHAT, MODELS, PARAMETERS
+from .display import ReplyView, Throttle
+from .session import Reply, Session, TurnEvent, get_session
 
 NEW_CHAT = "＋ new conversation"
 
@@ -82,6 +82,14 @@ def _untrack(future: concurrent.futures.Future) -> None:
         signal.signal(signal.SIGINT, _previous_sigint)
 
 
+def _slider(name: str, value: float, step: float = 0.01) -> w.FloatSlider:
+    """A slider over a parameter's allowed range, as the parameter table states it."""
+    rule = PARAMETERS[name]
+    low = rule.low + step if rule.low_open else rule.low
+    return w.FloatSlider(value=value, min=low, max=rule.high, step=step, description=name, readout_format=".2f",
+                         tooltip=rule.doc, layout=w.Layout(width="300px"))
+
+
 def _chat_models() -> list[str]:
     return [m.name for m in MODELS if m.kind == CHAT and m.endpoint is not None]
 
@@ -95,21 +103,14 @@ class _Bubble:
         self.widget.add_class("wenxin-bubble")
         self.widget.add_class("wenxin-assistant")
         # widget state has no byte budget to keep, only a rate
-        self._throttle = _Throttle(self.render, lambda: 0, min_interval=min_interval, max_interval=max_interval,
+        self._throttle = Throttle(self.render, lambda: 0, min_interval=min_interval, max_interval=max_interval,
                                    budget_factor=0.0, budget_floor=float("inf"))
         self.render()
 
     def render(self, final: bool = False) -> int:
-        reply = self.reply
-        parts = [reply.text or ("" if final else "…")]
-        if reply.function_call:
-            parts.append(f"*function call requested: `{reply.function_call.get('name')}`*")
-        if reply.error is not None:
-            parts.append(error_text(reply))
-        parts.append(f"<sub>{html.escape(footer(reply, streaming=not final))}</sub>")
-        markdown = "\n\n".join(p for p in parts if p)
+        markdown = ReplyView(self.reply, compact=True).markdown(streaming=not final)
         self.widget.outputs = ({"output_type": "display_data", "metadata": {},
-                                "data": {"text/markdown": markdown, "text/plain": reply.text}},)
+                                "data": {"text/markdown": markdown, "text/plain": self.reply.text}},)
         return len(markdown)
 
     def changed(self) -> None:
@@ -141,9 +142,7 @@ class ChatPanel:
                                 layout=w.Layout(width="280px"))
         self.chats = w.Dropdown(options=self._chat_options(), value=self.chat, description="chat",
                                 layout=w.Layout(width="240px"))
-        self.temperature = w.FloatSlider(value=conv.params.get("temperature", 0.8), min=0.01, max=1.0, step=0.01,
-                                         description="temperature", readout_format=".2f",
-                                         layout=w.Layout(width="300px"))
+        self.temperature = _slider("temperature", conv.params.get("temperature", 0.8))
         self.system = w.Text(value=conv.system or "", placeholder="system prompt (persona), Enter to set",
                              description="system", continuous_update=False, layout=w.Layout(width="100%"))
         self.clear = w.Button(description="Clear", icon="trash", tooltip="forget this conversation's turns")
@@ -275,7 +274,7 @@ class ChatPanel:
             self._main_loop = asyncio.get_running_loop()  # the kernel's, to reach the main thread later
         except RuntimeError:
             self._main_loop = None
-        self._task = self.session.submit(self._ask(text))
+        self._task = self.session.runner.submit(self._ask(text))
         _track(self._task)
         self._set_status()
         return self._task
@@ -391,8 +390,6 @@ class ChatPanel:
 def open_panel(chat: str | None = None, model: str | None = None, session: Session | None = None) -> ChatPanel:
     """Display a chat panel over the kernel's session and return it."""
     from IPython.display import display
-
-    from . import get_session
 
     panel = ChatPanel(session or get_session(), chat=chat, model=model)
     display(panel)

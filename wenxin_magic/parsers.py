@@ -1,6 +1,9 @@
-"""Parsing magic lines into typed arguments, and filling {variables} into prompts.
+"""Magic lines into typed arguments: the %%wenxin options, the %wenxin subcommands, {variables}.
 
-Kept free of IPython so every rule here has a fast unit test.
+One table of subcommands drives parsing, dispatch (the magics look handlers up by
+name) and help, as jupyter-ai's ``parsers.py`` does; the sampling options are made
+from the api's parameter table, so a range is written down once. Kept free of
+IPython so every rule here has a fast unit test.
 """
 
 from __future__ import annotations
@@ -9,25 +12,11 @@ import argparse
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import Callable
+
+from .api import PARAMETERS, Parameter, QianfanError
 
 FORMATS = ("markdown", "text", "code", "json")
-
-SUBCOMMANDS = {
-    "help": "this help",
-    "models": "the model table: name, endpoint, kind, input limit, accepted parameters",
-    "use": "use MODEL [-c NAME] — make MODEL the conversation's model (--endpoint NAME for a deployed service)",
-    "chats": "the conversations of this kernel",
-    "history": "history [NAME] — the messages of a conversation",
-    "reset": "reset [NAME] — forget a conversation's turns",
-    "system": "system TEXT [-c NAME] — set the conversation's system prompt (system --clear to drop it)",
-    "config": "current settings (secrets masked)",
-    "usage": "tokens and latency per model and per conversation",
-    "export": "export PATH [-c NAME] — write conversations to .md or .json",
-    "login": "ask for an API Key and Secret Key (not echoed, kept in memory only) and go online",
-    "online": "use the real Qianfan service",
-    "offline": "use the built-in emulator",
-    "panel": "panel [-c NAME] [-m MODEL] — open the chat panel",
-}
 
 
 class UsageError(ValueError):
@@ -36,35 +25,20 @@ class UsageError(ValueError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would print and exit the kernel's process
-        raise UsageError(f"%%wenxin: {message}.\n{self.format_usage().strip()}")
+        raise UsageError(f"{self.prog}: {message}.\n{self.format_usage().strip()}")
 
     def exit(self, status=0, message=None):
         raise UsageError(message or self.format_help())
 
 
-def _float(name: str, lo: float | None, hi: float | None, lo_open=False):
-    def convert(text: str) -> float:
+def _converter(rule: Parameter) -> Callable[[str], object]:
+    """An argparse type from a parameter rule: its range errors become argparse's."""
+    def convert(text: str):
         try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} takes a number, got {text!r}") from None
-        low_bad = lo is not None and (value <= lo if lo_open else value < lo)
-        if low_bad or (hi is not None and value > hi) or value != value:
-            low = "(" if lo_open else "["
-            raise argparse.ArgumentTypeError(f"{name} must be in {low}{lo}, {hi}], got {text}")
-        return value
-    return convert
-
-
-def _int(name: str, lo: int, hi: int | None):
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} takes a whole number, got {text!r}") from None
-        if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{name} must be in [{lo}, {hi if hi is not None else '∞'}], got {text}")
-        return value
+            return rule.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = rule.name  # argparse names the type in some messages
     return convert
 
 
@@ -84,6 +58,25 @@ def _models(text: str) -> list[str]:
     return names
 
 
+def option_parameters() -> list[Parameter]:
+    """The request parameters a %%wenxin option sets, in the table's order."""
+    return [rule for rule in PARAMETERS.values() if rule.option]
+
+
+def _dest(rule: Parameter) -> str:
+    return rule.option.lstrip("-").replace("-", "_")
+
+
+def _add_parameter_options(p: _Parser) -> None:
+    for rule in option_parameters():
+        flags = [rule.short, rule.option] if rule.short else [rule.option]
+        text = f"{rule.doc} {rule.range_text}".strip()
+        if rule.kind == "stop":
+            p.add_argument(*flags, dest=_dest(rule), action="append", help=f"{rule.doc} (repeatable)")
+        else:
+            p.add_argument(*flags, dest=_dest(rule), type=_converter(rule), help=text)
+
+
 def _build_cell_parser() -> _Parser:
     p = _Parser(prog="%%wenxin", add_help=False, allow_abbrev=False,
                 description="Ask a Qianfan model; the prompt is the cell body.")
@@ -93,12 +86,7 @@ def _build_cell_parser() -> _Parser:
     p.add_argument("-c", "--chat", help="conversation name (default: 'default')")
     p.add_argument("--new", action="store_true", help="start the conversation afresh")
     p.add_argument("-s", "--system", help="system prompt (kept by the conversation)")
-    p.add_argument("-t", "--temperature", type=_float("--temperature", 0, 1, lo_open=True), help="(0, 1]")
-    p.add_argument("--top-p", type=_float("--top-p", 0, 1), help="[0, 1]")
-    p.add_argument("--top-k", type=_int("--top-k", 1, None), help="positive integer")
-    p.add_argument("--penalty", type=_float("--penalty", 1, 2), help="penalty_score, [1, 2]")
-    p.add_argument("--stop", action="append", help="stop text (repeatable, at most 4, each at most 20 chars)")
-    p.add_argument("--max-tokens", type=_int("--max-tokens", 2, 2048), help="max_output_tokens, [2, 2048]")
+    _add_parameter_options(p)
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     p.add_argument("-o", "--out", type=_name("--out"), help="store the Reply in this variable")
     p.add_argument("--compare", type=_models, help="M1,M2,... side by side")
@@ -140,10 +128,9 @@ class CellArgs:
     words: list[str] = field(default_factory=list)
 
     def params(self) -> dict:
-        """The API parameters these options set."""
-        mapping = {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
-                   "penalty_score": self.penalty, "stop": self.stop, "max_output_tokens": self.max_tokens}
-        return {k: v for k, v in mapping.items() if v is not None}
+        """The API parameters these options set, by their wire names."""
+        values = {rule.name: getattr(self, _dest(rule)) for rule in option_parameters()}
+        return {name: value for name, value in values.items() if value is not None}
 
 
 def split_line(line: str) -> list[str]:
@@ -153,14 +140,19 @@ def split_line(line: str) -> list[str]:
         raise UsageError(f"%%wenxin: cannot read the options ({exc}); check the quotes.") from None
 
 
+def _check_stop(stop: list[str]) -> None:
+    try:
+        PARAMETERS["stop"].check(stop, model="any model")
+    except QianfanError as err:
+        raise UsageError(f"%%wenxin: --stop takes {err.allowed}; got {len(stop)}: {stop!r}.") from None
+
+
 def parse_cell_args(line: str) -> CellArgs:
     """Options of a %%wenxin line. Words that are not options are an error (the prompt is the cell)."""
-    tokens = split_line(line)
-    namespace = cell_parser().parse_args(tokens)
+    namespace = cell_parser().parse_args(split_line(line))
     args = CellArgs(**vars(namespace))
     if args.stop:
-        if len(args.stop) > 4 or any(len(s) > 20 or not s for s in args.stop):
-            raise UsageError("%%wenxin: --stop takes at most 4 texts, each 1 to 20 characters.")
+        _check_stop(args.stop)
     if args.compare and (args.completion or args.endpoint):
         raise UsageError("%%wenxin: --compare works with registry chat models; it cannot be combined with "
                          "--completion or --endpoint.")
@@ -177,12 +169,123 @@ def parse_line_prompt(line: str) -> CellArgs:
     return args
 
 
-def help_text() -> str:
+# -- subcommands ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Argument:
+    """One argument of a subcommand, as argparse takes it."""
+
+    flags: tuple[str, ...]
+    options: dict = field(default_factory=dict)
+
+
+def _chat_option(what: str = "conversation name (default: 'default')") -> Argument:
+    return Argument(("-c", "--chat"), {"metavar": "NAME", "help": what})
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A %wenxin subcommand: its name, what it does, and its typed arguments."""
+
+    name: str
+    summary: str
+    arguments: tuple[Argument, ...] = ()
+
+    def parser(self) -> _Parser:
+        p = _Parser(prog=f"%wenxin {self.name}", add_help=False, allow_abbrev=False, description=self.summary)
+        for argument in self.arguments:
+            p.add_argument(*argument.flags, **argument.options)
+        return p
+
+    def parse(self, rest: str) -> argparse.Namespace:
+        return self.parser().parse_args(split_line(rest))
+
+    @property
+    def usage(self) -> str:
+        return self.parser().format_usage().strip().removeprefix("usage: ")
+
+    def help(self) -> str:
+        return self.parser().format_help().strip().replace("usage: ", "", 1)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
+    Subcommand("help", "options and subcommands, or one subcommand in detail",
+               (Argument(("subcommand",), {"nargs": "?", "metavar": "SUBCOMMAND", "help": "a subcommand to explain"}),)),
+    Subcommand("models", "the model table: name, endpoint, kind, input limit, accepted parameters"),
+    Subcommand("use", "make MODEL (or a deployed endpoint) the conversation's model", (
+        Argument(("model",), {"nargs": "?", "metavar": "MODEL", "help": "registry model name (%%wenxin models lists them)"}),
+        _chat_option(),
+        Argument(("--endpoint",), {"metavar": "NAME", "help": "API address of a service you deployed"}))),
+    Subcommand("chats", "the conversations of this kernel"),
+    Subcommand("history", "the turns of a conversation", (
+        Argument(("name",), {"nargs": "?", "metavar": "NAME", "help": "conversation name (default: 'default')"}),
+        _chat_option("the same, as an option"))),
+    Subcommand("reset", "forget a conversation's turns", (
+        Argument(("name",), {"nargs": "?", "metavar": "NAME", "help": "conversation name (default: 'default')"}),
+        _chat_option("the same, as an option"))),
+    Subcommand("system", "set, show or drop the conversation's system prompt", (
+        Argument(("text",), {"nargs": "*", "metavar": "TEXT",
+                             "help": "the system prompt; without it, the current one is shown"}),
+        _chat_option(),
+        Argument(("--clear",), {"action": "store_true", "help": "drop the system prompt"}))),
+    Subcommand("config", "current settings (secrets masked)"),
+    Subcommand("usage", "tokens and latency per model and per conversation"),
+    Subcommand("export", "write conversations to a Markdown (.md) or JSON (.json) file", (
+        Argument(("path",), {"metavar": "PATH", "help": "PATH.md or PATH.json"}),
+        _chat_option("only this conversation (default: all)"))),
+    Subcommand("login", "ask for an API Key and Secret Key (not echoed, kept in memory only) and go online"),
+    Subcommand("online", "use the real Qianfan service"),
+    Subcommand("offline", "use the built-in emulator"),
+    Subcommand("panel", "open the chat panel", (
+        _chat_option(),
+        Argument(("-m", "--model"), {"metavar": "MODEL", "help": "model for the conversation"}))),
+)}
+
+
+_LONGEST_SUBCOMMAND = max(map(len, SUBCOMMANDS))
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance with adjacent transpositions counted as one edit ('hisotry' is 1 from 'history')."""
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, start=1):
+        row = [i]
+        for j, cb in enumerate(b, start=1):
+            cost = 0 if ca == cb else 1
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + cost))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def near_subcommand(word: str) -> str | None:
+    """The subcommand ``word`` is probably a typo of, or None.
+
+    At most two edits, and at most a third of the subcommand's length: 'hisotry'
+    is caught, while a greeting such as 'hello' (two edits from 'help') still
+    reaches the model.
+    """
+    word = word.lower()
+    if len(word) > _LONGEST_SUBCOMMAND + 2 or not re.fullmatch(r"[a-z]+", word) or word in SUBCOMMANDS:
+        return None
+    from difflib import SequenceMatcher
+
+    # ties ('usge' is one edit from both 'use' and 'usage') go to the more similar name
+    best = min(SUBCOMMANDS, key=lambda name: (_edit_distance(word, name), -SequenceMatcher(None, word, name).ratio()))
+    distance = _edit_distance(word, best)
+    return best if distance <= min(2, len(best) // 3) else None
+
+
+def help_text(subcommand: str | None = None) -> str:
+    """The whole help, or one subcommand's."""
+    if subcommand is not None:
+        return SUBCOMMANDS[subcommand].help()
     lines = ["%%wenxin [options]  — the cell body is the prompt", ""]
     lines += [f"  {line}" for line in cell_parser().format_help().splitlines()[2:]]
-    lines += ["", "%wenxin SUBCOMMAND:"]
-    lines += [f"  {name:<8} {text}" for name, text in SUBCOMMANDS.items()]
-    lines += ["  PROMPT   ask a one-line question (%wenxin -- TEXT when TEXT starts like a subcommand)"]
+    lines += ["", "%wenxin SUBCOMMAND (%wenxin help SUBCOMMAND for one in detail):"]
+    for sub in SUBCOMMANDS.values():
+        lines += [f"  {sub.usage}", f"      {sub.summary}"]
+    lines += ["  %wenxin PROMPT", "      ask a one-line question (%wenxin -- TEXT when TEXT starts like a subcommand)"]
     return "\n".join(lines)
 
 

@@ -1,29 +1,58 @@
-"""The Qianfan protocol: auth, model registry, validation, errors and the async client.
+"""The Qianfan protocol: auth, model registry, parameter rules, validation, errors and the async client.
 
-Knows nothing of IPython. The client (and with it httpx) loads on first use,
-so importing this package stays cheap.
+Knows nothing of IPython. Everything other code may use is in ``__all__``; the
+underscored modules are private. The client (and with it httpx) loads on first
+use, so importing this package stays cheap.
 """
 
+import types
+
+from ._auth import Credentials
 from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, InvalidRequestError, QianfanError,
                       RateLimitError, ServerError, StreamInterruptedError, describe_code, redact)
-from ._registry import CHAT, COMPLETION, DEFAULT_MODEL, MODELS, ModelSpec, find_model, unknown_model_error
+from ._parameters import PARAMETERS, Parameter
+from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, MODELS, ModelSpec, find_model,
+                        model_for_endpoint, suggest_models, unknown_model_error)
+from ._signing import parse_authorization, sign_request
 from ._types import ChatChunk, ChatResponse, RateLimit, Usage
-from ._validation import check_endpoint_name, estimate_tokens, validate_request
-
-_LAZY = {"QianfanClient", "ChatStream"}
+from ._validation import check_endpoint_name, estimate_tokens, input_size, validate_request
 
 __all__ = [
-    "QianfanClient", "ChatStream", "ChatResponse", "ChatChunk", "Usage", "RateLimit",
+    # the client and what it returns
+    "QianfanClient", "ChatStream", "ChatResponse", "ChatChunk", "Usage", "RateLimit", "Credentials",
+    # errors
     "QianfanError", "AuthenticationError", "RateLimitError", "InvalidRequestError", "ServerError",
-    "APIConnectionError", "APITimeoutError", "StreamInterruptedError",
-    "MODELS", "ModelSpec", "find_model", "DEFAULT_MODEL", "CHAT", "COMPLETION",
-    "validate_request", "estimate_tokens", "check_endpoint_name", "unknown_model_error", "describe_code", "redact",
+    "APIConnectionError", "APITimeoutError", "StreamInterruptedError", "describe_code", "redact",
+    # models
+    "MODELS", "ModelSpec", "DEFAULT_MODEL", "CHAT", "COMPLETION", "CUSTOM_CHAT", "CUSTOM_COMPLETION",
+    "find_model", "model_for_endpoint", "suggest_models", "unknown_model_error",
+    # request rules
+    "PARAMETERS", "Parameter", "validate_request", "check_endpoint_name", "estimate_tokens", "input_size",
+    # request signing (the emulator verifies what the client signs)
+    "sign_request", "parse_authorization",
 ]
+
+# The client imports httpx: load it only when someone asks for it.
+_LAZY = frozenset({"QianfanClient", "ChatStream"})
+
+
+def _claim(obj) -> None:
+    """Present ``obj`` as this package's own in reprs and docs, not as its private module's (as httpx does)."""
+    if isinstance(obj, (type, types.FunctionType)):
+        obj.__module__ = __name__
+
+
+for _name in set(__all__) - _LAZY:
+    _claim(globals()[_name])
+del _name
 
 
 def __getattr__(name):
     if name in _LAZY:
         from . import _client
 
-        return getattr(_client, name)
+        value = getattr(_client, name)
+        _claim(value)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,8 +8,8 @@ import os
 import time
 from urllib.parse import urlsplit
 
-from ._errors import APIConnectionError, APITimeoutError, AuthenticationError, QianfanError, redact
-from ._signing import DEFAULT_EXPIRATION, canonical_time, sign
+from ._errors import APIConnectionError, APITimeoutError, AuthenticationError, Secret, redact
+from ._signing import DEFAULT_EXPIRATION, canonical_time, sign_request
 
 TOKEN_PATH = "/oauth/2.0/token"
 
@@ -23,17 +23,21 @@ ENV_BASE_URL = "QIANFAN_BASE_URL"
 _UNREACHABLE_HINT = "Check the network and QIANFAN_BASE_URL, or use the offline emulator."
 
 
+def _secret(value) -> Secret | None:
+    return Secret(value) if value else None
+
+
 class Credentials:
     """What the client may authenticate with; never printed."""
 
     __slots__ = ("api_key", "secret_key", "access_key", "secret_access_key", "access_token")
 
     def __init__(self, api_key=None, secret_key=None, access_key=None, secret_access_key=None, access_token=None):
-        self.api_key = api_key or None
-        self.secret_key = secret_key or None
-        self.access_key = access_key or None
-        self.secret_access_key = secret_access_key or None
-        self.access_token = access_token or None
+        self.api_key = _secret(api_key)
+        self.secret_key = _secret(secret_key)
+        self.access_key = _secret(access_key)
+        self.secret_access_key = _secret(secret_access_key)
+        self.access_token = _secret(access_token)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Credentials":
@@ -70,7 +74,7 @@ class TokenSource:
 
     def __init__(self, credentials: Credentials):
         self._credentials = credentials
-        self._token = credentials.access_token if credentials.method == "token" else None
+        self._token = Secret(credentials.access_token) if credentials.method == "token" else None
         self._refresh_at = float("inf") if self._token else 0.0
         self._inflight: asyncio.Future | None = None
         self.fetches = 0
@@ -125,21 +129,26 @@ class TokenSource:
         except ValueError:
             data = {}
         if response.status_code != 200 or "access_token" not in data:
-            error = str(data.get("error") or f"HTTP {response.status_code}")
-            description = str(data.get("error_description") or "no description")
-            if error == "invalid_client" and "unknown" in description:
-                what = "the API Key is not known: check QIANFAN_AK"
-            elif error == "invalid_client":
-                what = "the Secret Key does not match the API Key: check QIANFAN_SK"
-            else:
-                what = "check QIANFAN_AK and QIANFAN_SK"
-            raise AuthenticationError(redact(f"The token service refused the keys ({error}: {description}); {what}.",
-                                             creds.secrets), status=response.status_code)
+            raise _keys_refused(response.status_code, data, creds)
         expires_in = float(data.get("expires_in") or 2592000)
-        self._token = data["access_token"]
+        self._token = Secret(data["access_token"])
         # Refresh ahead of expiry: clocks drift and a long stream must not outlive its token.
         self._refresh_at = time.monotonic() + expires_in - min(600.0, expires_in * 0.1)
         return self._token
+
+
+def _keys_refused(status: int, data: dict, credentials: Credentials) -> AuthenticationError:
+    """The token service's refusal, saying which key to check."""
+    error = str(data.get("error") or f"HTTP {status}")
+    description = str(data.get("error_description") or "no description")
+    if error == "invalid_client" and "unknown" in description:
+        what = "the API Key is not known: check QIANFAN_AK"
+    elif error == "invalid_client":
+        what = "the Secret Key does not match the API Key: check QIANFAN_SK"
+    else:
+        what = "check QIANFAN_AK and QIANFAN_SK"
+    return AuthenticationError(redact(f"The token service refused the keys ({error}: {description}); {what}.",
+                                      credentials.secrets), status=status)
 
 
 class Signer:
@@ -154,15 +163,12 @@ class Signer:
         signed = {"Host": parts.netloc, "Content-Type": headers.get("Content-Type", "application/json"),
                   "x-bce-date": canonical_time(time.time())}
         params = dict(p.split("=", 1) if "=" in p else (p, "") for p in parts.query.split("&") if p)
-        signed["Authorization"] = sign(self._credentials.access_key, self._credentials.secret_access_key, method,
-                                       parts.path, params, signed, timestamp=signed["x-bce-date"],
-                                       expiration=self._expiration)
+        signed["Authorization"] = sign_request(self._credentials.access_key, self._credentials.secret_access_key,
+                                               method, parts.path, params, signed, timestamp=signed["x-bce-date"],
+                                               expiration=self._expiration)
         return signed
 
 
 def ensure_credentials(credentials: Credentials) -> None:
     if credentials.method == "none":
         raise missing_credentials_error()
-
-
-__all__ = ["Credentials", "TokenSource", "Signer", "QianfanError"]

@@ -24,6 +24,14 @@ from ._validation import check_encodable, check_endpoint_name, validate_request
 DEFAULT_BASE_URL = "https://aip.baidubce.com"
 API_PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+_FOLDERS = {CHAT: "chat", COMPLETION: "completions"}
+
+
+class _RedactedRequest(httpx.Request):
+    """A request that hides the access token in its URL from its repr, which tracebacks show."""
+
+    def __repr__(self) -> str:
+        return redact(super().__repr__())
 
 
 class _RedactingFilter(logging.Filter):
@@ -52,13 +60,21 @@ def _running_loop():
 def _resolve(kind: str, model: str | None, endpoint: str | None) -> tuple[ModelSpec, str, bool]:
     """(spec to validate against, URL path, whether a chat model answers a completion)."""
     if endpoint is not None:
-        check_endpoint_name(endpoint)
-        spec = find_model(model) if model else model_for_endpoint(kind, endpoint)
-        if spec is None and model:
-            raise unknown_model_error(model)
-        spec = spec or (CUSTOM_CHAT if kind == CHAT else CUSTOM_COMPLETION)
-        folder = "chat" if kind == CHAT else "completions"
-        return spec, f"{folder}/{endpoint}", False
+        return _resolve_endpoint(kind, model, endpoint), f"{_FOLDERS[kind]}/{endpoint}", False
+    spec = _registry_model(kind, model)
+    return spec, spec.path, kind == COMPLETION and spec.kind == CHAT
+
+
+def _resolve_endpoint(kind: str, model: str | None, endpoint: str) -> ModelSpec:
+    """The rules for a deployed endpoint: the model named, the registry's model there, or any of its kind."""
+    check_endpoint_name(endpoint)
+    spec = find_model(model) if model else model_for_endpoint(kind, endpoint)
+    if spec is None and model:
+        raise unknown_model_error(model)
+    return spec or (CUSTOM_CHAT if kind == CHAT else CUSTOM_COMPLETION)
+
+
+def _registry_model(kind: str, model: str | None) -> ModelSpec:
     if model is None:
         if kind == COMPLETION:
             raise InvalidRequestError("A completion needs `endpoint=` (the API address of your deployed service) "
@@ -68,13 +84,12 @@ def _resolve(kind: str, model: str | None, endpoint: str | None) -> tuple[ModelS
     if spec is None:
         raise unknown_model_error(model)
     if spec.endpoint is None:
-        raise InvalidRequestError(
-            f"{spec.name} runs only on a service you deploy yourself: give that service's API address as the "
-            "endpoint (--endpoint NAME in %%wenxin, endpoint=NAME in Python).", field="endpoint", model=spec.name)
+        raise InvalidRequestError(f"{spec.name} runs only on a service you deploy yourself: give that service's "
+                                  "API address as the endpoint.", field="endpoint", model=spec.name)
     if kind == CHAT and spec.kind == COMPLETION:
         raise InvalidRequestError(f"{spec.name} continues text rather than chatting: use complete(model=..., "
                                   "prompt=...).", field="model", model=spec.name)
-    return spec, spec.path, kind == COMPLETION and spec.kind == CHAT
+    return spec
 
 
 def _build_body(messages_or_prompt: dict, params: dict[str, Any]) -> dict:
@@ -107,6 +122,23 @@ def _error_from_http(response: httpx.Response, content: bytes) -> QianfanError:
     return ServerError(f"The service answered HTTP {status} with {kind} instead of an answer.",
                        hint="The service failed; try again in a moment.", status=status,
                        retryable=status in _RETRYABLE_STATUS)
+
+
+def _answer_json(response: httpx.Response, content: bytes) -> dict:
+    """The JSON of a whole answer; QianfanError for an error payload or a failed HTTP exchange."""
+    status = response.status_code
+    if status != 200 and "json" not in response.headers.get("content-type", ""):
+        raise _error_from_http(response, content)
+    try:
+        data = json.loads(content)
+    except ValueError:
+        raise ServerError(f"The service answered HTTP {status} with a body that is not JSON.", status=status,
+                          retryable=True) from None
+    if isinstance(data, dict) and "error_code" in data:
+        raise _error_from_payload(data, response.headers, status)
+    if status != 200:
+        raise _error_from_http(response, content)
+    return data
 
 
 class QianfanClient:
@@ -189,12 +221,12 @@ class QianfanClient:
         except UnicodeEncodeError:  # reached only with validate=False
             check_encodable(body)
             raise
-        token = None
         if self._signer is not None:
             headers = self._signer.headers("POST", url, {"Content-Type": "application/json"})
             return self.http.build_request("POST", url, content=content, headers=headers), None
         token = await self._tokens.get(self.http, self.base_url)
         request = self.http.build_request("POST", url, params={"access_token": token}, content=content)
+        request.__class__ = _RedactedRequest
         return request, token
 
     async def _backoff(self, attempt: int, deadline: float) -> bool:
@@ -217,25 +249,7 @@ class QianfanClient:
             token = None
             try:
                 request, token = await self._request(path, body)
-                response = await self.http.send(request, stream=True)
-                content_type = response.headers.get("content-type", "")
-                if stream and response.status_code == 200 and "text/event-stream" in content_type:
-                    return response, None, attempt
-                try:
-                    content = await response.aread()
-                finally:
-                    await response.aclose()
-                if response.status_code != 200 and "json" not in content_type:
-                    raise _error_from_http(response, content)
-                try:
-                    data = json.loads(content)
-                except ValueError:
-                    raise ServerError(f"The service answered HTTP {response.status_code} with a body that is not "
-                                      "JSON.", status=response.status_code, retryable=True) from None
-                if isinstance(data, dict) and "error_code" in data:
-                    raise _error_from_payload(data, response.headers, response.status_code)
-                if response.status_code != 200:
-                    raise _error_from_http(response, content)
+                response, data = await self._send(request, stream=stream)
                 return response, data, attempt
             except QianfanError as err:
                 if err.code in TOKEN_CODES and not refreshed and self._tokens.can_refresh:
@@ -243,20 +257,32 @@ class QianfanClient:
                     await self._tokens.refresh(self.http, self.base_url, stale=token)
                     continue
                 error = err
-            except httpx.TimeoutException:
-                error = APITimeoutError(f"No answer from {self._redact(self.base_url)} within {self.timeout:g} s.",
-                                        hint="The service is slow or unreachable; try again, or raise the timeout.")
             except httpx.TransportError as exc:
-                error = APIConnectionError(f"Could not reach {self._redact(self.base_url)}: "
-                                           f"{self._redact(str(exc)) or type(exc).__name__}.",
-                                           hint="Check the network, QIANFAN_BASE_URL, or use the offline emulator.")
-            if error.retryable:
+                error = self._unreachable(exc)
+            if error.retryable and await self._backoff(attempt + 1, deadline):
                 attempt += 1
-                if await self._backoff(attempt, deadline):
-                    continue
-                attempt -= 1
+                continue
             error.retries = attempt
             raise error
+
+    async def _send(self, request: httpx.Request, *, stream: bool) -> tuple[httpx.Response, dict | None]:
+        """One try: (response, its JSON), or (response, None) for a live event stream; errors raised."""
+        response = await self.http.send(request, stream=True)
+        if stream and response.status_code == 200 and "text/event-stream" in response.headers.get("content-type", ""):
+            return response, None
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        return response, _answer_json(response, content)
+
+    def _unreachable(self, exc: httpx.TransportError) -> APIConnectionError:
+        where = self._redact(self.base_url)
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"No answer from {where} within {self.timeout:g} s.",
+                                   hint="The service is slow or unreachable; try again, or raise the timeout.")
+        return APIConnectionError(f"Could not reach {where}: {self._redact(str(exc)) or type(exc).__name__}.",
+                                  hint="Check the network, QIANFAN_BASE_URL, or use the offline emulator.")
 
     def _prepare(self, kind: str, model, endpoint, payload: dict, params: dict) -> tuple[ModelSpec, str, dict]:
         spec, path, as_chat = _resolve(kind, model, endpoint)
@@ -368,16 +394,12 @@ class ChatStream:
         return response, data
 
     async def _chunks(self) -> AsyncIterator[ChatChunk]:
-        client = self._client
-        deadline = time.monotonic() + client.retry_total_timeout
+        deadline = time.monotonic() + self._client.retry_total_timeout
         reopened = False
         while True:
             response, whole = await self._open()
             if whole is not None:  # a server that answered the whole thing at once
-                chunk = ChatChunk(dict(whole, is_end=True, sentence_id=0), rate_limit=self.rate_limit,
-                                  request_id=self.request_id, retries=self.retries)
-                self._accept(chunk)
-                yield chunk
+                yield self._whole(whole)
                 return
             try:
                 # One generator from socket to caller: each layer would cost a hop per chunk.
@@ -398,30 +420,44 @@ class ChatStream:
                         chunk = self._parse(line, response, rate_limit, request_id, retries)
                         if chunk is not None and chunk is not DONE:
                             yield chunk
-                except httpx.TimeoutException:
-                    raise self._interrupted(
-                        f"The stream stalled: nothing arrived for {self._client.timeout:g} s.") from None
                 except httpx.TransportError as exc:
-                    raise self._interrupted(f"The connection closed before the answer was complete "
-                                            f"({type(exc).__name__}).") from None
+                    raise self._cut_off(exc) from None
                 if not self.done:
                     raise self._interrupted("The stream ended before its last chunk.")
                 return
             except QianfanError as err:
                 if self.chunks:
-                    raise
+                    raise  # text was delivered: starting again would repeat it
                 # Failed before any text: the same recovery as a plain request.
-                if err.code in TOKEN_CODES and not reopened and client._tokens.can_refresh:
+                tokens = self._client._tokens
+                if err.code in TOKEN_CODES and not reopened and tokens.can_refresh:
                     reopened = True
-                    await client._tokens.refresh(client.http, client.base_url, stale=client._tokens.current)
+                    await tokens.refresh(self._client.http, self._client.base_url, stale=tokens.current)
                     continue
-                if err.retryable and await client._backoff(self.retries + 1, deadline):
-                    self.retries += 1
-                    continue
-                err.retries = self.retries
-                raise
+                if not await self._may_retry(err, deadline):
+                    err.retries = self.retries
+                    raise
             finally:
                 await response.aclose()
+
+    async def _may_retry(self, err: QianfanError, deadline: float) -> bool:
+        """Wait before opening the stream again, if the error and the retry budget allow it."""
+        if err.retryable and await self._client._backoff(self.retries + 1, deadline):
+            self.retries += 1
+            return True
+        return False
+
+    def _whole(self, data: dict) -> ChatChunk:
+        """A whole answer as the stream's one and last chunk."""
+        chunk = ChatChunk(dict(data, is_end=True, sentence_id=0), rate_limit=self.rate_limit,
+                          request_id=self.request_id, retries=self.retries)
+        self._accept(chunk)
+        return chunk
+
+    def _cut_off(self, exc: httpx.TransportError) -> StreamInterruptedError:
+        if isinstance(exc, httpx.TimeoutException):
+            return self._interrupted(f"The stream stalled: nothing arrived for {self._client.timeout:g} s.")
+        return self._interrupted(f"The connection closed before the answer was complete ({type(exc).__name__}).")
 
     def _accept(self, chunk: ChatChunk) -> None:
         if self.time_to_first_token is None:

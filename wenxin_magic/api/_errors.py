@@ -9,8 +9,8 @@ _CODES: dict[int, tuple[str, str]] = {
     1: ("Unknown error", "The service failed internally; try again in a moment."),
     2: ("Service temporarily unavailable", "The service is down for a moment; it was retried and can be retried again."),
     3: ("Unsupported openapi method",
-        "The model or endpoint name does not exist on this service. Check the name (`%wenxin models`) "
-        "or, for a model you deployed yourself, the endpoint's API address."),
+        "The model or endpoint name does not exist on this service. Check the model's name or, for a model "
+        "you deployed yourself, the endpoint's API address."),
     4: ("Open api request limit reached", "The cluster is over its limit; wait a little and try again."),
     6: ("No permission to access data", "Your application is not authorised for this model; enable it in the Qianfan console."),
     13: ("Get service token failed", "Fetching a token failed; check your API Key / Secret Key."),
@@ -54,6 +54,8 @@ TOKEN_CODES = frozenset({110, 111})
 _AUTH_CODES = frozenset({6, 13, 14, 100, 110, 111})
 _RATE_CODES = frozenset({4, 17, 18, 19, 336501, 336502})
 _SERVER_CODES = frozenset({1, 2, 15, 336000, 336100})
+# The request field a code is about, so a caller can add its own advice (code 3: no such model or endpoint).
+_CODE_FIELDS = {3: "endpoint"}
 
 _TOKEN_IN_URL = re.compile(r"(access_token|client_secret|client_id)=[^&\s'\"]*")
 _BCE_AUTH = re.compile(r"bce-auth-v1/[^\s'\"]+")
@@ -69,6 +71,19 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
         if secret and len(secret) >= 4 and secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+class Secret(str):
+    """A credential that behaves as its text but never shows it in a repr.
+
+    IPython's verbose tracebacks (and debuggers) print the repr of every variable on a
+    frame's line; a token held as plain ``str`` would be printed with them.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
 
 
 class QianfanError(Exception):
@@ -128,14 +143,18 @@ class RateLimitError(QianfanError):
 
 
 class InvalidRequestError(QianfanError):
-    """The request breaks a rule: ``field`` names what, ``allowed`` what is accepted."""
+    """The request breaks a rule: ``field`` names what, ``allowed`` what is accepted.
+
+    ``wire_message`` is the text the service itself sends for the same fault.
+    """
 
     def __init__(self, message: str, *, field: str | None = None, allowed: str | None = None,
-                 model: str | None = None, **kw):
+                 model: str | None = None, wire_message: str | None = None, **kw):
         super().__init__(message, **kw)
         self.field = field
         self.allowed = allowed
         self.model = model
+        self.wire_message = wire_message or message
 
 
 class ServerError(QianfanError):
@@ -173,7 +192,7 @@ def error_from_code(code: int, message: str | None = None, *, request_id: str | 
         return RateLimitError(text, **kw)
     if code in _SERVER_CODES:
         return ServerError(text, **kw)
-    return InvalidRequestError(text, **kw)
+    return InvalidRequestError(text, field=_CODE_FIELDS.get(code), **kw)
 
 
 def describe_code(code: int) -> tuple[str, str] | None:

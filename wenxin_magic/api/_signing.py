@@ -44,9 +44,9 @@ def string_to_sign(method: str, path: str, params: dict[str, str], headers: dict
                       _canonical_headers(headers, headers_to_sign)])
 
 
-def sign(access_key: str, secret_key: str, method: str, path: str, params: dict[str, str],
-         headers: dict[str, str], *, timestamp: str, expiration: int = DEFAULT_EXPIRATION,
-         headers_to_sign: tuple[str, ...] = DEFAULT_HEADERS_TO_SIGN) -> str:
+def sign_request(access_key: str, secret_key: str, method: str, path: str, params: dict[str, str],
+                 headers: dict[str, str], *, timestamp: str, expiration: int = DEFAULT_EXPIRATION,
+                 headers_to_sign: tuple[str, ...] = DEFAULT_HEADERS_TO_SIGN) -> str:
     """The Authorization header value for a request.
 
     ``timestamp`` is the request's x-bce-date (``YYYY-MM-DDTHH:MM:SSZ``).

@@ -176,56 +176,59 @@ class Emulator:
         return self._thread is not None and self._thread.is_alive()
 
     # -- controls
-    def _st(self):
+    def state(self):
+        """The server's shared state (request log, tokens, faults, limits), made on first use."""
         if self._state is None:
             from ._app import EmulatorState
 
             self._state = EmulatorState(**self._options)
         return self._state
 
+    _st = state  # the older name
+
     @property
     def requests(self) -> list[dict]:
         """One dict per request received (method, path, query, headers, json, status), secrets masked."""
-        return self._st().snapshot_requests()
+        return self.state().snapshot_requests()
 
     def inject(self, fault: str, times: int = 1, **kw) -> None:
         """Queue a fault for the next ``times`` matching chat/completions requests (``path=`` narrows it)."""
-        self._st().inject(fault, times, **kw)
+        self.state().inject(fault, times, **kw)
 
     def expire_tokens(self) -> None:
         """Every token issued so far now answers 111 (expired)."""
-        self._st().expire_tokens()
+        self.state().expire_tokens()
 
     def revoke_tokens(self) -> None:
         """Every token issued so far now answers 110 (invalid)."""
-        self._st().revoke_tokens()
+        self.state().revoke_tokens()
 
     def clear(self) -> None:
         """Forget the request log and any pending faults."""
-        self._st().clear()
+        self.state().clear()
 
     def set_limits(self, rpm: int | None = None, tpm: int | None = None) -> None:
-        self._st().set_limits(rpm=rpm, tpm=tpm)
+        self.state().set_limits(rpm=rpm, tpm=tpm)
 
     def reset_limits(self) -> None:
         """Empty the RPM/TPM windows."""
-        self._st().reset_limits()
+        self.state().reset_limits()
 
     @property
     def ttft(self) -> float:
-        return self._st().ttft
+        return self.state().ttft
 
     @ttft.setter
     def ttft(self, value: float) -> None:
-        self._st().ttft = float(value)
+        self.state().ttft = float(value)
 
     @property
     def chunk_delay(self) -> float:
-        return self._st().chunk_delay
+        return self.state().chunk_delay
 
     @chunk_delay.setter
     def chunk_delay(self, value: float) -> None:
-        self._st().chunk_delay = float(value)
+        self.state().chunk_delay = float(value)
 
     def __repr__(self) -> str:
         return f"Emulator({self.base_url or 'not started'})"

@@ -17,8 +17,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from ..api._registry import COMPLETION
-from ..api._validation import estimate_tokens
+from ..api import COMPLETION, estimate_tokens
 
 __all__ = ["Answer", "compose", "chunk", "SAFETY_TRIGGERS", "LONG_WORDS", "DEFAULT_LONG_CHARS"]
 
@@ -719,59 +718,72 @@ def _continue_text(ctx: _Ctx) -> str:
 def compose(spec, endpoint: str, body: dict, *, answer_chars: int | None = None) -> Answer:
     """The answer for ``body`` sent to ``endpoint`` (``spec`` is the registry model or None)."""
     kind = getattr(spec, "kind", None) or (COMPLETION if "prompt" in body else "chat")
-    name = getattr(spec, "name", None) or endpoint
-    if name.startswith("custom "):
-        name = endpoint
-    ctx = _Ctx(name, kind, body, answer_chars)
-    q = ctx.question
-    topic = topic_of(q)
+    ctx = _Ctx(_model_name(spec, endpoint), kind, body, answer_chars)
+    refusal = _safety_refusal(ctx)
+    if refusal is not None:
+        return refusal
+    last_role = ctx.messages[-1].get("role") if ctx.messages else "user"
+    call = _function_call(ctx) if kind != COMPLETION and last_role != "function" else None
+    if call is not None:
+        return call
+    text, topic = _text_and_topic(ctx, last_role)
+    target = answer_chars or wanted_length(ctx.question)
+    if target:
+        text = _fit_length(ctx, text, topic, target)
+    if ctx.penalty >= 1.5:
+        text = _dedupe(text)
+    answer = Answer(text=text)
+    if _wants_search(body) and kind != COMPLETION and last_role != "function":
+        answer.search_info = _search_info(ctx, topic)
+        if body.get("enable_citation"):
+            answer.text = _add_citations(answer.text)
+    _apply_limits(answer, body)
+    return answer
 
-    # safety: a trigger word in any user turn
-    if kind == COMPLETION:
-        turns = [q]
-    else:
-        turns = ctx.user_turns
+
+def _model_name(spec, endpoint: str) -> str:
+    """The name answers are styled after: the model's, or a deployment's endpoint."""
+    name = getattr(spec, "name", None) or endpoint
+    return endpoint if name.startswith("custom ") else name
+
+
+def _safety_refusal(ctx: _Ctx) -> Answer | None:
+    """The refusal when any user turn has a trigger word; ``ban_round`` names the turn unless it is the last."""
+    turns = [ctx.question] if ctx.kind == COMPLETION else ctx.user_turns
     for index, turn in enumerate(turns, 1):
         if any(t in turn for t in SAFETY_TRIGGERS):
-            last = index == len(turns) and (kind == COMPLETION or ctx.messages[-1].get("role") == "user")
+            last = index == len(turns) and (ctx.kind == COMPLETION or ctx.messages[-1].get("role") == "user")
             zh = is_chinese(turn) or ctx.zh
             text = ("抱歉，这个话题我无法回答。我们换个话题聊聊吧。" if zh
                     else "Sorry, I can't help with that. Let's talk about something else.")
             return Answer(text=text, finish_reason="content_filter", need_clear_history=True,
                           ban_round=-1 if last else index, flag=1)
+    return None
 
-    functions = body.get("functions") if isinstance(body.get("functions"), list) else None
-    last_role = ctx.messages[-1].get("role") if ctx.messages else "user"
 
-    if kind == COMPLETION:
-        text = _continue_text(ctx)
-    elif last_role == "function":
-        text = _function_result_answer(ctx)
-    else:
-        if functions:
-            fn = _choose_function(q, functions, body.get("tool_choice"))
-            if fn is not None:
-                return _function_call_answer(ctx, fn)
-        text = _chat_text(ctx, q)
-        if _is_follow_up(q) and len(ctx.user_turns) >= 2:
-            topic = topic_of(ctx.user_turns[-2])
+def _function_call(ctx: _Ctx) -> Answer | None:
+    functions = ctx.body.get("functions") if isinstance(ctx.body.get("functions"), list) else None
+    if not functions:
+        return None
+    fn = _choose_function(ctx.question, functions, ctx.body.get("tool_choice"))
+    return _function_call_answer(ctx, fn) if fn is not None else None
 
-    # length
-    target = answer_chars or wanted_length(q)
-    if target:
-        text = _fit_length(ctx, text, topic, target)
-    if ctx.penalty >= 1.5:
-        text = _dedupe(text)
 
-    answer = Answer(text=text)
-    if body.get("disable_search") is not True and (body.get("enable_citation") or body.get("enable_trace")) \
-            and kind != COMPLETION and last_role != "function":
-        answer.search_info = _search_info(ctx, topic)
-        if body.get("enable_citation"):
-            answer.text = _add_citations(answer.text)
+def _text_and_topic(ctx: _Ctx, last_role: str) -> tuple[str, str]:
+    """The answer's text, and the topic that lengthening and search results are about."""
+    q = ctx.question
+    if ctx.kind == COMPLETION:
+        return _continue_text(ctx), topic_of(q)
+    if last_role == "function":
+        return _function_result_answer(ctx), topic_of(q)
+    text = _chat_text(ctx, q)
+    if _is_follow_up(q) and len(ctx.user_turns) >= 2:
+        return text, topic_of(ctx.user_turns[-2])
+    return text, topic_of(q)
 
-    _apply_limits(answer, body)
-    return answer
+
+def _wants_search(body: dict) -> bool:
+    return body.get("disable_search") is not True and bool(body.get("enable_citation") or body.get("enable_trace"))
 
 
 def _chat_text(ctx: _Ctx, q: str) -> str:
@@ -839,16 +851,20 @@ def asks_for_code(question: str) -> bool:
     return bool(_CODE_WORDS.search(question))
 
 
-def _code_answer(ctx: "_Ctx", q: str) -> str:
+def _snippet(q: str) -> tuple[str, str]:
+    """(language, code): the canned snippet the question asks for, else a function named after its topic."""
     for pattern, language, code in _CODE_SNIPPETS:
         if pattern.search(q):
-            break
-    else:
-        name = re.sub(r"\W+", "_", topic_of(q).lower()).strip("_")[:30] or "solve"
-        if not name.isidentifier() or not name.isascii():
-            name = "solve"
-        language, code = "python", (f'def {name}(data):\n    """{topic_of(q)}"""\n    result = []\n'
-                                    "    for item in data:\n        result.append(item)\n    return result")
+            return language, code
+    name = re.sub(r"\W+", "_", topic_of(q).lower()).strip("_")[:30] or "solve"
+    if not name.isidentifier() or not name.isascii():
+        name = "solve"
+    return "python", (f'def {name}(data):\n    """{topic_of(q)}"""\n    result = []\n'
+                      "    for item in data:\n        result.append(item)\n    return result")
+
+
+def _code_answer(ctx: "_Ctx", q: str) -> str:
+    language, code = _snippet(q)
     if ctx.zh:
         intro = ctx.pick(["下面是一个简单的实现：", "可以这样写：", "参考代码如下："], "code")
         outro = "运行后即可看到结果，可以按需要修改。"

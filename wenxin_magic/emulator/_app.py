@@ -18,10 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api._errors import describe_code
-from ..api._registry import CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, find_model, model_for_endpoint
-from ..api._signing import parse_authorization, sign
-from ..api._validation import estimate_tokens, input_size, validate_request
+from ..api import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, InvalidRequestError, describe_code,
+                   estimate_tokens, find_model, input_size, model_for_endpoint, parse_authorization, sign_request,
+                   validate_request)
 from ._answers import Answer, chunk, compose
 
 PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
@@ -253,17 +252,22 @@ class _Raw:
         await self.fn(scope, receive, send)
 
 
-async def _abort(scope) -> bool:
-    transport = CONNECTIONS.get((_addr(scope.get("server")), _addr(scope.get("client"))))
-    if transport is None:
-        return False
-    transport.abort()
-    await asyncio.sleep(0.01)  # let connection_lost run: later sends are then dropped
-    return True
+def _connection(scope) -> tuple:
+    """The key of a request's connection in CONNECTIONS."""
+    return _addr(scope.get("server")), _addr(scope.get("client"))
 
 
 def _addr(value):
     return tuple(value) if value else None
+
+
+async def _drop(scope) -> None:
+    """Cut the connection mid-answer, as a failing network does."""
+    transport = CONNECTIONS.get(_connection(scope))
+    if transport is None:
+        raise ConnectionAbortedError("drop_stream")  # no transport to cut: uvicorn closes it
+    transport.abort()
+    await asyncio.sleep(0.01)  # let connection_lost run: later sends are then dropped
 
 
 def _v1_error(code: int, message: str | None, headers: dict) -> Response:
@@ -279,48 +283,59 @@ def _oauth_error(error: str, description: str) -> Response:
                     media_type="application/json")
 
 
+_ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+
+
 def build_app(state: EmulatorState) -> Starlette:
     async def token(request: Request):
-        body = await request.body()
-        entry = state.log(request, body)
-        q = request.query_params
-        params = dict(q)
-        if request.method == "POST" and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
-            from urllib.parse import parse_qsl
-
-            for k, v in parse_qsl(body.decode("utf-8", "replace")):
-                params.setdefault(k, v)
-        if params.get("grant_type") != "client_credentials":
-            resp = _oauth_error("unsupported_grant_type", "The authorization grant type is not supported")
-        else:
-            ak, sk = params.get("client_id") or "", params.get("client_secret") or ""
-            creds = state.credentials
-            if not ak or (creds is not None and ak not in creds):
-                resp = _oauth_error("invalid_client", "unknown client id")
-            elif not sk or (creds is not None and not hmac.compare_digest(creds[ak], sk)):
-                resp = _oauth_error("invalid_client", "Client authentication failed")
-            else:
-                resp = JSONResponse(state.issue_token(ak))
-        entry["status"] = resp.status_code
-        return resp
+        return await _serve_token(state, request)
 
     async def v1(request: Request):
         return await _serve_v1(state, request)
 
     async def not_found(request: Request):
-        body = await request.body()
-        entry = state.log(request, body)
-        entry["status"] = 404
+        state.log(request, await request.body())["status"] = 404
         return Response(_json({"error_code": 3, "error_msg": "Unsupported openapi method", "id": request_id()}),
                         status_code=404, media_type="application/json")
 
-    routes = [
+    return Starlette(routes=[
         Route("/oauth/2.0/token", token, methods=["GET", "POST"]),
-        Route(PREFIX + "/{kind:str}/{endpoint:path}", v1,
-              methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
-        Route("/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
-    ]
-    return Starlette(routes=routes)
+        Route(PREFIX + "/{kind:str}/{endpoint:path}", v1, methods=_ANY_METHOD),
+        Route("/{rest:path}", not_found, methods=_ANY_METHOD),
+    ])
+
+
+# ---------------------------------------------------------------------- token
+
+async def _serve_token(state: EmulatorState, request: Request) -> Response:
+    body = await request.body()
+    entry = state.log(request, body)
+    response = _token_answer(state, _token_params(request, body))
+    entry["status"] = response.status_code
+    return response
+
+
+def _token_params(request: Request, body: bytes) -> dict:
+    """The query's parameters, plus a form body's (the query wins)."""
+    params = dict(request.query_params)
+    if request.method == "POST" and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        from urllib.parse import parse_qsl
+
+        for k, v in parse_qsl(body.decode("utf-8", "replace")):
+            params.setdefault(k, v)
+    return params
+
+
+def _token_answer(state: EmulatorState, params: dict) -> Response:
+    if params.get("grant_type") != "client_credentials":
+        return _oauth_error("unsupported_grant_type", "The authorization grant type is not supported")
+    ak, sk = params.get("client_id") or "", params.get("client_secret") or ""
+    creds = state.credentials  # None: any keys will do
+    if not ak or (creds is not None and ak not in creds):
+        return _oauth_error("invalid_client", "unknown client id")
+    if not sk or (creds is not None and not hmac.compare_digest(creds[ak], sk)):
+        return _oauth_error("invalid_client", "Client authentication failed")
+    return JSONResponse(state.issue_token(ak))
 
 
 # ----------------------------------------------------------------------- auth
@@ -362,9 +377,9 @@ def _check_iam(state: EmulatorState, request: Request, value: str) -> tuple[str 
         {k: v for k, v in all_headers.items() if k in listed},
     )
     for headers in candidates:
-        expected = sign(ak, creds[ak], request.method, request.url.path, params, headers,
-                        timestamp=parts["timestamp"], expiration=parts["expiration"],
-                        headers_to_sign=listed).rsplit("/", 1)[-1]
+        expected = sign_request(ak, creds[ak], request.method, request.url.path, params, headers,
+                                timestamp=parts["timestamp"], expiration=parts["expiration"],
+                                headers_to_sign=listed).rsplit("/", 1)[-1]
         if hmac.compare_digest(expected, parts["signature"]):
             return ak, None
         # headers_to_sign=() would make sign() fall back to its defaults; nothing else to try
@@ -391,111 +406,147 @@ def _resolve(state: EmulatorState, seg: str, endpoint: str):
     return CUSTOM_CHAT if kind == CHAT else CUSTOM_COMPLETION
 
 
+class _Refused(Exception):
+    """Ends a v1 request early with ``response``: an error the service would send, or an injected fault."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class _Exchange:
+    """One v1 request being answered: its log entry, the headers every answer carries, its rate-limit key."""
+
+    def __init__(self, state: EmulatorState, entry: dict, request: Request):
+        self.state = state
+        self.entry = entry
+        rid = request.headers.get("request_id") or request.headers.get("x-request-id") or secrets.token_hex(16)
+        self.base_headers = {"Statement": "AI-generated", "X-Baidu-Request-Id": rid}
+        self.key = None  # (identity, endpoint) once authenticated
+
+    def headers(self, key=None, exhausted: bool = False) -> dict:
+        return {**self.state.rate_headers(key or self.key, exhausted=exhausted), **self.base_headers}
+
+    def refuse(self, code: int, message: str | None, *, key=None, exhausted: bool = False) -> _Refused:
+        return _Refused(_v1_error(code, message, self.headers(key, exhausted)))
+
+
 async def _serve_v1(state: EmulatorState, request: Request):
     body_bytes = await request.body()
-    entry = state.log(request, body_bytes)
-    seg = request.path_params["kind"]
     endpoint = request.path_params["endpoint"].strip("/")
-    rid = request.headers.get("request_id") or request.headers.get("x-request-id") or secrets.token_hex(16)
-    base = {"Statement": "AI-generated", "X-Baidu-Request-Id": rid}
+    exchange = _Exchange(state, state.log(request, body_bytes), request)
+    # the service's order: auth, method and endpoint, (faults), JSON and validation, rate limits
+    try:
+        exchange.key = (_authenticate(exchange, request, endpoint), endpoint)
+        spec = _endpoint_spec(exchange, request, endpoint)
+        faults = state.take_faults(request.url.path)
+        slow = float(faults.get("slow_first_byte", {}).get("delay", 0.0) or 0.0)
+        await _fail_as_injected(exchange, faults, slow)
+        body = await _valid_body(exchange, spec, body_bytes, slow)
+        prompt_tokens = input_size(body)[1]
+        window_entry = _admit(exchange, prompt_tokens)
+    except _Refused as refused:
+        exchange.entry["status"] = refused.response.status_code
+        return refused.response
+    answer = _answer(state, spec, endpoint, body, faults)
+    usage = _usage(prompt_tokens, _completion_tokens(answer))
+    state.add_tokens(window_entry, usage["completion_tokens"])
+    exchange.entry["status"] = 200
+    if body.get("stream") is True:
+        events = _stream_events(answer, usage, request_id(), spec.kind == COMPLETION)
+        return _Raw(_make_stream(state, events, exchange.headers(), faults, slow, exchange.entry))
+    payload = _full_body(answer, usage, request_id(), spec.kind == COMPLETION)
+    return _Raw(_make_plain(state, payload, exchange.headers(), faults, slow, max(1, len(chunk(answer.text)))))
 
-    def headers(key, exhausted=False):
-        return {**state.rate_headers(key, exhausted=exhausted), **base}
 
-    def done(resp, status=None):
-        entry["status"] = resp.status_code if status is None else status
-        return resp
-
-    # 1. auth
+def _authenticate(exchange: _Exchange, request: Request, endpoint: str) -> tuple:
+    """Who is asking, by access token or IAM signature; refused as the service refuses."""
     token = request.query_params.get("access_token")
     auth = request.headers.get("authorization")
     if token:
-        status, ak = state.token_status(token)
+        status, ak = exchange.state.token_status(token)
         if status == "expired":
-            return done(_v1_error(111, "Access token expired", headers(("token", token, endpoint))))
+            raise exchange.refuse(111, "Access token expired", key=("token", token, endpoint))
         if status != "ok":
-            return done(_v1_error(110, "Access token invalid or no longer valid", headers(("token", token, endpoint))))
-        identity = ("ak", ak)
-    elif auth:
-        ak, failure = _check_iam(state, request, auth)
+            raise exchange.refuse(110, "Access token invalid or no longer valid", key=("token", token, endpoint))
+        return ("ak", ak)
+    if auth:
+        ak, failure = _check_iam(exchange.state, request, auth)
         if failure:
-            return done(_iam_failure(failure, headers(("anonymous", endpoint))))
-        identity = ("iam", ak)
-    else:
-        return done(_v1_error(110, "Access token invalid or no longer valid", headers(("anonymous", endpoint))))
-    key = (identity, endpoint)
+            raise _Refused(_iam_failure(failure, exchange.headers(("anonymous", endpoint))))
+        return ("iam", ak)
+    raise exchange.refuse(110, "Access token invalid or no longer valid", key=("anonymous", endpoint))
 
-    # 2. method and endpoint
+
+def _endpoint_spec(exchange: _Exchange, request: Request, endpoint: str):
     if request.method != "POST":
-        return done(_v1_error(336101, "Invalid HTTP method", headers(key)))
-    spec = _resolve(state, seg, endpoint)
+        raise exchange.refuse(336101, "Invalid HTTP method")
+    spec = _resolve(exchange.state, request.path_params["kind"], endpoint)
     if spec is None:
-        return done(_v1_error(3, "Unsupported openapi method", headers(key)))
+        raise exchange.refuse(3, "Unsupported openapi method")
+    return spec
 
-    # 3. faults
-    faults = state.take_faults(request.url.path)
+
+async def _fail_as_injected(exchange: _Exchange, faults: dict, slow: float) -> None:
+    """Refuse the request as an injected outcome fault says, if one does."""
     for name, (code, message) in ERROR_FAULTS.items():
         if name in faults:
-            return done(_v1_error(code, message, headers(key, exhausted=name in ("rpm", "tpm"))))
+            raise exchange.refuse(code, message, exhausted=name in ("rpm", "tpm"))
     if "error" in faults:
         kw = faults["error"]
-        return done(_v1_error(int(kw.get("code", 1)), kw.get("message"), headers(key)))
-    slow = float(faults.get("slow_first_byte", {}).get("delay", 0.0) or 0.0)
+        raise exchange.refuse(int(kw.get("code", 1)), kw.get("message"))
     if "http_500" in faults:
         if slow:
             await asyncio.sleep(slow)
-        return done(Response(_HTML_500, status_code=500, media_type="text/html"))
+        raise _Refused(Response(_HTML_500, status_code=500, media_type="text/html"))
 
-    # 4. JSON and validation
+
+async def _valid_body(exchange: _Exchange, spec, body_bytes: bytes, slow: float) -> dict:
     try:
         body = json.loads(body_bytes) if body_bytes.strip() else None
     except ValueError:
-        body = None
         if slow:
             await asyncio.sleep(slow)
-        return done(_v1_error(336002, "Invalid JSON", headers(key)))
+        raise exchange.refuse(336002, "Invalid JSON") from None
     if body is None:
-        return done(_v1_error(336002, "Invalid JSON", headers(key)))
+        raise exchange.refuse(336002, "Invalid JSON")
     if not isinstance(body, dict):
-        return done(_v1_error(336001, "Invalid Argument", headers(key)))
-    from ..api._errors import InvalidRequestError
-
+        raise exchange.refuse(336001, "Invalid Argument")
     try:
         validate_request(spec, body)
     except InvalidRequestError as err:
-        return done(_v1_error(err.code, getattr(err, "wire_message", None) or err.message, headers(key)))
+        raise exchange.refuse(err.code, err.wire_message) from None
+    return body
 
-    # 5. rate limits
-    prompt_tokens = input_size(body)[1]
-    tripped, window_entry = state.admit(key, prompt_tokens)
+
+def _admit(exchange: _Exchange, prompt_tokens: int) -> list:
+    """The request's entry in its RPM/TPM window; refused when a limit is reached."""
+    tripped, window_entry = exchange.state.admit(exchange.key, prompt_tokens)
     if tripped:
         message = "Rate limit reached for RPM" if tripped == 336501 else "Rate limit reached for TPM"
-        return done(_v1_error(tripped, message, headers(key, exhausted=True)))
+        raise exchange.refuse(tripped, message, exhausted=True)
+    return window_entry
 
-    # 6. answer
+
+def _answer(state: EmulatorState, spec, endpoint: str, body: dict, faults: dict) -> Answer:
     answer = compose(spec, endpoint, body, answer_chars=state.answer_chars)
     if "need_clear_history" in faults and not answer.need_clear_history:
         answer.need_clear_history = True
         answer.ban_round = int(faults["need_clear_history"].get("ban_round", -1))
         answer.flag = 1
-    completion_tokens = estimate_tokens(answer.text) if answer.text else 0
-    if answer.function_call:
-        completion_tokens = estimate_tokens(answer.function_call.get("arguments", "")) + \
-            estimate_tokens(answer.function_call.get("thoughts", "")) + 1
-    state.add_tokens(window_entry, completion_tokens)
-    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-             "total_tokens": prompt_tokens + completion_tokens}
-    resp_headers = headers(key)
-    rid_body = request_id()
-    is_completion = spec.kind == COMPLETION
-    stream = body.get("stream") is True
-    entry["status"] = 200
+    return answer
 
-    if stream:
-        events = _stream_events(answer, usage, rid_body, is_completion)
-        return _Raw(_make_stream(state, events, resp_headers, faults, slow, entry))
-    payload = _full_body(answer, usage, rid_body, is_completion)
-    return _Raw(_make_plain(state, payload, resp_headers, faults, slow, max(1, len(chunk(answer.text)))))
+
+def _completion_tokens(answer: Answer) -> int:
+    if answer.function_call:
+        call = answer.function_call
+        return estimate_tokens(call.get("arguments", "")) + estimate_tokens(call.get("thoughts", "")) + 1
+    return estimate_tokens(answer.text) if answer.text else 0
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 def _common(answer: Answer, rid: str, is_completion: bool) -> dict:
@@ -566,6 +617,26 @@ def _start(status: int, headers: dict, content_type: str) -> dict:
     return {"type": "http.response.start", "status": status, "headers": raw}
 
 
+_END = {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+def _error_line(fault: dict, rid: str) -> str:
+    """The bare JSON error the service sends instead of (the rest of) an answer."""
+    code = int(fault.get("code", 336100))
+    message = fault.get("message") or (describe_code(code) or ("Unknown error",))[0]
+    return _json({"error_code": code, "error_msg": message, "id": rid})
+
+
+def _event_text(event: dict, eol: str, keepalive: bool) -> str:
+    text = ": keep-alive" + eol + eol if keepalive else ""
+    return text + "data: " + _json(dict(event, created=int(time.time()))) + eol + eol
+
+
+def _fault_position(fault: dict | None, events: list[dict]) -> int | None:
+    """Before which event a stream fault strikes: ``after`` events in, never past the last one."""
+    return min(int(fault.get("after", 1)), len(events) - 1) if fault is not None else None
+
+
 def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults: dict, slow: float,
                  entry: dict | None = None):
     """The stream's writer; ``entry`` (its request log line) learns when the first chunk left,
@@ -573,50 +644,38 @@ def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults
     entry = entry if entry is not None else {}
     entry.update(chunks_sent=0, first_chunk_at=None, client_closed=False)
     eol = "\r\n" if "crlf" in faults else "\n"
-    drop = faults.get("drop_stream")
-    err = faults.get("stream_error")
-    drop_at = min(int(drop.get("after", 1)), len(events) - 1) if drop is not None else None
-    err_at = min(int(err.get("after", 1)), len(events) - 1) if err is not None else None
+    error = faults.get("stream_error")
+    drop_at, error_at = _fault_position(faults.get("drop_stream"), events), _fault_position(error, events)
     ttft, delay = state.ttft, state.chunk_delay
 
     async def run(scope, receive, send):
         if slow:
             await asyncio.sleep(slow)
-        headers_out = dict(headers)
-        headers_out["Cache-Control"] = "no-cache"
-        await send(_start(200, headers_out, "text/event-stream;charset=utf-8"))
-        conn = (_addr(scope.get("server")), _addr(scope.get("client")))
-        conn = conn if conn in CONNECTIONS else None
+        await send(_start(200, {**headers, "Cache-Control": "no-cache"}, "text/event-stream;charset=utf-8"))
+        conn = _connection(scope)
+        if conn not in CONNECTIONS:
+            conn = None  # not recorded: there is no telling when the client leaves
         write = _sender(send, "fragment" in faults)
         if ttft:
             await asyncio.sleep(ttft)
-        for i, ev in enumerate(events):
-            if drop_at is not None and i == drop_at:
-                if await _abort(scope):
-                    return
-                raise ConnectionAbortedError("drop_stream")  # no transport to cut: uvicorn closes it
-            if err_at is not None and i == err_at:
-                code = int(err.get("code", 336100))
-                message = err.get("message") or (describe_code(code) or ("Unknown error",))[0]
-                line = _json({"error_code": code, "error_msg": message, "id": ev["id"]}) + eol
-                await write(line.encode("utf-8"))
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        for i, event in enumerate(events):
+            if i == drop_at:
+                await _drop(scope)
                 return
+            if i == error_at:
+                await write((_error_line(error, event["id"]) + eol).encode("utf-8"))
+                break
             if i and delay:
                 await asyncio.sleep(delay)
             if conn is not None and conn not in CONNECTIONS:
                 entry["client_closed"] = True
                 return  # the client went away: stop generating
-            ev = dict(ev, created=int(time.time()))
-            text = ""
-            if "keepalive" in faults:
-                text += ": keep-alive" + eol + eol
-            text += "data: " + _json(ev) + eol + eol
+            text = _event_text(event, eol, "keepalive" in faults)
             if entry["first_chunk_at"] is None:
                 entry["first_chunk_at"] = time.time()
             await write(text.encode("utf-8"))
             entry["chunks_sent"] += 1
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send(_END)
 
     return run
 
@@ -625,26 +684,18 @@ def _make_plain(state: EmulatorState, payload: dict, headers: dict, faults: dict
     async def run(scope, receive, send):
         if slow:
             await asyncio.sleep(slow)
-        wait = state.ttft + state.chunk_delay * (n_chunks - 1)
+        wait = state.ttft + state.chunk_delay * (n_chunks - 1)  # as long as the stream would take
         if wait:
             await asyncio.sleep(wait)
         if "drop_stream" in faults:
-            if await _abort(scope):
-                return
-            raise ConnectionAbortedError("drop_stream")
+            await _drop(scope)
+            return
         if "stream_error" in faults:
-            err = faults["stream_error"]
-            code = int(err.get("code", 336100))
-            message = err.get("message") or (describe_code(code) or ("Unknown error",))[0]
-            data = _json({"error_code": code, "error_msg": message, "id": payload["id"]}).encode("utf-8")
-            ctype = "application/json"
+            data, ctype = _error_line(faults["stream_error"], payload["id"]).encode("utf-8"), "application/json"
         else:
-            data = _json(payload).encode("utf-8")
-            ctype = "application/json;charset=utf-8"
-        out = dict(headers)
-        out["Content-Length"] = str(len(data))
-        await send(_start(200, out, ctype))
+            data, ctype = _json(payload).encode("utf-8"), "application/json;charset=utf-8"
+        await send(_start(200, {**headers, "Content-Length": str(len(data))}, ctype))
         await _sender(send, "fragment" in faults)(data)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send(_END)
 
     return run

@@ -1,0 +1,211 @@
+"""Conversations and their turns, and the rules that keep a history valid to send."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..api import QianfanError, Usage, input_size
+
+NORMAL_FINISH = (None, "", "normal")
+
+
+def model_label(model: str | None, endpoint: str | None = None, default: str | None = None) -> str:
+    """What answers: ``model``, ``model @ endpoint``, the endpoint's name, or the default marked as such."""
+    if endpoint:
+        return f"{model} @ {endpoint}" if model else endpoint
+    if model:
+        return model
+    return f"{default} (default)" if default else "?"
+
+
+class Reply:
+    """One answer: its text, the model, usage, latency and how it ended. ``str(reply)`` is the text."""
+
+    def __init__(self, *, prompt: str, model: str | None, endpoint: str | None, chat: str | None,
+                 kind: str = "chat"):
+        self.prompt = prompt
+        self.model = model
+        self.endpoint = endpoint
+        self.chat = chat
+        self.kind = kind
+        self.text = ""
+        self.usage: Usage | None = None
+        self.latency: float | None = None
+        self.time_to_first_token: float | None = None
+        self.first_token_at: float | None = None  # wall clock, to line up with server-side logs
+        self.finish_reason: str | None = None
+        self.is_truncated = False
+        self.id: str | None = None
+        self.retries = 0
+        self.interrupted = False
+        self.error: QianfanError | None = None
+        self.need_clear_history = False
+        self.ban_round: int | None = None
+        self.function_call: dict | None = None
+        self.search_info: dict | None = None
+        self.cleared_rounds: list[int] = []
+        self.done = False
+        self.created = time.time()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.interrupted
+
+    @property
+    def ended_normally(self) -> bool:
+        return self.finish_reason in NORMAL_FINISH
+
+    @property
+    def label(self) -> str:
+        """What answered: the model, or the deployed endpoint."""
+        return model_label(self.model, self.endpoint)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        text = self.text if len(self.text) <= 50 else self.text[:47] + "..."
+        state = "interrupted" if self.interrupted else ("error" if self.error else self.finish_reason)
+        return f"Reply(model={self.label!r}, text={text!r}, state={state!r}, usage={self.usage!r})"
+
+    def to_dict(self) -> dict:
+        usage = None if self.usage is None else {"prompt_tokens": self.usage.prompt_tokens,
+                                                 "completion_tokens": self.usage.completion_tokens,
+                                                 "total_tokens": self.usage.total_tokens}
+        return {
+            "prompt": self.prompt, "text": self.text, "model": self.model, "endpoint": self.endpoint,
+            "chat": self.chat, "kind": self.kind, "id": self.id, "finish_reason": self.finish_reason,
+            "is_truncated": self.is_truncated, "interrupted": self.interrupted,
+            "error": str(self.error) if self.error else None, "usage": usage,
+            "latency": self.latency, "time_to_first_token": self.time_to_first_token, "retries": self.retries,
+            "function_call": self.function_call, "search_info": self.search_info,
+            "need_clear_history": self.need_clear_history, "ban_round": self.ban_round, "created": self.created,
+        }
+
+    def absorb(self, part) -> None:
+        """Take what a response, or one chunk of a stream, says about how the answer ends."""
+        self.id = part.id or self.id
+        if getattr(part, "is_end", True):
+            self.usage = part.usage
+            self.finish_reason = part.finish_reason
+            self.is_truncated = part.is_truncated
+        if part.function_call:
+            self.function_call = part.function_call
+        if part.search_info:
+            self.search_info = part.search_info
+        if part.need_clear_history:
+            self.need_clear_history = True
+            self.ban_round = part.ban_round
+
+
+@dataclass
+class Turn:
+    """A request message (user, or a function's result) and the reply to it."""
+
+    request: dict
+    reply: Reply
+
+    def messages(self) -> list[dict]:
+        answer: dict[str, Any] = {"role": "assistant", "content": self.reply.text}
+        if self.reply.function_call:
+            answer["function_call"] = self.reply.function_call
+        return [self.request, answer]
+
+
+@dataclass
+class TurnEvent:
+    """What observers hear: kind is start, delta, end, cleared or reset."""
+
+    kind: str
+    chat: str | None
+    reply: Reply | None = None
+    delta: str = ""
+    message: str = ""
+
+
+class Conversation:
+    """A named conversation: its model (or endpoint), system prompt, default parameters and turns."""
+
+    def __init__(self, name: str, model: str | None = None, endpoint: str | None = None):
+        self.name = name
+        self.model = model
+        self.endpoint = endpoint
+        self.system: str | None = None
+        self.params: dict[str, Any] = {}
+        self.turns: list[Turn] = []
+        self.removed: list[Turn] = []  # turns cleared at the service's request, kept for export
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        # every turn runs on the session's loop, so one lock serves all writers
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def label(self, default_model: str) -> str:
+        return model_label(self.model, self.endpoint, default_model)
+
+    def messages(self) -> list[dict]:
+        out: list[dict] = []
+        for turn in self.turns:
+            out.extend(turn.messages())
+        return out
+
+    @property
+    def totals(self) -> dict:
+        return totals(t.reply for t in self.turns)
+
+    def settings(self) -> tuple:
+        return self.model, self.endpoint, self.system
+
+    def restore(self, settings: tuple) -> None:
+        self.model, self.endpoint, self.system = settings
+
+    def fit(self, messages: list[dict], spec, system: str | None) -> list[dict]:
+        """The newest turns that fit ``spec``'s input limits, dropping the oldest whole rounds."""
+        while len(messages) > 1:
+            chars, tokens = input_size({"messages": messages, "system": system})
+            if chars <= spec.max_input_chars and (spec.max_input_tokens is None or tokens <= spec.max_input_tokens):
+                break
+            messages = messages[2:]
+        return messages
+
+    def record(self, request: dict, reply: Reply) -> str | None:
+        """Keep a finished turn so the history stays a valid alternation; a message if rounds were cleared."""
+        if reply.need_clear_history:
+            return self._clear_flagged(request, reply)
+        if reply.text.strip() or reply.function_call:
+            self.turns.append(Turn(request, reply))  # an interrupted answer is kept, marked
+        return None
+
+    def _clear_flagged(self, request: dict, reply: Reply) -> str:
+        # Drop the flagged round and everything after it, as the service asks;
+        # -1 means the question just asked. Earlier rounds stay.
+        rounds = len(self.turns) + 1
+        first = rounds if reply.ban_round in (None, -1) else max(1, min(int(reply.ban_round), rounds))
+        reply.cleared_rounds = list(range(first, rounds + 1))
+        self.removed.extend(self.turns[first - 1:])
+        del self.turns[first - 1:]
+        self.removed.append(Turn(request, reply))
+        return (f"The service flagged round {first if first < rounds else 'just asked'} as unsafe and asked "
+                f"to clear the conversation: {len(reply.cleared_rounds)} round(s) removed, {first - 1} kept.")
+
+    def __repr__(self) -> str:
+        return f"Conversation({self.name!r}, model={self.model!r}, turns={len(self.turns)})"
+
+
+def totals(replies: Iterable[Reply]) -> dict:
+    """Turns, tokens and latency added up."""
+    out = {"turns": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "latency": 0.0}
+    for reply in replies:
+        out["turns"] += 1
+        if reply.usage is not None:
+            out["prompt_tokens"] += reply.usage.prompt_tokens
+            out["completion_tokens"] += reply.usage.completion_tokens
+            out["total_tokens"] += reply.usage.total_tokens
+        out["latency"] += reply.latency or 0.0
+    return out

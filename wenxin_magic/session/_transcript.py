@@ -1,0 +1,68 @@
+"""Conversations written out: Markdown for people, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..api import InvalidRequestError
+from ._conversation import Conversation
+
+SUFFIXES = (".md", ".markdown", ".json")
+
+
+def markdown(conv: Conversation, default_model: str) -> str:
+    """A conversation as a Markdown transcript: its settings, then each turn with its notes."""
+    lines = [f"# Conversation: {conv.name}", "", f"- model: {conv.label(default_model)}"]
+    if conv.system:
+        lines.append(f"- system: {conv.system}")
+    totals = conv.totals
+    lines += [f"- turns: {totals['turns']}, tokens: {totals['total_tokens']}", ""]
+    for turn in conv.turns:
+        who = "Function result" if turn.request.get("role") == "function" else "User"
+        lines += [f"**{who}:**", "", str(turn.request.get("content") or ""), ""]
+        reply = turn.reply
+        lines += [f"**{reply.label}:**", "", reply.text or "", ""]
+        if reply.function_call:
+            lines += [f"_function call: `{json.dumps(reply.function_call, ensure_ascii=False)}`_", ""]
+        notes = _turn_notes(reply)
+        if notes:
+            lines += [f"_{', '.join(notes)}_", ""]
+    return "\n".join(lines)
+
+
+def _turn_notes(reply) -> list[str]:
+    notes = []
+    if reply.usage is not None:
+        notes.append(f"{reply.usage.total_tokens} tokens")
+    if reply.latency is not None:
+        notes.append(f"{reply.latency:.2f} s")
+    if reply.interrupted:
+        notes.append("interrupted")
+    return notes
+
+
+def as_json(convs: list[Conversation]) -> str:
+    data = {"conversations": [{
+        "name": c.name, "model": c.model, "endpoint": c.endpoint, "system": c.system,
+        "turns": [{"request": t.request, "reply": t.reply.to_dict()} for t in c.turns],
+        "removed_turns": [{"request": t.request, "reply": t.reply.to_dict()} for t in c.removed],
+        "totals": c.totals} for c in convs]}
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def export(convs: list[Conversation], path: str | os.PathLike, default_model: str) -> Path:
+    """Write ``convs`` to ``path``: Markdown for .md/.markdown, JSON for .json."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidRequestError(f"Cannot export to {target.name!r}: use a .md (Markdown) or .json path.",
+                                  field="path", allowed=", ".join(SUFFIXES))
+    if suffix == ".json":
+        text = as_json(convs)
+    else:
+        text = "\n".join(markdown(c, default_model) for c in convs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
