@@ -1,7 +1,7 @@
 """Speed figures for wenxin-magic, each beside the same figure for a peer measured in the same run.
 
     python benchmarks/run.py            # everything
-    python benchmarks/run.py client     # one section: client, imports, magics
+    python benchmarks/run.py client     # one section: client, v2, imports, magics
 
 A benchmark, not a test: it prints figures and goal ratios and never fails on time.
 The emulator runs in its own process so the client's CPU time is the client's alone.
@@ -86,9 +86,10 @@ async def _sdk(url: str) -> tuple[float, int]:
     return time.process_time() - cpu, count
 
 
-def _cpu_child(which: str, url: str) -> dict:
-    code = (f"import asyncio, json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import run; "
-            f"cpu, n = asyncio.run(run._{which}({url!r})); print(json.dumps([cpu, n]))")
+def cpu_in_child(which: str, url: str, module: str = "run") -> dict:
+    """CPU time and chunks of ``module._<which>(url)``, run in a fresh interpreter so the figure is its own."""
+    code = (f"import asyncio, json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import {module}; "
+            f"cpu, n = asyncio.run({module}._{which}({url!r})); print(json.dumps([cpu, n]))")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
@@ -99,8 +100,8 @@ def _cpu_child(which: str, url: str) -> dict:
 def bench_client(repeats: int = 3) -> None:
     print(f"client CPU per streamed chunk ({CHUNKS}-chunk stream from the emulator in another process)")
     with emulator_process() as url:
-        ours = [_cpu_child("ours", url) for _ in range(repeats)]
-        peer = [_cpu_child("sdk", url) for _ in range(repeats)] if has("qianfan") else []
+        ours = [cpu_in_child("ours", url) for _ in range(repeats)]
+        peer = [cpu_in_child("sdk", url) for _ in range(repeats)] if has("qianfan") else []
     ours_us = statistics.median(r["cpu"] / r["chunks"] * 1e6 for r in ours)
     peer_us = statistics.median(r["cpu"] / r["chunks"] * 1e6 for r in peer) if peer else None
     print(f"  chunks received: ours {ours[0]['chunks']}" + (f", official SDK {peer[0]['chunks']}" if peer else ""))
@@ -170,6 +171,21 @@ def _load_ext_parts(repeats: int = 9) -> dict[str, float]:
     return {name: statistics.median(r[name] for r in runs) for name in (runs[0] if runs else {})}
 
 
+def _first_display_ms(kernel, options: str, repeats: int = 5) -> tuple[float, float]:
+    """Medians of (first display with text or thinking, first chunk parsed), after the server sent its first."""
+    extras, client_extras = [], []
+    for _ in range(repeats):
+        run = kernel.run(f"%%wenxin --new{options}\n介绍一下北京")
+        first = next(m for m in run.of("update_display_data", "display_data")
+                     if "…" not in m["content"]["data"].get("text/markdown", "…")[:3]
+                     or "Thinking" in m["content"]["data"].get("text/markdown", ""))
+        served = kernel.value("session.backend.start_emulator().requests[-1]['first_chunk_at']")
+        parsed = kernel.value("session.last_reply.first_token_at")
+        extras.append((_iso(first["header"]["date"]) - served) * 1000)
+        client_extras.append((parsed - served) * 1000)
+    return statistics.median(extras), statistics.median(client_extras)
+
+
 def _iso(date) -> float:
     return date.timestamp() if hasattr(date, "timestamp") else float(date)
 
@@ -214,17 +230,10 @@ def bench_magics() -> None:
         print()
         print("extra time to first displayed token over the server's first byte (emulator ttft 0.5 s, median of 5)")
         kernel.run("session.close()\nsession.backend.emulator_options.update(ttft=0.5, chunk_delay=0.01)")
-        extras, client_extras = [], []
-        for _ in range(5):
-            run = kernel.run("%%wenxin --new\n介绍一下北京")
-            first = next(m for m in run.of("update_display_data", "display_data")
-                         if "…" not in m["content"]["data"].get("text/markdown", "…")[:3])
-            served = kernel.value("session.backend.start_emulator().requests[-1]['first_chunk_at']")
-            parsed = kernel.value("session.last_reply.first_token_at")
-            extras.append((_iso(first["header"]["date"]) - served) * 1000)
-            client_extras.append((parsed - served) * 1000)
-        row("first display after the server's first chunk", statistics.median(extras),
-            statistics.median(client_extras), "ms", "goal: < 10 ms", "chunk parsed")
+        for label, options in (("v1", ""), ("v2, a reasoning model", " -m deepseek-r1")):
+            display_ms, parsed_ms = _first_display_ms(kernel, options)
+            row(f"first display after the server's first chunk ({label})", display_ms, parsed_ms, "ms",
+                "goal: < 10 ms", "chunk parsed")
 
         print()
         print("--compare wall time, 4 models that each take 1 s")
@@ -248,7 +257,13 @@ def bench_magics() -> None:
         kernel.close()
 
 
-SECTIONS = {"client": bench_client, "imports": bench_imports, "magics": bench_magics}
+def bench_v2() -> None:
+    from v2 import bench_client_v2  # it imports this module's helpers
+
+    bench_client_v2()
+
+
+SECTIONS = {"client": bench_client, "v2": bench_v2, "imports": bench_imports, "magics": bench_magics}
 
 
 def main(argv: list[str]) -> None:

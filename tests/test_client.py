@@ -211,10 +211,12 @@ async def test_injected_token_faults_refresh_once(client, server):
 
 
 async def test_token_is_refreshed_ahead_of_expiry():
-    with Emulator(token_ttl=2) as emu:
+    # The emulator counts token lifetimes in whole seconds, so 1 s is the shortest; the second chat comes
+    # after the token has expired on the server, as it did with 2 s and a 2.1 s wait.
+    with Emulator(token_ttl=1) as emu:
         async with QianfanClient("a", "b", base_url=emu.base_url) as c:
             await c.chat(messages=HELLO)
-            await asyncio.sleep(2.1)
+            await asyncio.sleep(1.1)
             await c.chat(messages=HELLO)
         # Two tokens and exactly two chat requests: the second token was fetched
         # ahead of expiry, not after a 111 rejection and a retry.
@@ -347,16 +349,17 @@ async def test_http_500_html_is_retried_then_reported(client, server):
 
 
 async def test_slow_first_byte_times_out_then_retries(server):
-    async with QianfanClient(AK, SK, base_url=server.base_url, timeout=0.5, retry_backoff=0.01,
+    delay = 0.75  # three times the timeout, as 1.5 s was to 0.5 s
+    async with QianfanClient(AK, SK, base_url=server.base_url, timeout=0.25, retry_backoff=0.01,
                              max_retries=1) as c:
-        server.inject("slow_first_byte", delay=1.5)
+        server.inject("slow_first_byte", delay=delay)
         assert (await c.chat(messages=HELLO)).retries == 1
-        server.inject("slow_first_byte", delay=1.5, times=2)
+        server.inject("slow_first_byte", delay=delay, times=2)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        with pytest.raises(APITimeoutError, match="0.5 s"):
+        with pytest.raises(APITimeoutError, match="0.25 s"):
             await c.chat(messages=HELLO)
-        assert loop.time() - started < 3
+        assert loop.time() - started < 2 * delay  # it gave up on both tries, it did not wait them out
 
 
 async def test_dropped_stream_keeps_the_partial_text_and_is_not_retried(client, server):

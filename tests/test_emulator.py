@@ -540,6 +540,9 @@ def test_long_answer_chunking(http, token):
 
 
 def test_cli_prints_loopback_url():
+    # the refused start runs alongside the served one: each spends most of its time starting Python
+    refusing = subprocess.Popen([sys.executable, "-m", "wenxin_magic.emulator", "--host", "0.0.0.0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc = subprocess.Popen([sys.executable, "-m", "wenxin_magic.emulator", "--port", "0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -551,6 +554,10 @@ def test_cli_prints_loopback_url():
     finally:
         proc.terminate()
         proc.wait(5)
-    refused = subprocess.run([sys.executable, "-m", "wenxin_magic.emulator", "--host", "0.0.0.0"],
-                             capture_output=True, text=True, timeout=20)
-    assert refused.returncode != 0 and "loopback" in refused.stderr
+    try:
+        _, refused_stderr = refusing.communicate(timeout=20)
+    finally:
+        if refusing.poll() is None:
+            refusing.kill()
+            refusing.wait()
+    assert refusing.returncode != 0 and "loopback" in refused_stderr

@@ -340,7 +340,7 @@ def test_kernel_interrupt_mid_stream(kernel, emu):
 
 @pytest.mark.parametrize("ak,sk,variable", [(WRONG_AK, SK, "QIANFAN_AK"), (AK, WRONG_SK, "QIANFAN_SK")])
 def test_wrong_keys_name_the_variable(kernel, emu, ak, sk, variable):
-    login = kernel.run("%wenxin login", stdin=[ak, sk])
+    login = kernel.run("%wenxin login", stdin=["", ak, sk])  # no v2 key: the v1 keys are asked for
     assert "Online" in login.stdout
     assert_no_secret(emu, login)
     try:
@@ -350,7 +350,7 @@ def test_wrong_keys_name_the_variable(kernel, emu, ak, sk, variable):
         assert ak not in run.text and sk not in run.text
         assert kernel.value("session.history('keys')") == []
     finally:
-        kernel.run("%wenxin login", stdin=[AK, SK])
+        kernel.run("%wenxin login", stdin=["", AK, SK])
     settle(kernel, emu, run, "keys")
 
 

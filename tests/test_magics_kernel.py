@@ -254,9 +254,10 @@ def test_completion_on_a_deployed_endpoint(kernel):
 def test_login_never_echoes(kernel_factory):
     k = kernel_factory("%load_ext wenxin_magic")
     ak, sk = FAKE.LOGIN.ak, FAKE.LOGIN.sk
-    run = k.run("%wenxin login", stdin=[ak, sk])
+    run = k.run("%wenxin login", stdin=["", ak, sk])  # no v2 key: then the application's v1 keys
     prompts = [m for m in run.messages if m["msg_type"] == "input_request"]
-    assert len(prompts) == 2 and all(p["content"]["password"] for p in prompts)
+    assert len(prompts) == 3 and all(p["content"]["password"] for p in prompts)
+    assert "v2 API Key" in prompts[0]["content"]["prompt"] and "QIANFAN_AK" in prompts[1]["content"]["prompt"]
     assert "Online" in run.stdout
     assert ak not in run.text and sk not in run.text
     config = k.run("%wenxin config").text

@@ -5,10 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from _fakes import FAKE, assert_history_valid
 from wenxin_magic.panel import NEW_CHAT, ChatPanel
 
-# ``session`` (conftest): offline on its own fast emulator; tests that need a slower stream set chunk_delay.
+
+@pytest.fixture
+def session(session_factory, emu):
+    """Online with fake keys against the module's fast emulator ``emu`` (conftest), which tests slow down,
+    fault and read; sharing it saves each test starting and stopping an emulator of its own."""
+    return session_factory(against=emu)
 
 
 def markdown(bubble) -> str:
@@ -32,7 +39,8 @@ async def send(panel, text):
     return await finished(panel)
 
 
-async def test_controls_reflect_the_session(session):
+async def test_controls_reflect_the_session(session_factory):
+    session = session_factory()  # offline (it starts no emulator until asked)
     panel = ChatPanel(session)
     assert "BLOOMZ-7B" in panel.model.options and "ERNIE-3.5-8K-Preemptible" in panel.model.options
     assert "Yi-34B" not in panel.model.options  # text continuation is not chat
@@ -42,8 +50,8 @@ async def test_controls_reflect_the_session(session):
     assert "offline" in panel.status.value
 
 
-async def test_send_streams_an_answer_into_a_bubble(session):
-    session.backend.start_emulator().chunk_delay = 0.02
+async def test_send_streams_an_answer_into_a_bubble(session, emu):
+    emu.chunk_delay = 0.02
     panel = ChatPanel(session, min_interval=0.01)
     states = []
     original = panel._on_event
@@ -77,8 +85,8 @@ async def test_enter_in_the_box_sends(session):
     assert reply.text and len(session.history()) == 2
 
 
-async def test_stop_keeps_the_partial_answer(session):
-    session.backend.start_emulator().chunk_delay = 0.03
+async def test_stop_keeps_the_partial_answer(session, emu):
+    emu.chunk_delay = 0.03
     panel = ChatPanel(session)
     panel.input.value = "write 6000 characters about the Great Wall"
     panel.send.click()
@@ -94,13 +102,15 @@ async def test_stop_keeps_the_partial_answer(session):
     history = session.history()
     assert_history_valid(history)
     assert [m["role"] for m in history] == ["user", "assistant"] and history[-1]["content"] == reply.text
-    await asyncio.sleep(0.3)
-    assert session.backend.start_emulator().requests[-1]["client_closed"]
+    closed_by = asyncio.get_running_loop().time() + 0.3  # the emulator notices within 0.3 s, as before
+    while not emu.requests[-1]["client_closed"] and asyncio.get_running_loop().time() < closed_by:
+        await asyncio.sleep(0.01)
+    assert emu.requests[-1]["client_closed"]
     reply = await send(panel, "继续")  # the panel is usable again
     assert reply.text
 
 
-async def test_panel_and_other_writers_share_the_conversation(session):
+async def test_panel_and_other_writers_share_the_conversation(session, emu):
     panel = ChatPanel(session, chat="shared")
     other = ChatPanel(session, chat="shared")
     await session.aask("我叫小红", chat="shared")  # as a %%wenxin -c shared cell would
@@ -108,14 +118,14 @@ async def test_panel_and_other_writers_share_the_conversation(session):
         assert len(bubbles(p, "assistant")) == 1 and "我叫小红" in bubbles(p, "user")[0].value
     reply = await send(panel, "我叫什么名字")
     assert "小红" in reply.text  # the panel's message carried the earlier turn
-    body = session.backend.start_emulator().requests[-1]["json"]
+    body = emu.requests[-1]["json"]
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert len(bubbles(other, "assistant")) == 2
 
 
-async def test_errors_show_in_words_and_keep_the_message(session):
+async def test_errors_show_in_words_and_keep_the_message(session, emu):
     panel = ChatPanel(session)
-    session.backend.start_emulator().inject("busy", times=5)
+    emu.inject("busy", times=5)
     reply = await send(panel, "请帮我规划行程")
     assert reply.error is not None and reply.error.code == 336100
     assert "336100" in markdown(bubbles(panel, "assistant")[-1])
@@ -126,7 +136,10 @@ async def test_errors_show_in_words_and_keep_the_message(session):
     assert reply.text and len(session.history()) == 2
 
 
-async def test_bad_settings_are_reported_not_raised(session):
+async def test_bad_settings_are_reported_not_raised(session_factory):
+    # Offline on its own emulator, which starts on the first turn. With a client already connected the turn
+    # can fail before ChatPanel.submit() writes its own status line, which then hides "Not sent".
+    session = session_factory()
     panel = ChatPanel(session, model="BLOOMZ-7B")
     panel.system.value = "你是导游"  # BLOOMZ-7B takes no system prompt
     reply = await send(panel, "介绍下故宫")
@@ -144,13 +157,13 @@ async def test_need_clear_history_shows_a_notice(session):
     assert len(session.history()) == 2
 
 
-async def test_settings_reach_the_session(session, tmp_path):
+async def test_settings_reach_the_session(session, emu, tmp_path):
     panel = ChatPanel(session)
     panel.model.value = "ERNIE-Lite-8K"
     panel.system.value = "你是一位诗人"
     panel.temperature.value = 0.3
     await send(panel, "写一首诗")
-    request = session.backend.start_emulator().requests[-1]
+    request = emu.requests[-1]
     assert request["path"].endswith("/chat/ernie-lite-8k")
     assert request["json"]["system"] == "你是一位诗人" and request["json"]["temperature"] == 0.3
     path = panel.export_transcript(str(tmp_path / "t.md"))

@@ -45,12 +45,17 @@ ASYNC = textwrap.dedent("""
 """)
 
 
-def _run(script, env):
+def _start(script, env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def _result(proc: subprocess.Popen):
     import json
 
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def test_official_sdk_against_the_emulator(tmp_path):
@@ -58,9 +63,20 @@ def test_official_sdk_against_the_emulator(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith("QIANFAN_")}
         env.update(QIANFAN_AK="sdk-ak-1", QIANFAN_SK="sdk-sk-1", QIANFAN_BASE_URL=emu.base_url,
                    QIANFAN_CONSOLE_API_BASE_URL=emu.base_url, QIANFAN_IAM_BASE_URL=emu.base_url,
-                   QIANFAN_LLM_API_RETRY_COUNT="1", HOME=str(tmp_path))
-        data = _run(SYNC, env)
-        adata = _run(ASYNC, env)
+                   QIANFAN_LLM_API_RETRY_COUNT="1")
+        # The two run at the same time (each spends most of its time importing the SDK), each with a home
+        # of its own so that neither meets a file the other is writing.
+        homes = [tmp_path / "sync", tmp_path / "async"]
+        for home in homes:
+            home.mkdir()
+        procs = [_start(script, {**env, "HOME": str(home)}) for script, home in zip((SYNC, ASYNC), homes, strict=True)]
+        try:
+            data, adata = [_result(proc) for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         paths = [r["path"] for r in emu.requests]
         statuses = [(r["path"], r["status"]) for r in emu.requests]
     assert "故宫" in data["whole"] and data["usage"]["total_tokens"] > 0

@@ -151,11 +151,11 @@ def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
         emu.inject("slow_first_byte", delay=2, times=3)
         nb.run("%%wenxin\n你好")
         nb.run("%config WenxinMagics.timeout = 5")
-        wrong = nb.run("%wenxin login", stdin=[WRONG_AK, SK])
+        wrong = nb.run("%wenxin login", stdin=["", WRONG_AK, SK])
         nb.run("%%wenxin -c keys\n你好")
-        nb.run("%wenxin login", stdin=[AK, WRONG_SK])
+        nb.run("%wenxin login", stdin=["", AK, WRONG_SK])
         nb.run("%%wenxin -c keys\n你好")
-        login = nb.run("%wenxin login", stdin=[AK, SK])
+        login = nb.run("%wenxin login", stdin=["", AK, SK])
         nb.run("%%wenxin -c keys\n你好")
         nb.run("session.ask('你好', model='NoSuchModel')")  # an exception that reaches the notebook
         emu.inject("busy", times=3)
@@ -177,8 +177,9 @@ def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
         k.close()
     # what the scenarios must have shown, so the scan below searched real outputs
     assert "set (hidden)" in config.text and "set (hidden)" in config_again.text
+    # three prompts each: the v2 key (left empty), the API Key, the Secret Key
     prompts = [m for m in login.messages + wrong.messages if m["msg_type"] == "input_request"]
-    assert len(prompts) == 4 and all(p["content"]["password"] for p in prompts)
+    assert len(prompts) == 6 and all(p["content"]["password"] for p in prompts)
     assert "Online" in login.stdout
     for needle in ("Error [18]", "Error [336100]", "HTTP 500", "Error [336501]", "interrupted", "invalid_client",
                    "QIANFAN_SK", "QIANFAN_AK", "within 1 s", "ban_round -1", "NoSuchModel", "Exported"):

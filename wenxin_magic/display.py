@@ -37,10 +37,12 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
     """model · tokens · latency · anything unusual about how it ended."""
     parts = [reply.label]
     if streaming and not reply.done:
-        parts.append(f"{len(reply.text):,} characters so far…")
+        parts.append("thinking…" if reply.thinking else f"{len(reply.text):,} characters so far…")
         return " · ".join(parts)
     if reply.usage is not None and reply.usage.total_tokens:
-        parts.append(f"{reply.usage.prompt_tokens} + {reply.usage.completion_tokens} tokens")
+        tokens = f"{reply.usage.prompt_tokens} + {reply.usage.completion_tokens} tokens"
+        reasoning = getattr(reply.usage, "reasoning_tokens", 0)
+        parts.append(tokens + (f" ({reasoning} reasoning)" if reasoning else ""))
     if reply.latency is not None:
         timing = f"{reply.latency:.2f} s"
         if reply.time_to_first_token is not None:
@@ -93,8 +95,11 @@ class ReplyView:
 
     def markdown(self, *, streaming: bool = False) -> str:
         reply = self.reply
-        body = _close_fences(reply.text) if reply.text else ("…" if streaming else "")
-        parts = [body] if body else []
+        body = _close_fences(reply.text) if reply.text else ("…" if streaming and not reply.reasoning else "")
+        parts = [self._thinking_markdown()] if reply.reasoning else []
+        parts += [body] if body else []
+        if reply.search_results:
+            parts.append(self._references_markdown())
         if reply.function_call:
             parts.append(self._function_call_markdown())
         if reply.error is not None:
@@ -104,6 +109,29 @@ class ReplyView:
                          f"asked to clear it: round(s) {', '.join(map(str, reply.cleared_rounds))} removed.")
         parts.append(f"<sub>{html.escape(footer(reply, streaming=streaming))}</sub>")
         return "\n\n".join(parts)
+
+    def _thinking_markdown(self) -> str:
+        """The reasoning, collapsed: 'Thinking…' while it streams, then how long it took."""
+        reply = self.reply
+        seconds = reply.thought_for
+        if reply.thinking or seconds is None:
+            summary = "Thinking…"
+        else:
+            summary = f"Thought for {seconds:.1f} s"
+        # blank lines around the text let Markdown inside the HTML block render
+        return (f"<details><summary>{summary}</summary>\n\n{_close_fences(html.escape(reply.reasoning, quote=False))}"
+                "\n\n</details>")
+
+    def _references_markdown(self) -> str:
+        """Web search results as numbered links, matching the ^[n]^ marks in the answer."""
+        lines = ["**References**", ""]
+        for position, result in enumerate(self.reply.search_results, start=1):
+            number = result.get("index", position)
+            title = md_escape(str(result.get("title") or result.get("url") or "source"))
+            url = str(result.get("url") or "")
+            lines.append(f"{number}. [{title}]({url})" if url.startswith(("http://", "https://")) else
+                         f"{number}. {title}")
+        return "\n".join(lines)
 
     def _function_call_markdown(self) -> str:
         call = self.reply.function_call
@@ -120,8 +148,18 @@ class ReplyView:
             notes.append(f"Error: {self.reply.error}")
         return notes
 
+    def plain_thinking(self) -> str:
+        return f"[thinking]\n{self.reply.reasoning}\n[/thinking]" if self.reply.reasoning else ""
+
+    def plain_references(self) -> list[str]:
+        return [f"[{r.get('index', i)}] {r.get('title') or ''} {r.get('url') or ''}".strip()
+                for i, r in enumerate(self.reply.search_results, start=1)]
+
     def plain(self) -> str:
-        parts = [self.reply.text] if self.reply.text else []
+        parts = [self.plain_thinking()] if self.reply.reasoning else []
+        parts += [self.reply.text] if self.reply.text else []
+        if self.reply.search_results:
+            parts.append("\n".join(["References:"] + self.plain_references()))
         return "\n\n".join(parts + self.plain_notes() + [f"[{footer(self.reply)}]"])
 
 
@@ -131,6 +169,11 @@ def reply_markdown(reply: Reply, *, streaming: bool = False) -> str:
 
 def reply_plain(reply: Reply) -> str:
     return ReplyView(reply).plain()
+
+
+def _shown_bytes(reply: Reply) -> int:
+    """How much of a reply a display shows: the answer and the reasoning above it."""
+    return len(reply.text.encode()) + len(reply.reasoning.encode())
 
 
 class Throttle:
@@ -240,7 +283,7 @@ class LiveReply(_Live):
         super().__init__(**throttle)
 
     def _size(self) -> int:
-        return len(self.reply.text.encode())
+        return _shown_bytes(self.reply)
 
     def _streaming_bundle(self) -> dict:
         return {"text/markdown": reply_markdown(self.reply, streaming=True)}
@@ -264,7 +307,7 @@ class LiveGrid(_Live):
         super().__init__(**throttle)
 
     def _size(self) -> int:
-        return sum(len(r.text.encode()) for r in self.replies)
+        return sum(_shown_bytes(r) for r in self.replies)
 
     def _grid(self, streaming: bool) -> str:
         width = max(1, 100 // len(self.replies))
@@ -293,20 +336,39 @@ class TerminalReply:
         self.stream = stream or sys.stdout
         self.updates = 0
         self._printed = 0
+        self._thought = 0
+        dim = getattr(self.stream, "isatty", lambda: False)()
+        self._dim, self._undim = ("\x1b[2m", "\x1b[0m") if dim else ("", "")
 
     def start(self) -> None:
         pass
 
     def changed(self) -> None:
+        self._write_reasoning()
         new = self.reply.text[self._printed:]
         if new:
+            if self._thought and not self._printed:
+                self.stream.write(f"{self._undim}\n[/thinking]\n\n")
             self.stream.write(new)
             self.stream.flush()
             self._printed += len(new)
             self.updates += 1
 
+    def _write_reasoning(self) -> None:
+        """Reasoning goes first, marked (and dim on a terminal), while no answer text has been printed."""
+        new = self.reply.reasoning[self._thought:]
+        if new and not self._printed:
+            self.stream.write(("[thinking]\n" + self._dim if not self._thought else "") + new)
+            self.stream.flush()
+            self._thought += len(new)
+            self.updates += 1
+
     def finish(self) -> None:
         self.changed()
+        if self._thought and not self._printed:
+            self.stream.write(f"{self._undim}\n[/thinking]\n")
+        if self.reply.search_results:
+            self.stream.write("\n" + "\n".join(["References:"] + ReplyView(self.reply).plain_references()) + "\n")
         notes = ReplyView(self.reply).plain_notes()
         tail = ("\n" if self._printed else "") + "".join(f"{n}\n" for n in notes) + f"[{footer(self.reply)}]\n"
         self.stream.write(tail)

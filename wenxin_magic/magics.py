@@ -8,12 +8,13 @@ from typing import Callable
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 
-from .api import DEFAULT_MODEL, MODELS, PARAMETERS, QianfanError
+from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_MODELS, QianfanError
 from .parsers import FORMATS, SUBCOMMANDS, UsageError, help_text, interpolate, near_subcommand, parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
 
 OFFLINE_NOTICE = ("wenxin-magic: no Qianfan credentials found, so answers come from the built-in offline emulator. "
-                  "For the real service set QIANFAN_AK and QIANFAN_SK (or run %wenxin login), then %wenxin online.")
+                  "For the real service set QIANFAN_API_KEY (a v2 API Key) or QIANFAN_AK and QIANFAN_SK (v1 keys), "
+                  "or run %wenxin login, then %wenxin online.")
 
 # What to do about an error, in the magics' own words: keyed by the service's code, else by the error's field.
 _HINTS: dict[object, str] = {
@@ -200,11 +201,14 @@ class WenxinMagics(Magics):
         return None
 
     def _accepts(self, args, param: str) -> bool:
-        from .api import find_model
-
         conv = self.session.conversation(args.chat)
-        spec = find_model(args.model or conv.model or self.session.default_model)
-        return spec is not None and spec.accepts(param) and args.endpoint is None and conv.endpoint is None
+        if args.endpoint is not None or conv.endpoint is not None:
+            return False
+        try:
+            chosen = self.session.route(args.model or conv.model or self.session.default_model)
+        except QianfanError:
+            return False  # the turn itself will say what is wrong
+        return chosen.spec is not None and chosen.spec.accepts(param)
 
     def _compare(self, args, prompt: str):
         from . import display
@@ -277,16 +281,28 @@ class WenxinMagics(Magics):
     def _models(self, args):
         from .display import md_escape
 
-        rows = ["| model | endpoint | kind | input limit | parameters |", "|---|---|---|---|---|"]
+        rows = ["| model | API | endpoint | kind | input limit | takes |", "|---|---|---|---|---|---|"]
         plain = []
+        for name, api, path, kind, limit, takes in self._model_rows():
+            rows.append(f"| {md_escape(name)} | {api} | `{path}` | {kind} | {limit} | {takes} |")
+            plain.append(f"{name:<32} {api:<3} {path:<40} {kind:<10} {limit:<26} {takes}")
+        self._show("\n".join(rows), "\n".join(plain))
+
+    @staticmethod
+    def _model_rows():
+        """(name, API, endpoint, kind, input limit, what it takes) for every model of both tables."""
         for spec in MODELS:
             limit = f"{spec.max_input_chars} chars" + (f" / {spec.max_input_tokens} tokens"
                                                         if spec.max_input_tokens else "")
-            path = spec.path or "(your deployed endpoint)"
-            params = ", ".join(sorted(spec.params - {"stream", "user_id"}))
-            rows.append(f"| {md_escape(spec.name)} | `{path}` | {spec.kind} | {limit} | {params} |")
-            plain.append(f"{spec.name:<32} {path:<40} {spec.kind:<10} {limit:<26} {params}")
-        self._show("\n".join(rows), "\n".join(plain))
+            takes = ", ".join(sorted(spec.params - {"stream", "user_id"}))
+            yield spec.name, "v1", spec.path or "(your deployed endpoint)", spec.kind, limit, takes
+        for spec in V2_MODELS:
+            features = (["reasoning"] if spec.reasoning else []) + sorted(spec.features)
+            if spec.thinking_switch:
+                features.append("enable_thinking")
+            twin = f" (twin of {spec.v1_twin})" if spec.v1_twin else ""
+            yield spec.id, "v2", "/v2/chat/completions", "chat", f"{spec.max_input_tokens} tokens", \
+                ", ".join(features) + twin
 
     @_handles("use")
     def _use(self, args):
@@ -347,8 +363,10 @@ class WenxinMagics(Magics):
         rows = [
             ("mode", f"{backend.mode} ({'built-in emulator' if backend.offline else 'Qianfan service'})"),
             ("auth", backend.auth_method),
-            ("base URL", backend.base_url or f"{backend.service_url} (default)"),
-        ] + [(name, "set (hidden)" if present else "not set") for name, present in backend.credential_status()]
+            ("APIs reached", " and ".join(sorted(backend.apis)) or "none"),
+            ("base URL", backend.base_url or "the service's own (default)"),
+        ] + [(name, f"set (hidden): {reaches}" if present else "not set")
+             for name, present, reaches in backend.credential_status()]
         rows += [(f"WenxinMagics.{name}", repr(getattr(self, name))) for name in sorted(self.trait_names(config=True))]
         self._show("\n".join(["| setting | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]),
                    "\n".join(f"{k:<28} {v}" for k, v in rows))
@@ -378,8 +396,12 @@ class WenxinMagics(Magics):
     def _login(self, args):
         import getpass
 
-        api_key = getpass.getpass("Qianfan API Key (QIANFAN_AK): ")
-        secret_key = getpass.getpass("Qianfan Secret Key (QIANFAN_SK): ")
+        v2_key = getpass.getpass("Qianfan v2 API Key (bce-v3/…, recommended; leave empty to give v1 keys): ")
+        if v2_key.strip():
+            print(self.session.login(v2_key=v2_key))
+            return
+        api_key = getpass.getpass("Qianfan application API Key (QIANFAN_AK): ")
+        secret_key = getpass.getpass("Qianfan application Secret Key (QIANFAN_SK): ")
         print(self.session.login(api_key, secret_key))
 
     @_handles("online")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .api import CHAT, MODELS, PARAMETERS
+from .api import CHAT, MODELS, PARAMETERS, V2_MODELS
 from .display import ReplyView, Throttle
 from .session import Reply, Session, TurnEvent, get_session
 
@@ -91,7 +91,8 @@ def _slider(name: str, value: float, step: float = 0.01) -> w.FloatSlider:
 
 
 def _chat_models() -> list[str]:
-    return [m.name for m in MODELS if m.kind == CHAT and m.endpoint is not None]
+    """The v1 chat models the service hosts, then the v2 models."""
+    return [m.name for m in MODELS if m.kind == CHAT and m.endpoint is not None] + [m.id for m in V2_MODELS]
 
 
 class _Bubble:
@@ -134,10 +135,16 @@ class ChatPanel:
         self._main_loop = None
         self.last_reply: Reply | None = None
         self._bubbles: dict[int, _Bubble] = {}
-        conv = session.conversation(self.chat)
         if model:
             session.use(model, chat=self.chat)
+        self._build_controls(session.conversation(self.chat))
+        self.widget = self._layout()
+        self._connect()
+        self._unsubscribe = session.subscribe(self._on_event)
+        self._rebuild()
+        self._set_status()
 
+    def _build_controls(self, conv) -> None:
         self.model = w.Dropdown(options=_chat_models(), value=self._model_name(), description="model",
                                 layout=w.Layout(width="280px"))
         self.chats = w.Dropdown(options=self._chat_options(), value=self.chat, description="chat",
@@ -148,20 +155,17 @@ class ChatPanel:
         self.clear = w.Button(description="Clear", icon="trash", tooltip="forget this conversation's turns")
         self.export = w.Button(description="Export", icon="download", tooltip="write a Markdown transcript")
         self.transcript = w.VBox(layout=w.Layout(display="flex", flex_flow="column"))
-        self.transcript.add_class("wenxin-transcript")
         self.input = w.Text(placeholder="Ask… (Enter sends)", layout=w.Layout(flex="1 1 auto"))
-        self.input.add_class("wenxin-input")
         self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.send.add_class("wenxin-send")
         self.stop = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
-        self.stop.add_class("wenxin-stop")
         self.status = w.HTML()
-        self.status.add_class("wenxin-status")
-        for widget, name in ((self.model, "model"), (self.chats, "chats"), (self.temperature, "temperature"),
-                             (self.system, "system"), (self.clear, "clear"), (self.export, "export")):
-            widget.add_class(f"wenxin-{name}")
+        # the CSS, and the browser test, find the controls by these classes
+        for name in ("model", "chats", "temperature", "system", "clear", "export", "transcript", "input", "send",
+                     "stop", "status"):
+            getattr(self, name).add_class(f"wenxin-{name}")
 
-        self.widget = w.VBox([
+    def _layout(self) -> w.VBox:
+        panel = w.VBox([
             w.HTML(_CSS),
             w.HBox([self.model, self.chats, self.temperature]),
             w.HBox([self.system, self.clear, self.export]),
@@ -169,8 +173,10 @@ class ChatPanel:
             w.HBox([self.input, self.send, self.stop]),
             self.status,
         ])
-        self.widget.add_class("wenxin-panel")
+        panel.add_class("wenxin-panel")
+        return panel
 
+    def _connect(self) -> None:
         self.send.on_click(lambda _: self.submit())
         self.input.on_msg(self._on_input_msg)
         self.stop.on_click(lambda _: self.cancel())
@@ -179,9 +185,6 @@ class ChatPanel:
         self.model.observe(self._on_model, "value")
         self.chats.observe(self._on_chat, "value")
         self.system.observe(self._on_system, "value")
-        self._unsubscribe = session.subscribe(self._on_event)
-        self._rebuild()
-        self._set_status()
 
     # -- display ----------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
@@ -274,9 +277,9 @@ class ChatPanel:
             self._main_loop = asyncio.get_running_loop()  # the kernel's, to reach the main thread later
         except RuntimeError:
             self._main_loop = None
+        self._set_status()  # before the turn starts: one that fails at once must not be written over
         self._task = self.session.runner.submit(self._ask(text))
         _track(self._task)
-        self._set_status()
         return self._task
 
     async def _ask(self, prompt: str) -> Reply | None:

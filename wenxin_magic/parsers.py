@@ -87,6 +87,8 @@ def _build_cell_parser() -> _Parser:
     p.add_argument("--new", action="store_true", help="start the conversation afresh")
     p.add_argument("-s", "--system", help="system prompt (kept by the conversation)")
     _add_parameter_options(p)
+    p.add_argument("--web-search", action="store_true",
+                   help="search the web and cite the sources (v2 models that take web_search)")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     p.add_argument("-o", "--out", type=_name("--out"), help="store the Reply in this variable")
     p.add_argument("--compare", type=_models, help="M1,M2,... side by side")
@@ -120,6 +122,7 @@ class CellArgs:
     penalty: float | None = None
     stop: list[str] | None = None
     max_tokens: int | None = None
+    web_search: bool = False
     no_stream: bool = False
     out: str | None = None
     compare: list[str] | None = None
@@ -130,6 +133,8 @@ class CellArgs:
     def params(self) -> dict:
         """The API parameters these options set, by their wire names."""
         values = {rule.name: getattr(self, _dest(rule)) for rule in option_parameters()}
+        if self.web_search:
+            values["web_search"] = True
         return {name: value for name, value in values.items() if value is not None}
 
 
@@ -210,7 +215,7 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
     Subcommand("help", "options and subcommands, or one subcommand in detail",
                (Argument(("subcommand",), {"nargs": "?", "metavar": "SUBCOMMAND", "help": "a subcommand to explain"}),)),
-    Subcommand("models", "the model table: name, endpoint, kind, input limit, accepted parameters"),
+    Subcommand("models", "the model tables of both APIs: name, API, endpoint, kind, input limit, what it takes"),
     Subcommand("use", "make MODEL (or a deployed endpoint) the conversation's model", (
         Argument(("model",), {"nargs": "?", "metavar": "MODEL", "help": "registry model name (%%wenxin models lists them)"}),
         _chat_option(),
@@ -232,7 +237,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
     Subcommand("export", "write conversations to a Markdown (.md) or JSON (.json) file", (
         Argument(("path",), {"metavar": "PATH", "help": "PATH.md or PATH.json"}),
         _chat_option("only this conversation (default: all)"))),
-    Subcommand("login", "ask for an API Key and Secret Key (not echoed, kept in memory only) and go online"),
+    Subcommand("login", "ask for a v2 API Key, or else an application's v1 API Key and Secret Key (not echoed, "
+                        "kept in memory only), and go online"),
     Subcommand("online", "use the real Qianfan service"),
     Subcommand("offline", "use the built-in emulator"),
     Subcommand("panel", "open the chat panel", (

@@ -15,6 +15,9 @@ from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAUL
                         model_for_endpoint, suggest_models, unknown_model_error)
 from ._signing import parse_authorization, sign_request
 from ._types import ChatChunk, ChatResponse, RateLimit, Usage
+from ._routing import Route, route
+from ._v2_models import UNKNOWN_V2, V2_MODELS, V2ModelSpec, find_v2_model
+from ._v2_validation import validate_v2_request
 from ._validation import check_endpoint_name, estimate_tokens, input_size, validate_request
 
 __all__ = [
@@ -26,8 +29,11 @@ __all__ = [
     # models
     "MODELS", "ModelSpec", "DEFAULT_MODEL", "CHAT", "COMPLETION", "CUSTOM_CHAT", "CUSTOM_COMPLETION",
     "find_model", "model_for_endpoint", "suggest_models", "unknown_model_error",
+    # v2 models and which API serves a name
+    "V2_MODELS", "V2ModelSpec", "UNKNOWN_V2", "find_v2_model", "Route", "route",
     # request rules
-    "PARAMETERS", "Parameter", "validate_request", "check_endpoint_name", "estimate_tokens", "input_size",
+    "PARAMETERS", "Parameter", "validate_request", "validate_v2_request", "check_endpoint_name", "estimate_tokens",
+    "input_size",
     # request signing (the emulator verifies what the client signs)
     "sign_request", "parse_authorization",
 ]

@@ -19,6 +19,11 @@ ENV_ACCESS_KEY = "QIANFAN_ACCESS_KEY"
 ENV_SECRET_ACCESS_KEY = "QIANFAN_SECRET_KEY"
 ENV_ACCESS_TOKEN = "QIANFAN_ACCESS_TOKEN"
 ENV_BASE_URL = "QIANFAN_BASE_URL"
+ENV_V2_API_KEY = "QIANFAN_API_KEY"
+ENV_BEARER_TOKEN = "QIANFAN_BEARER_TOKEN"
+ENV_APP_ID = "QIANFAN_APP_ID"
+ENV_IAM_BASE_URL = "QIANFAN_IAM_BASE_URL"
+BEARER_PREFIX = "bce-v3/"
 
 _UNREACHABLE_HINT = "Check the network and QIANFAN_BASE_URL, or use the offline emulator."
 
@@ -27,37 +32,73 @@ def _secret(value) -> Secret | None:
     return Secret(value) if value else None
 
 
+def is_bearer_key(value) -> bool:
+    """A v2 API Key or bearer token (``bce-v3/ALTAK-…/…``), as opposed to a v1 application's API Key."""
+    return isinstance(value, str) and value.startswith(BEARER_PREFIX)
+
+
 class Credentials:
-    """What the client may authenticate with; never printed."""
+    """What the client may authenticate with; never printed.
 
-    __slots__ = ("api_key", "secret_key", "access_key", "secret_access_key", "access_token")
+    ``api_key``/``secret_key``: an application's keys (v1, OAuth); ``access_token``: a fixed v1 token;
+    ``access_key``/``secret_access_key``: IAM keys (v1 signing, and v2 bearer tokens minted from them);
+    ``bearer_token``: a v2 API Key ``bce-v3/…`` (an ``api_key`` of that form is taken as one);
+    ``app_id``: the v2 app id sent in the ``appid`` header.
+    """
 
-    def __init__(self, api_key=None, secret_key=None, access_key=None, secret_access_key=None, access_token=None):
+    __slots__ = ("api_key", "secret_key", "access_key", "secret_access_key", "access_token", "bearer_token",
+                 "app_id")
+
+    def __init__(self, api_key=None, secret_key=None, access_key=None, secret_access_key=None, access_token=None,
+                 bearer_token=None, app_id=None):
+        if is_bearer_key(api_key):
+            api_key, bearer_token = None, bearer_token or api_key
         self.api_key = _secret(api_key)
         self.secret_key = _secret(secret_key)
         self.access_key = _secret(access_key)
         self.secret_access_key = _secret(secret_access_key)
         self.access_token = _secret(access_token)
+        self.bearer_token = _secret(bearer_token)
+        self.app_id = _secret(app_id)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Credentials":
+        bearer = environ.get(ENV_V2_API_KEY) or environ.get(ENV_BEARER_TOKEN)
         return cls(environ.get(ENV_API_KEY), environ.get(ENV_SECRET_KEY), environ.get(ENV_ACCESS_KEY),
-                   environ.get(ENV_SECRET_ACCESS_KEY), environ.get(ENV_ACCESS_TOKEN))
+                   environ.get(ENV_SECRET_ACCESS_KEY), environ.get(ENV_ACCESS_TOKEN), bearer,
+                   environ.get(ENV_APP_ID))
 
     @property
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.api_key, self.secret_key, self.access_key, self.secret_access_key,
-                                 self.access_token) if s)
+                                 self.access_token, self.bearer_token, self.app_id) if s)
 
     @property
     def method(self) -> str:
+        """'oauth', 'token', 'iam', 'bearer' or 'none', in that priority."""
         if self.api_key and self.secret_key:
             return "oauth"
         if self.access_token:
             return "token"
-        if self.access_key and self.secret_access_key:
+        if self.has_iam:
             return "iam"
+        if self.bearer_token:
+            return "bearer"
         return "none"
+
+    @property
+    def has_iam(self) -> bool:
+        return bool(self.access_key and self.secret_access_key)
+
+    @property
+    def apis(self) -> frozenset[str]:
+        """The APIs these credentials reach: "v1" (application keys, a token, IAM keys), "v2" (a bearer, IAM keys)."""
+        apis = set()
+        if (self.api_key and self.secret_key) or self.access_token or self.has_iam:
+            apis.add("v1")
+        if self.bearer_token or self.has_iam:
+            apis.add("v2")
+        return frozenset(apis)
 
     def __repr__(self) -> str:
         return f"Credentials(method={self.method!r})"
@@ -66,7 +107,8 @@ class Credentials:
 def missing_credentials_error() -> AuthenticationError:
     return AuthenticationError(
         "No Qianfan credentials. Set QIANFAN_AK and QIANFAN_SK (an application's API Key and Secret Key), "
-        "or QIANFAN_ACCESS_KEY and QIANFAN_SECRET_KEY (IAM keys), or QIANFAN_ACCESS_TOKEN.")
+        "or QIANFAN_ACCESS_KEY and QIANFAN_SECRET_KEY (IAM keys), or QIANFAN_ACCESS_TOKEN, "
+        "or QIANFAN_API_KEY (a v2 API Key, bce-v3/…).")
 
 
 class TokenSource:

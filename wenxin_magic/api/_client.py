@@ -1,24 +1,29 @@
-"""QianfanClient: the async client for Qianfan's v1 chat and completions endpoints."""
+"""QianfanClient: the async client for Qianfan's v1 chat and completions endpoints and v2 chat completions."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
 import random
+import ssl
 import time
 from typing import Any, AsyncIterator
 
 import httpx
 
-from ._auth import ENV_BASE_URL, Credentials, Signer, TokenSource, ensure_credentials
+from ._auth import ENV_APP_ID, ENV_BASE_URL, ENV_IAM_BASE_URL, Credentials, Signer, TokenSource, ensure_credentials
 from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, InvalidRequestError, QianfanError,
                       RateLimitError, ServerError, StreamInterruptedError, TOKEN_CODES, error_from_code, redact)
 from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, ModelSpec, find_model,
                         model_for_endpoint, unknown_model_error)
+from ._routing import V2, Route, route, unreachable_error
 from ._sse import DONE, LineDecoder, parse_line
-from ._types import ChatChunk, ChatResponse, RateLimit
+from ._types import ChatChunk, ChatResponse, RateLimit, v2_response
+from ._v2_client import CHAT_PATH, IAM_BASE_URL, V2_BASE_URL, BearerSource, request_id_of, v2_answer_json, v2_body
+from ._v2_validation import validate_v2_request
 from ._validation import check_encodable, check_endpoint_name, validate_request
 
 DEFAULT_BASE_URL = "https://aip.baidubce.com"
@@ -48,6 +53,12 @@ class _RedactingFilter(logging.Filter):
 _FILTER = _RedactingFilter()
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(_FILTER)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client: building one loads the CA bundle, about 50 ms each time."""
+    return httpx.create_ssl_context()
 
 
 def _running_loop():
@@ -141,23 +152,41 @@ def _answer_json(response: httpx.Response, content: bytes) -> dict:
     return data
 
 
+def _base_urls(base_url: str | None, iam_base_url: str | None) -> tuple[str, str, str]:
+    """(v1, v2, IAM) base URLs: a base URL given (or QIANFAN_BASE_URL) serves all three, as the emulator does."""
+    given = (base_url or os.environ.get(ENV_BASE_URL) or "").rstrip("/")
+    iam = (iam_base_url or os.environ.get(ENV_IAM_BASE_URL) or "").rstrip("/")
+    if not given or given == DEFAULT_BASE_URL:
+        return DEFAULT_BASE_URL, V2_BASE_URL, iam or IAM_BASE_URL
+    return given, given, iam or given
+
+
 class QianfanClient:
-    """Async client for Qianfan v1 chat and completions, with auth, validation and retries.
+    """Async client for Qianfan v1 chat and completions and v2 chat completions, with auth, validation and retries.
 
     Credentials not given fall back to the environment variables the official
     SDK reads: QIANFAN_AK/QIANFAN_SK (OAuth), QIANFAN_ACCESS_KEY/QIANFAN_SECRET_KEY
-    (IAM signing), QIANFAN_ACCESS_TOKEN, and QIANFAN_BASE_URL.
+    (IAM signing, and v2 bearer tokens minted from them), QIANFAN_ACCESS_TOKEN,
+    QIANFAN_API_KEY or QIANFAN_BEARER_TOKEN (a v2 API Key, bce-v3/…), QIANFAN_APP_ID,
+    QIANFAN_BASE_URL and QIANFAN_IAM_BASE_URL. ``chat`` and ``stream_chat`` send a
+    v1 registry name to v1 and a v2 id (``ernie-speed-8k``, ``deepseek-r1``) to v2
+    (see ``route``).
     """
 
     def __init__(self, api_key: str | None = None, secret_key: str | None = None, *,
                  access_key: str | None = None, secret_access_key: str | None = None,
-                 access_token: str | None = None, base_url: str | None = None,
+                 access_token: str | None = None, bearer_token: str | None = None, app_id: str | None = None,
+                 iam_base_url: str | None = None, base_url: str | None = None,
                  timeout: float = 60.0, max_retries: int = 2, retry_backoff: float = 0.5,
                  retry_max_wait: float = 8.0, retry_total_timeout: float = 60.0,
                  max_connections: int = 20, validate: bool = True):
-        given = Credentials(api_key, secret_key, access_key, secret_access_key, access_token)
-        self._credentials = given if given.method != "none" else Credentials.from_env()
-        self.base_url = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
+        app_id = app_id or os.environ.get(ENV_APP_ID)
+        given = Credentials(api_key, secret_key, access_key, secret_access_key, access_token, bearer_token, app_id)
+        if given.method == "none":
+            given = Credentials.from_env()
+            given.app_id = given.app_id or Credentials(app_id=app_id).app_id
+        self._credentials = given
+        self.base_url, self.v2_base_url, self.iam_base_url = _base_urls(base_url, iam_base_url)
         self.timeout = timeout
         self.max_retries = max(0, int(max_retries))
         self.retry_backoff = retry_backoff
@@ -167,19 +196,30 @@ class QianfanClient:
         self._max_connections = max_connections
         self._tokens = TokenSource(self._credentials)
         self._signer = Signer(self._credentials) if self._credentials.method == "iam" else None
+        self._bearer = BearerSource(self._credentials)
         self._http: httpx.AsyncClient | None = None
         self._http_loop = None
 
     # -- plumbing ---------------------------------------------------------------
     @property
     def auth_method(self) -> str:
-        """'oauth', 'token', 'iam' or 'none'."""
+        """'oauth', 'token', 'iam', 'bearer' or 'none'."""
         return self._credentials.method
+
+    @property
+    def apis(self) -> frozenset[str]:
+        """The APIs the credentials reach: "v1", "v2" or both."""
+        return self._credentials.apis
 
     @property
     def token_fetches(self) -> int:
         """How many access tokens this client has fetched."""
         return self._tokens.fetches
+
+    @property
+    def bearer_fetches(self) -> int:
+        """How many v2 bearer tokens this client has minted from IAM keys."""
+        return self._bearer.fetches
 
     def __repr__(self) -> str:
         return f"QianfanClient(base_url={self.base_url!r}, auth={self.auth_method!r})"
@@ -196,7 +236,8 @@ class QianfanClient:
             limits = httpx.Limits(max_connections=self._max_connections,
                                   max_keepalive_connections=self._max_connections)
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-                                           limits=limits, headers={"Content-Type": "application/json"})
+                                           limits=limits, headers={"Content-Type": "application/json"},
+                                           verify=_tls_context())
         return self._http
 
     async def aclose(self) -> None:
@@ -213,14 +254,18 @@ class QianfanClient:
     def _redact(self, text: str) -> str:
         return redact(text, self._credentials.secrets)
 
-    async def _request(self, path: str, body: dict) -> tuple[httpx.Request, str | None]:
-        ensure_credentials(self._credentials)
-        url = f"{self.base_url}{API_PREFIX}/{path}"
+    @staticmethod
+    def _encode(body: dict) -> bytes:
         try:
-            content = json.dumps(body, ensure_ascii=False).encode()
+            return json.dumps(body, ensure_ascii=False).encode()
         except UnicodeEncodeError:  # reached only with validate=False
             check_encodable(body)
             raise
+
+    async def _request(self, path: str, body: dict) -> tuple[httpx.Request, str | None]:
+        ensure_credentials(self._credentials)
+        url = f"{self.base_url}{API_PREFIX}/{path}"
+        content = self._encode(body)
         if self._signer is not None:
             headers = self._signer.headers("POST", url, {"Content-Type": "application/json"})
             return self.http.build_request("POST", url, content=content, headers=headers), None
@@ -229,43 +274,84 @@ class QianfanClient:
         request.__class__ = _RedactedRequest
         return request, token
 
-    async def _backoff(self, attempt: int, deadline: float) -> bool:
-        """Sleep before retry ``attempt`` (1-based); False when the budget is spent."""
+    async def _request_v2(self, body: dict) -> tuple[httpx.Request, str | None]:
+        ensure_credentials(self._credentials)
+        if V2 not in self.apis:
+            raise unreachable_error(str(body.get("model")), V2)
+        content = self._encode(body)
+        token = await self._bearer.get(self.http, self.iam_base_url)
+        headers = {"Authorization": f"Bearer {token}"}
+        if self._credentials.app_id:
+            headers["appid"] = self._credentials.app_id
+        return self.http.build_request("POST", self.v2_base_url + CHAT_PATH, content=content, headers=headers), token
+
+    async def _backoff(self, attempt: int, deadline: float, at_least: float | None = None) -> bool:
+        """Sleep before retry ``attempt`` (1-based), at least ``at_least`` seconds (a Retry-After);
+        False when the retries or the time budget are spent."""
         if attempt > self.max_retries:
             return False
         wait = min(self.retry_backoff * 2 ** (attempt - 1) + random.uniform(0, self.retry_backoff),
                    self.retry_max_wait)
+        if at_least:
+            wait = max(wait, at_least)
         if time.monotonic() + wait > deadline:
             return False
         await asyncio.sleep(wait)
         return True
 
     async def _open(self, path: str, body: dict, *, stream: bool) -> tuple[httpx.Response, dict | None, int]:
-        """Send with auth refresh and retries: (response, parsed JSON or None for a live stream, retries)."""
+        """v1: send with auth refresh and retries: (response, parsed JSON or None for a live stream, retries)."""
+        return await self._attempts(lambda: self._request(path, body), self._send, self._reauth_v1, stream=stream,
+                                    where=self.base_url)
+
+    async def _open_v2(self, body: dict, *, stream: bool) -> tuple[httpx.Response, dict | None, int]:
+        """v2: the same, refreshing a minted bearer token once and honouring Retry-After."""
+        send = functools.partial(self._send, api="v2")
+        return await self._attempts(lambda: self._request_v2(body), send, self._reauth_v2, stream=stream,
+                                    where=self.v2_base_url, honour_retry_after=True)
+
+    async def _attempts(self, build, send, reauth, *, stream: bool, where: str,
+                        honour_retry_after: bool = False) -> tuple[httpx.Response, dict | None, int]:
+        """Build and send a request until it succeeds, the error is final, or the retry budget is spent.
+
+        ``reauth(error, credential)`` renews the credential once and says whether to try again at once.
+        """
         deadline = time.monotonic() + self.retry_total_timeout
         attempt = 0
         refreshed = False
         while True:
-            token = None
+            credential = None
             try:
-                request, token = await self._request(path, body)
-                response, data = await self._send(request, stream=stream)
+                request, credential = await build()
+                response, data = await send(request, stream=stream)
                 return response, data, attempt
             except QianfanError as err:
-                if err.code in TOKEN_CODES and not refreshed and self._tokens.can_refresh:
+                if not refreshed and await reauth(err, credential):
                     refreshed = True
-                    await self._tokens.refresh(self.http, self.base_url, stale=token)
                     continue
                 error = err
             except httpx.TransportError as exc:
-                error = self._unreachable(exc)
-            if error.retryable and await self._backoff(attempt + 1, deadline):
+                error = self._unreachable(exc, where)
+            at_least = getattr(error, "retry_after", None) if honour_retry_after else None
+            if error.retryable and await self._backoff(attempt + 1, deadline, at_least):
                 attempt += 1
                 continue
             error.retries = attempt
             raise error
 
-    async def _send(self, request: httpx.Request, *, stream: bool) -> tuple[httpx.Response, dict | None]:
+    async def _reauth_v1(self, err: QianfanError, token: str | None) -> bool:
+        if err.code in TOKEN_CODES and self._tokens.can_refresh:
+            await self._tokens.refresh(self.http, self.base_url, stale=token)
+            return True
+        return False
+
+    async def _reauth_v2(self, err: QianfanError, token: str | None) -> bool:
+        if err.code == "invalid_iam_token" and self._bearer.mints:
+            await self._bearer.refresh(self.http, self.iam_base_url, stale=token)
+            return True
+        return False
+
+    async def _send(self, request: httpx.Request, *, stream: bool, api: str = "v1") -> tuple[httpx.Response, dict | None]:
         """One try: (response, its JSON), or (response, None) for a live event stream; errors raised."""
         response = await self.http.send(request, stream=True)
         if stream and response.status_code == 200 and "text/event-stream" in response.headers.get("content-type", ""):
@@ -274,10 +360,12 @@ class QianfanClient:
             content = await response.aread()
         finally:
             await response.aclose()
+        if api == "v2":
+            return response, v2_answer_json(response.status_code, response.headers, content)
         return response, _answer_json(response, content)
 
-    def _unreachable(self, exc: httpx.TransportError) -> APIConnectionError:
-        where = self._redact(self.base_url)
+    def _unreachable(self, exc: httpx.TransportError, base_url: str | None = None) -> APIConnectionError:
+        where = self._redact(base_url or self.base_url)
         if isinstance(exc, httpx.TimeoutException):
             return APITimeoutError(f"No answer from {where} within {self.timeout:g} s.",
                                    hint="The service is slow or unreachable; try again, or raise the timeout.")
@@ -294,25 +382,56 @@ class QianfanClient:
         return spec, path, body
 
     async def _call(self, kind, model, endpoint, payload, params) -> ChatResponse:
-        _, path, body = self._prepare(kind, model, endpoint, payload, params)
+        spec, path, body = self._prepare(kind, model, endpoint, payload, params)
         body["stream"] = False
         started = time.perf_counter()
         response, data, retries = await self._open(path, body, stream=False)
         return ChatResponse(data, rate_limit=RateLimit.from_headers(response.headers),
                             request_id=response.headers.get("x-baidu-request-id"), retries=retries,
-                            latency=time.perf_counter() - started)
+                            latency=time.perf_counter() - started, model=_label(spec, endpoint))
+
+    def _route(self, model) -> Route:
+        return route(model, self.apis)
+
+    def _prepare_v2(self, routed: Route, messages, params: dict, *, stream: bool) -> dict:
+        body = v2_body(routed.model, messages, params, stream=stream)
+        if self.validate:
+            validate_v2_request(body, routed.spec)
+        return body
+
+    async def _call_v2(self, routed: Route, messages, params: dict) -> ChatResponse:
+        body = self._prepare_v2(routed, messages, params, stream=False)
+        started = time.perf_counter()
+        response, data, retries = await self._open_v2(body, stream=False)
+        return v2_response(data, rate_limit=RateLimit.from_headers(response.headers),
+                           request_id=request_id_of(response.headers), retries=retries,
+                           latency=time.perf_counter() - started, model=routed.model)
 
     # -- public API -------------------------------------------------------------
     async def chat(self, model: str | None = None, messages: list[dict] | None = None, *,
                    endpoint: str | None = None, **params) -> ChatResponse:
-        """One chat answer. ``model`` is a registry name (any case, aliases); ``endpoint`` a deployed service."""
+        """One chat answer. ``model`` is a v1 registry name (any case, aliases) or a v2 id (see ``route``);
+        ``endpoint`` a deployed v1 service."""
+        if endpoint is None:
+            routed = self._route(model)
+            if routed.api == V2:
+                return await self._call_v2(routed, messages, params)
+            model = _v1_name(model, routed)
         return await self._call(CHAT, model, endpoint, {"messages": messages}, params)
 
     def stream_chat(self, model: str | None = None, messages: list[dict] | None = None, *,
                     endpoint: str | None = None, **params) -> "ChatStream":
         """A chat answer as it is written: iterate with ``async for``; validated right away."""
-        _, path, body = self._prepare(CHAT, model, endpoint, {"messages": messages}, params)
-        return ChatStream(self, path, body)
+        if endpoint is None:
+            routed = self._route(model)
+            if routed.api == V2:
+                from ._v2_stream import V2ChatStream
+
+                body = self._prepare_v2(routed, messages, params, stream=True)
+                return V2ChatStream(self, CHAT_PATH, body, model=routed.model)
+            model = _v1_name(model, routed)
+        spec, path, body = self._prepare(CHAT, model, endpoint, {"messages": messages}, params)
+        return ChatStream(self, path, body, model=_label(spec, endpoint))
 
     async def complete(self, prompt: str | None = None, *, endpoint: str | None = None, model: str | None = None,
                        **params) -> ChatResponse:
@@ -321,8 +440,18 @@ class QianfanClient:
 
     def stream_complete(self, prompt: str | None = None, *, endpoint: str | None = None, model: str | None = None,
                         **params) -> "ChatStream":
-        _, path, body = self._prepare(COMPLETION, model, endpoint, {"prompt": prompt}, params)
-        return ChatStream(self, path, body)
+        spec, path, body = self._prepare(COMPLETION, model, endpoint, {"prompt": prompt}, params)
+        return ChatStream(self, path, body, model=_label(spec, endpoint))
+
+
+def _v1_name(model, routed: Route):
+    """The name to resolve on v1: as given (so errors read as before), or the twin chosen for it."""
+    return routed.model if routed.twin_of is not None else model
+
+
+def _label(spec: ModelSpec, endpoint: str | None) -> str:
+    """The model an answer names: the registry model, or the endpoint of a deployed service."""
+    return endpoint if spec in (CUSTOM_CHAT, CUSTOM_COMPLETION) else spec.name
 
 
 class ChatStream:
@@ -333,13 +462,16 @@ class ChatStream:
     ``aclose()`` stops early and closes the connection.
     """
 
-    def __init__(self, client: QianfanClient, path: str, body: dict):
+    def __init__(self, client: QianfanClient, path: str, body: dict, *, model: str | None = None):
         self._client = client
         self._path = path
         self._body = dict(body, stream=True)
         self._response: httpx.Response | None = None
         self._iterator: AsyncIterator[ChatChunk] | None = None
         self._parts: list[str] = []
+        self._thoughts: list[str] = []
+        self._reauthenticated = False
+        self.model = model
         self.chunks = 0
         self.last: ChatChunk | None = None
         self.retries = 0
@@ -352,6 +484,11 @@ class ChatStream:
     @property
     def text(self) -> str:
         return "".join(self._parts)
+
+    @property
+    def reasoning(self) -> str:
+        """What a reasoning model thought before answering (v2), so far."""
+        return "".join(self._thoughts)
 
     @property
     def usage(self):
@@ -395,7 +532,6 @@ class ChatStream:
 
     async def _chunks(self) -> AsyncIterator[ChatChunk]:
         deadline = time.monotonic() + self._client.retry_total_timeout
-        reopened = False
         while True:
             response, whole = await self._open()
             if whole is not None:  # a server that answered the whole thing at once
@@ -429,16 +565,22 @@ class ChatStream:
                 if self.chunks:
                     raise  # text was delivered: starting again would repeat it
                 # Failed before any text: the same recovery as a plain request.
-                tokens = self._client._tokens
-                if err.code in TOKEN_CODES and not reopened and tokens.can_refresh:
-                    reopened = True
-                    await tokens.refresh(self._client.http, self._client.base_url, stale=tokens.current)
+                if await self._reauthenticate(err):
                     continue
                 if not await self._may_retry(err, deadline):
                     err.retries = self.retries
                     raise
             finally:
                 await response.aclose()
+
+    async def _reauthenticate(self, err: QianfanError) -> bool:
+        """Refresh the access token once when the stream was refused for it."""
+        tokens = self._client._tokens
+        if err.code in TOKEN_CODES and not self._reauthenticated and tokens.can_refresh:
+            self._reauthenticated = True
+            await tokens.refresh(self._client.http, self._client.base_url, stale=tokens.current)
+            return True
+        return False
 
     async def _may_retry(self, err: QianfanError, deadline: float) -> bool:
         """Wait before opening the stream again, if the error and the retry budget allow it."""
@@ -450,7 +592,7 @@ class ChatStream:
     def _whole(self, data: dict) -> ChatChunk:
         """A whole answer as the stream's one and last chunk."""
         chunk = ChatChunk(dict(data, is_end=True, sentence_id=0), rate_limit=self.rate_limit,
-                          request_id=self.request_id, retries=self.retries)
+                          request_id=self.request_id, retries=self.retries, model=self.model)
         self._accept(chunk)
         return chunk
 
@@ -475,7 +617,7 @@ class ChatStream:
         # Nothing delivered yet means nothing can be duplicated: safe to retry.
         return StreamInterruptedError(why, partial_text=self.text, chunks=self.chunks, code=code,
                                       request_id=request_id or self.request_id, hint=hint,
-                                      retryable=self.chunks == 0)
+                                      retryable=self.chunks == 0, partial_reasoning=self.reasoning)
 
     def _parse(self, line: str, response: httpx.Response, rate_limit, request_id, retries):
         """The chunk a line carries (accepted into the stream's state), None to skip, or DONE."""
@@ -491,6 +633,6 @@ class ChatStream:
                 raise error
             raise self._interrupted(f"The stream failed after {self.chunks} chunks: {error.message}",
                                     code=error.code, request_id=error.request_id)
-        chunk = ChatChunk(data, rate_limit=rate_limit, request_id=request_id, retries=retries)
+        chunk = ChatChunk(data, rate_limit=rate_limit, request_id=request_id, retries=retries, model=self.model)
         self._accept(chunk)
         return chunk

@@ -59,6 +59,7 @@ _CODE_FIELDS = {3: "endpoint"}
 
 _TOKEN_IN_URL = re.compile(r"(access_token|client_secret|client_id)=[^&\s'\"]*")
 _BCE_AUTH = re.compile(r"bce-auth-v1/[^\s'\"]+")
+_BEARER = re.compile(r"bce-v3/[A-Za-z0-9][A-Za-z0-9/_+=.\-]*")  # a v2 API Key or bearer token
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -67,6 +68,8 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
         return text
     text = _TOKEN_IN_URL.sub(lambda m: f"{m.group(1)}=***", text)
     text = _BCE_AUTH.sub("bce-auth-v1/***", text)
+    if "bce-v3/" in text:
+        text = _BEARER.sub("bce-v3/***", text)
     for secret in secrets:
         if secret and len(secret) >= 4 and secret in text:
             text = text.replace(secret, "***")
@@ -125,7 +128,13 @@ class QianfanError(Exception):
 
 
 class AuthenticationError(QianfanError):
-    """Credentials missing, wrong, or a token that could not be refreshed."""
+    """Credentials missing, wrong, or a token that could not be refreshed; ``field`` is "credentials" when
+    the credentials set do not reach the API a model needs."""
+
+    def __init__(self, *args, field: str | None = None, model: str | None = None, **kw):
+        super().__init__(*args, **kw)
+        self.field = field
+        self.model = model
 
 
 class RateLimitError(QianfanError):
@@ -172,11 +181,13 @@ class APITimeoutError(APIConnectionError):
 
 
 class StreamInterruptedError(QianfanError):
-    """A stream ended before its last chunk; ``partial_text`` holds what had arrived."""
+    """A stream ended before its last chunk; ``partial_text`` (and ``partial_reasoning``) hold what had arrived."""
 
-    def __init__(self, message: str, *, partial_text: str = "", chunks: int = 0, **kw):
+    def __init__(self, message: str, *, partial_text: str = "", chunks: int = 0, partial_reasoning: str = "",
+                 **kw):
         super().__init__(message, **kw)
         self.partial_text = partial_text
+        self.partial_reasoning = partial_reasoning
         self.chunks = chunks
 
 

@@ -78,6 +78,12 @@ _ERNIE_LITE_0922 = _accepts(SYSTEM, TOOL_CHOICE, REPETITION_PENALTY, STOP)
 _ERNIE_CHARACTER = _accepts(SYSTEM, REPETITION_PENALTY, STOP, OUTPUT_LIMIT)
 _OPEN = _accepts(TOOL_CHOICE, TOP_K, REPETITION_PENALTY, STOP)
 _OPEN_COMPLETION = _accepts(TOP_K, REPETITION_PENALTY, STOP)
+# The seed pages' HTTP body tables, exactly (/work/shared/seeds): these four accept what their page lists.
+_BLOOMZ_PAGE = _accepts(TOP_K, REPETITION_PENALTY, STOP)
+_ERNIE_35_PREEMPTIBLE_PAGE = _accepts(SYSTEM, FUNCTION_CALLING, REPETITION_PENALTY, STOP, OUTPUT_LIMIT, SEARCH,
+                                      JSON_OUTPUT)
+_YI_34B_PAGE = _accepts(TOP_K, REPETITION_PENALTY, STOP)
+_ERNIE_SPEED_PAGE = _accepts(SYSTEM, REPETITION_PENALTY, STOP, OUTPUT_LIMIT)
 
 
 def _ernie(name, endpoint, chars, tokens, params, *aliases, blurb="", deprecated=False):
@@ -91,14 +97,14 @@ def _open(name, endpoint, params=_OPEN, *aliases, chars=4800, kind=CHAT, blurb="
 
 MODELS: tuple[ModelSpec, ...] = (
     # The four models the project started from, as their pages describe them.
-    _open("BLOOMZ-7B", "bloomz_7b1", _OPEN, "bloomz", "bloomz_7b1",
+    _open("BLOOMZ-7B", "bloomz_7b1", _BLOOMZ_PAGE, "bloomz", "bloomz_7b1",
           blurb="BigScience's open multilingual model: 46 languages, 13 programming languages; no system prompt"),
-    _ernie("ERNIE-3.5-8K-Preemptible", "completions_preemptible", 20000, 5120, _ERNIE_35,
+    _ernie("ERNIE-3.5-8K-Preemptible", "completions_preemptible", 20000, 5120, _ERNIE_35_PREEMPTIBLE_PAGE,
            "ERNIE-3.5-8K-preemptible", "ERNIE-3.5-preemptible", "completions_preemptible",
            blurb="ERNIE 3.5 on preemptible capacity: cheaper, may fail under load; functions, search, citations"),
-    ModelSpec("Yi-34B", None, COMPLETION, 4800, None, _OPEN_COMPLETION, ("yi_34b",), None, False,
+    ModelSpec("Yi-34B", None, COMPLETION, 4800, None, _YI_34B_PAGE, ("yi_34b",), None, False,
               "01.AI's bilingual base model; text continuation on an endpoint you deploy", "open"),
-    _ernie("ERNIE-Speed-8K", "ernie_speed", 24000, 6144, _ERNIE_SPEED, "ERNIE-Speed", "ERNIE Speed", "ernie_speed",
+    _ernie("ERNIE-Speed-8K", "ernie_speed", 24000, 6144, _ERNIE_SPEED_PAGE, "ERNIE-Speed", "ERNIE Speed", "ernie_speed",
            blurb="Baidu's fast general model, a good base for fine-tuning"),
     # Further models of the v1 table.
     _ernie("ERNIE-4.0-8K", "completions_pro", 20000, 5120, _ERNIE_4, "ERNIE-Bot-4", "ERNIE 4.0", "completions_pro",

@@ -1,8 +1,9 @@
-"""A faithful local Qianfan v1 server for offline tests, demos and benchmarks.
+"""A faithful local Qianfan server (v1 and v2) for offline tests, demos and benchmarks.
 
     from wenxin_magic.emulator import Emulator
     with Emulator() as emu:
-        emu.base_url          # "http://127.0.0.1:<port>"
+        emu.base_url          # "http://127.0.0.1:<port>": v1 under /rpc/2.0/..., v2 under /v2,
+                              # OAuth at /oauth/2.0/token, IAM bearer tokens at /v1/BCE-BEARER/token
 
 Starlette and uvicorn load only when an emulator starts, so importing this
 package is cheap.
@@ -76,7 +77,9 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     if host not in LOOPBACK_HOSTS:
         raise ValueError(f"the emulator only listens on loopback (127.0.0.1, localhost or ::1), not {host!r}")
     family = socket.AF_INET6 if host == "::1" else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say so, and without it a kept-alive
+    # connection's body (written after its headers) waits ~40 ms for the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1" if host == "localhost" else host, port))
     sock.listen(128)
@@ -85,19 +88,25 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 
 
 class Emulator:
-    """A local Qianfan v1 server on 127.0.0.1, run by uvicorn in a daemon thread."""
+    """A local Qianfan server (v1 and v2) on 127.0.0.1, run by uvicorn in a daemon thread.
+
+    ``credentials`` (application keys) and ``iam_credentials`` (IAM keys, which also mint v2 bearer tokens)
+    lock the emulator to those keys; ``v2_keys`` does the same for v2 API keys (``bce-v3/ALTAK-…/…``).
+    None, the default, accepts any (well-formed) key.
+    """
 
     def __init__(self, port: int = 0, ttft: float = 0.0, chunk_delay: float = 0.0, credentials: dict | None = None,
                  iam_credentials: dict | None = None, rpm: int = 300, tpm: int = 300000, token_ttl: int = 2592000,
                  deployments: dict | None = None, strict_endpoints: bool = False, answer_chars: int | None = None,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", v2_keys=None):
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the emulator only listens on loopback, not {host!r}")
         self._host = host
         self._port = port
         self._options = dict(ttft=ttft, chunk_delay=chunk_delay, credentials=credentials,
                              iam_credentials=iam_credentials, rpm=rpm, tpm=tpm, token_ttl=token_ttl,
-                             deployments=deployments, strict_endpoints=strict_endpoints, answer_chars=answer_chars)
+                             deployments=deployments, strict_endpoints=strict_endpoints, answer_chars=answer_chars,
+                             v2_keys=v2_keys)
         self._state = None
         self._server = None
         self._thread = None
@@ -192,15 +201,18 @@ class Emulator:
         return self.state().snapshot_requests()
 
     def inject(self, fault: str, times: int = 1, **kw) -> None:
-        """Queue a fault for the next ``times`` matching chat/completions requests (``path=`` narrows it)."""
+        """Queue a fault for the next ``times`` matching chat/completions requests (``path=`` narrows it:
+        ``path="/v2/"`` for v2 only). v2 requests meet each fault in v2's form (an HTTP status and
+        ``{"error": {code, message, type}}``); ``error`` takes ``code`` (a v2 string code or a v1 number),
+        ``message`` and, on v2, ``status``; on v2 any error fault takes ``retry_after`` (a Retry-After header)."""
         self.state().inject(fault, times, **kw)
 
     def expire_tokens(self) -> None:
-        """Every token issued so far now answers 111 (expired)."""
+        """Every token issued so far now answers 111 (expired); every minted v2 bearer token, 401."""
         self.state().expire_tokens()
 
     def revoke_tokens(self) -> None:
-        """Every token issued so far now answers 110 (invalid)."""
+        """Every token issued so far now answers 110 (invalid); every minted v2 bearer token, 401."""
         self.state().revoke_tokens()
 
     def clear(self) -> None:

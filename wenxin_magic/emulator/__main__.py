@@ -11,7 +11,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wenxin-emulator",
-                                     description="A local Baidu Qianfan (ERNIE) v1 emulator, loopback only.")
+                                     description="A local Baidu Qianfan (ERNIE) emulator, v1 and v2, loopback only.")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     parser.add_argument("--ttft", type=float, default=0.0, help="seconds before a stream's first chunk")
@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tpm", type=int, default=300000, help="tokens per minute per credential and endpoint")
     parser.add_argument("--strict-endpoints", action="store_true", help="answer error 3 for unknown endpoints")
     parser.add_argument("--answer-chars", type=int, default=None, help="force every answer to this many characters")
+    parser.add_argument("--v2-key", action="append", default=None, metavar="KEY",
+                        help="accept only this v2 API key (bce-v3/ALTAK-…/…); repeat for several "
+                             "(default: any well-formed key)")
     args = parser.parse_args(argv)
 
     from . import LOOPBACK_HOSTS, bind, make_server
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from ._app import EmulatorState, build_app
 
     state = EmulatorState(ttft=args.ttft, chunk_delay=args.chunk_delay, rpm=args.rpm, tpm=args.tpm,
-                          strict_endpoints=args.strict_endpoints, answer_chars=args.answer_chars)
+                          strict_endpoints=args.strict_endpoints, answer_chars=args.answer_chars, v2_keys=args.v2_key)
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:

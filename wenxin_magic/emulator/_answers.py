@@ -1,9 +1,10 @@
 """Deterministic answers for the emulator.
 
-``compose(spec, endpoint, body)`` turns a request body into an :class:`Answer`;
-the same body always gives the same answer, byte for byte, and different models
-answer in visibly different voices. ``chunk(text)`` cuts an answer into the
-sentence-sized deltas a stream sends.
+``compose(spec, endpoint, body)`` turns a v1 request body into an :class:`Answer`,
+``compose_v2(model, body)`` a v2 one (read through the same composer, plus tool calls,
+tool results and reasoning); the same body always gives the same answer, byte for byte,
+and different models answer in visibly different voices. ``chunk(text)`` cuts an answer
+into the sentence-sized deltas a stream sends.
 
 Nothing here knows anything real beyond a handful of topics (the example
 prompts of the Qianfan API pages); every other prompt gets a coherent answer
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..api import COMPLETION, estimate_tokens
 
-__all__ = ["Answer", "compose", "chunk", "SAFETY_TRIGGERS", "LONG_WORDS", "DEFAULT_LONG_CHARS"]
+__all__ = ["Answer", "compose", "compose_v2", "chunk", "SAFETY_TRIGGERS", "LONG_WORDS", "DEFAULT_LONG_CHARS"]
 
 SAFETY_TRIGGERS = ("敏感测试", "unsafe-demo")
 LONG_WORDS = ("长文", "详细", "long", "in detail", "detailed")
@@ -40,6 +41,8 @@ class Answer:
     ban_round: int | None = None
     flag: int | None = None
     extra: dict = field(default_factory=dict)
+    tool_calls: list | None = None  # v2: [{id, type, function: {name, arguments}}]
+    reasoning: str = ""  # v2: reasoning_content, streamed before the answer
 
 
 # ---------------------------------------------------------------- helpers
@@ -553,7 +556,10 @@ def _place(question: str) -> str | None:
     return None
 
 
-def _fill_arguments(fn: dict, question: str) -> dict:
+def _fill_arguments(fn: dict, question: str, place: str | None = None, *, optional_places: bool = False) -> dict:
+    """Arguments for ``fn`` taken from the question: every required field and every enum the question names,
+    each of its schema's type (``place`` fills a location field when given). ``optional_places``: an optional
+    location field too, when the question names a place."""
     params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
     props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
     required = [r for r in params.get("required", []) if isinstance(r, str)] if isinstance(params.get("required"), list) else []
@@ -561,6 +567,13 @@ def _fill_arguments(fn: dict, question: str) -> dict:
     for name, prop in props.items():
         prop = prop if isinstance(prop, dict) else {}
         enum = prop.get("enum") if isinstance(prop.get("enum"), list) else None
+        low = name.lower()
+        is_place = any(k in low for k in ("location", "city", "place", "address", "地点", "城市"))
+        if optional_places and is_place and name not in required and prop.get("type") in (None, "string"):
+            found = place or _place(question)
+            if found:
+                args[name] = found
+            continue
         if name not in required and not enum:
             continue
         if enum:
@@ -571,17 +584,22 @@ def _fill_arguments(fn: dict, question: str) -> dict:
                 hit = enum[0]
             args[name] = hit if hit is not None else enum[0]
             continue
-        low = name.lower()
         ptype = prop.get("type")
-        if any(k in low for k in ("location", "city", "place", "address", "地点", "城市")):
-            args[name] = _place(question) or topic_of(question)
+        if is_place and ptype in (None, "string"):
+            args[name] = place or _place(question) or topic_of(question)
         elif ptype in ("integer", "int", "number"):
             m = re.search(r"\d+", question)
             args[name] = int(m.group()) if m else 1
         elif ptype == "boolean":
             args[name] = True
+        elif ptype == "array":
+            item = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+            sub = _fill_arguments({"parameters": {"properties": {"item": item}, "required": ["item"]}}, question, place)
+            args[name] = [sub["item"]] if "item" in sub else []
+        elif ptype == "object":
+            args[name] = _fill_arguments({"parameters": prop}, question, place)
         else:
-            args[name] = topic_of(question)
+            args[name] = place if is_place and place else topic_of(question)
     return args
 
 
@@ -599,8 +617,16 @@ def _function_call_answer(ctx: _Ctx, fn: dict) -> Answer:
 
 def _function_result_answer(ctx: _Ctx) -> str:
     last = ctx.messages[-1]
-    name = last.get("name") or ""
-    raw = _content(last)
+    called = None
+    if len(ctx.messages) >= 2:
+        call = ctx.messages[-2].get("function_call") if isinstance(ctx.messages[-2], dict) else None
+        if isinstance(call, dict):
+            called = call.get("arguments")
+    return _result_sentence(ctx, last.get("name") or "", _content(last), called)
+
+
+def _result_sentence(ctx: _Ctx, name: str, raw: str, called_arguments) -> str:
+    """One sentence that reports what function ``name`` returned (``raw``), called with ``called_arguments``."""
     try:
         data = json.loads(raw) if raw else {}
     except ValueError:
@@ -608,15 +634,13 @@ def _function_result_answer(ctx: _Ctx) -> str:
     question = ctx.user_turns[-1] if ctx.user_turns else ""
     zh = is_chinese(question) if question else ctx.zh
     place = None
-    if len(ctx.messages) >= 2:
-        call = ctx.messages[-2].get("function_call") if isinstance(ctx.messages[-2], dict) else None
-        if isinstance(call, dict):
-            try:
-                called = json.loads(call.get("arguments") or "{}")
-                if isinstance(called, dict):
-                    place = called.get("location") or called.get("city")
-            except ValueError:
-                pass
+    if isinstance(called_arguments, str):
+        try:
+            called = json.loads(called_arguments or "{}")
+            if isinstance(called, dict):
+                place = called.get("location") or called.get("city")
+        except ValueError:
+            pass
     place = place or _place(question)
     if isinstance(data, dict) and ("temperature" in data or "weather" in name.lower()):
         temp = data.get("temperature", "")
@@ -727,18 +751,161 @@ def compose(spec, endpoint: str, body: dict, *, answer_chars: int | None = None)
     if call is not None:
         return call
     text, topic = _text_and_topic(ctx, last_role)
-    target = answer_chars or wanted_length(ctx.question)
+    return _shaped(ctx, text, topic, body, search=kind != COMPLETION and last_role != "function")
+
+
+def _shaped(ctx: _Ctx, text: str, topic: str, body: dict, *, search: bool) -> Answer:
+    """The answer around ``text``: the length asked for, deduplicated, as JSON if asked, with search results
+    and citations, then cut by ``stop`` and ``max_output_tokens``."""
+    target = ctx.answer_chars or wanted_length(ctx.question)
     if target:
         text = _fit_length(ctx, text, topic, target)
     if ctx.penalty >= 1.5:
         text = _dedupe(text)
     answer = Answer(text=text)
-    if _wants_search(body) and kind != COMPLETION and last_role != "function":
+    as_json = body.get("response_format") == "json_object"
+    if as_json:
+        answer.text = json.dumps({"model": ctx.model, "topic": topic, "answer": text}, ensure_ascii=False, indent=2)
+    if search and _wants_search(body):
         answer.search_info = _search_info(ctx, topic)
-        if body.get("enable_citation"):
+        if body.get("enable_citation") and not as_json:
             answer.text = _add_citations(answer.text)
     _apply_limits(answer, body)
     return answer
+
+
+# ------------------------------------------------------------------- v2
+
+def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars: int | None = None) -> Answer:
+    """The answer to a v2 (OpenAI-style) request for ``model``: the v1 composer's, plus several tool calls
+    in one round, answers that use every tool result, and ``reasoning`` text when the model thinks aloud."""
+    view = _v1_view(body)
+    ctx = _Ctx(model, "chat", view, answer_chars)
+    answer = _safety_refusal(ctx)
+    if answer is not None:
+        answer.flag = 2
+        return answer
+    last_role = ctx.messages[-1].get("role") if ctx.messages else "user"
+    topic = topic_of(ctx.user_turns[-1] if ctx.user_turns else ctx.question)
+    calls = _tool_calls(ctx, body) if last_role == "user" else []
+    if calls:
+        answer = Answer(text="", finish_reason="tool_calls", tool_calls=calls)
+    elif last_role == "tool":
+        answer = _shaped(ctx, _tool_results_answer(ctx), topic, view, search=False)
+    else:
+        text, topic = _text_and_topic(ctx, last_role)
+        answer = _shaped(ctx, text, topic, view, search=True)
+    if reasoning:
+        answer.reasoning = _reasoning(ctx, topic, calls)
+    return answer
+
+
+def _v1_view(body: dict) -> dict:
+    """A v2 body as the v1 composer reads it: the system message as ``system``, v1 parameter names."""
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    view = {k: body[k] for k in ("temperature", "top_p", "penalty_score", "stop") if k in body}
+    if messages and messages[0].get("role") == "system":
+        view["system"] = _content(messages[0])
+        messages = messages[1:]
+    view["messages"] = messages
+    if "max_completion_tokens" in body:
+        view["max_output_tokens"] = body["max_completion_tokens"]
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        view["response_format"] = "json_object"
+    search = body.get("web_search")
+    if isinstance(search, dict) and search.get("enable") is True:
+        view["enable_trace"] = True
+        view["enable_citation"] = search.get("enable_citation") is not False
+    return view
+
+
+_CITIES_EN = ("Beijing", "Shanghai", "Guangzhou", "Shenzhen", "Hangzhou", "Chengdu", "Chongqing", "Tianjin", "Nanjing",
+              "Wuhan", "Xi'an", "Suzhou", "London", "Paris", "Tokyo", "New York")
+
+
+def _places(question: str) -> list[str]:
+    """Every city the question names, in order."""
+    found = [(question.find(c), c + "市") for c in _CITIES_ZH if c in question]
+    found += [(question.find(c), c) for c in _CITIES_EN if c in question]
+    return [name for _, name in sorted(found)]
+
+
+def _has_place_field(fn: dict) -> bool:
+    params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
+    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+    return any(any(k in name.lower() for k in ("location", "city", "place", "地点", "城市")) for name in props)
+
+
+def _tool_calls(ctx: _Ctx, body: dict) -> list[dict]:
+    """The calls the question asks for: the tool ``tool_choice`` names, else every tool the question matches
+    (one call per city named when a tool takes a location); one call only if ``parallel_tool_calls`` is false."""
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    functions = [t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+    choice = body.get("tool_choice")
+    if not functions or choice == "none":
+        return []
+    named = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+    if named:
+        chosen = [fn for fn in functions if fn.get("name") == named][:1]
+    else:
+        low = ctx.question.lower()
+        scores = [sum(1 for t in _fn_terms(fn) if t in low) for fn in functions]
+        best = max(scores)
+        chosen = [fn for fn, score in zip(functions, scores, strict=True) if best and score * 2 >= best]
+        if not chosen and choice == "required":
+            chosen = functions[:1]
+    calls = []
+    for fn in chosen:
+        places = _places(ctx.question) if _has_place_field(fn) else []
+        for place in places if len(places) >= 2 else [None]:
+            name = fn.get("name", "")
+            arguments = json.dumps(_fill_arguments(fn, ctx.question, place, optional_places=True), ensure_ascii=False)
+            calls.append({"id": f"call_{_h(ctx.question, name, place, len(calls)):08x}", "type": "function",
+                          "function": {"name": name, "arguments": arguments}})
+    return calls[:1] if body.get("parallel_tool_calls") is False else calls
+
+
+def _tool_results_answer(ctx: _Ctx) -> str:
+    """One sentence per trailing ``tool`` message, each using the call it answers."""
+    results = []
+    for message in reversed(ctx.messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, message)
+    calls = {}
+    index = len(ctx.messages) - len(results) - 1
+    if index >= 0 and isinstance(ctx.messages[index].get("tool_calls"), list):
+        for call in ctx.messages[index]["tool_calls"]:
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                calls[call.get("id")] = call["function"]
+    sentences = []
+    for message in results:
+        call = calls.get(message.get("tool_call_id"), {})
+        name = call.get("name") or message.get("name") or ""
+        sentences.append(_result_sentence(ctx, name, _content(message), call.get("arguments")))
+    zh = is_chinese(ctx.user_turns[-1]) if ctx.user_turns else ctx.zh
+    return ("" if zh else " ").join(sentences)
+
+
+def _reasoning(ctx: _Ctx, topic: str, calls: list) -> str:
+    """The thinking a reasoning model streams before its answer, in its own voice."""
+    if ctx.zh:
+        opener = ctx.model_pick(["嗯，用户问的是“{t}”。", "好的，用户想了解“{t}”。", "我来想一想“{t}”这个问题。"], "think")
+        if calls:
+            names = "、".join(c["function"]["name"] for c in calls)
+            plan = f"这个问题需要实时的数据，我手里没有，应该调用{names}来获取，再根据返回的结果回答。"
+        else:
+            plan = "先弄清楚用户真正关心的是什么，再把要点按重要程度排一排，最后用清楚的结构写出来。"
+        return opener.format(t=topic) + plan + f"作为{ctx.model}，回答要准确、简洁，不确定的地方要说明。"
+    opener = ctx.model_pick(["Okay, the user is asking about \"{t}\". ", "Alright, they want to know about \"{t}\". ",
+                             "Let me think about \"{t}\". "], "think")
+    if calls:
+        names = ", ".join(c["function"]["name"] for c in calls)
+        plan = f"This needs live data I don't have, so I should call {names} and answer from the results. "
+    else:
+        plan = "First work out what they really care about, then order the main points, then write it up clearly. "
+    return opener.format(t=topic) + plan + f"As {ctx.model}, I should be accurate and concise and say where I'm unsure."
 
 
 def _model_name(spec, endpoint: str) -> str:

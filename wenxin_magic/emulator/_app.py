@@ -1,4 +1,8 @@
-"""The emulator's Starlette app and its shared, lock-guarded state."""
+"""The emulator's Starlette app and its shared, lock-guarded state.
+
+v1 (OAuth, the wenxinworkshop routes) is answered here; v2 (``/v2/chat/completions`` and the IAM bearer-token
+route) in ``_v2``, which shares this module's authentication, fault, rate-limit and stream helpers.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +67,8 @@ class EmulatorState:
     """Everything the handlers share with the controlling thread."""
 
     def __init__(self, *, ttft=0.0, chunk_delay=0.0, credentials=None, iam_credentials=None, rpm=300,
-                 tpm=300000, token_ttl=2592000, deployments=None, strict_endpoints=False, answer_chars=None):
+                 tpm=300000, token_ttl=2592000, deployments=None, strict_endpoints=False, answer_chars=None,
+                 v2_keys=None):
         self.lock = threading.Lock()
         self.ttft = float(ttft)
         self.chunk_delay = float(chunk_delay)
@@ -76,6 +81,8 @@ class EmulatorState:
         self.strict_endpoints = bool(strict_endpoints)
         self.answer_chars = answer_chars
         self.tokens: dict[str, dict] = {}
+        self.v2_keys = frozenset(v2_keys) if v2_keys is not None else None  # None: any well-formed key will do
+        self.bearer_tokens: dict[str, dict] = {}  # minted at /v1/BCE-BEARER/token
         self.faults: list[dict] = []
         self.requests: list[dict] = []
         self.windows: dict[tuple, collections.deque] = {}
@@ -94,7 +101,7 @@ class EmulatorState:
 
     def _mark_tokens(self, state: str) -> None:
         with self.lock:
-            for info in self.tokens.values():
+            for info in (*self.tokens.values(), *self.bearer_tokens.values()):
                 info["state"] = state
 
     def expire_tokens(self) -> None:
@@ -158,9 +165,24 @@ class EmulatorState:
         return {"refresh_token": refresh, "expires_in": self.token_ttl, "scope": "public wise_adapt",
                 "session_key": secrets.token_hex(24), "access_token": token, "session_secret": secrets.token_hex(16)}
 
-    def token_status(self, token: str) -> tuple[str, str | None]:
+    def issue_bearer(self, ak: str, ttl: int) -> dict:
+        """A v2 bearer token for IAM key ``ak``, valid for ``ttl`` seconds, as /v1/BCE-BEARER/token answers."""
+        now = time.time()
+        token = f"bce-v3/ALTAK-{secrets.token_urlsafe(15).replace('-', 'x').replace('_', 'y')}/{secrets.token_hex(20)}"
         with self.lock:
-            info = self.tokens.get(token)
+            self.bearer_tokens[token] = {"ak": ak, "issued": now, "ttl": ttl, "state": "ok"}
+            self.seen_secrets.add(token)
+
+        def stamp(t: float) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+        return {"userId": f"{zlib.crc32(ak.encode()):08x}" * 4, "token": token, "status": "enable",
+                "createTime": stamp(now), "expireTime": stamp(now + ttl)}
+
+    def token_status(self, token: str, *, bearer: bool = False) -> tuple[str, str | None]:
+        """("ok" | "expired" | "invalid", the key it was issued to) for an access token or a minted bearer token."""
+        with self.lock:
+            info = (self.bearer_tokens if bearer else self.tokens).get(token)
             if info is None:
                 return "invalid", None
             if info["state"] == "revoked":
@@ -216,7 +238,8 @@ class EmulatorState:
         headers = {}
         for k, v in request.headers.items():
             if k == "authorization":
-                v = "bce-auth-v1/***" if v.startswith("bce-auth-v1") else "***"
+                v = "bce-auth-v1/***" if v.startswith("bce-auth-v1") else \
+                    "Bearer ***" if v[:7].lower() == "bearer " else "***"
             elif _SECRET_HEADER.search(k):
                 v = "***"
             headers[k] = v
@@ -226,8 +249,11 @@ class EmulatorState:
             parsed = None
         entry = {"method": request.method, "path": request.url.path, "query": query, "headers": headers,
                  "json": parsed, "status": None}
+        if "appid" in request.headers:
+            entry["appid"] = request.headers["appid"]
         with self.lock:
-            known = [s for s in self.seen_secrets | set(self.tokens) | set(self.credentials or {}) |
+            known = [s for s in self.seen_secrets | set(self.tokens) | set(self.v2_keys or ()) |
+                     set(self.credentials or {}) |
                      set((self.credentials or {}).values()) | set(self.iam_credentials or {}) |
                      set((self.iam_credentials or {}).values()) if s and len(s) >= 4]
             for section in ("query", "headers"):
@@ -287,6 +313,8 @@ _ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
 def build_app(state: EmulatorState) -> Starlette:
+    from . import _v2
+
     async def token(request: Request):
         return await _serve_token(state, request)
 
@@ -301,6 +329,7 @@ def build_app(state: EmulatorState) -> Starlette:
     return Starlette(routes=[
         Route("/oauth/2.0/token", token, methods=["GET", "POST"]),
         Route(PREFIX + "/{kind:str}/{endpoint:path}", v1, methods=_ANY_METHOD),
+        *_v2.routes(state),
         Route("/{rest:path}", not_found, methods=_ANY_METHOD),
     ])
 
@@ -430,6 +459,21 @@ class _Exchange:
     def refuse(self, code: int, message: str | None, *, key=None, exhausted: bool = False) -> _Refused:
         return _Refused(_v1_error(code, message, self.headers(key, exhausted)))
 
+    def refuse_injected(self, fault: str, kw: dict) -> _Refused:
+        """The refusal an injected error fault (a name in ERROR_FAULTS, or "error" with ``code``/``message``) gives."""
+        if fault in ERROR_FAULTS:
+            code, message = ERROR_FAULTS[fault]
+            return self.refuse(code, message, exhausted=fault in ("rpm", "tpm"))
+        return self.refuse(int(kw.get("code", 1)), kw.get("message"))
+
+    def error_line(self, fault: dict, rid: str, eol: str) -> str:
+        """What a ``stream_error`` fault writes into a stream."""
+        return _error_line(fault, rid) + eol
+
+    def error_body(self, fault: dict, rid: str) -> str:
+        """What a ``stream_error`` fault answers instead of a whole (non-stream) answer."""
+        return _error_line(fault, rid)
+
 
 async def _serve_v1(state: EmulatorState, request: Request):
     body_bytes = await request.body()
@@ -489,12 +533,9 @@ def _endpoint_spec(exchange: _Exchange, request: Request, endpoint: str):
 
 async def _fail_as_injected(exchange: _Exchange, faults: dict, slow: float) -> None:
     """Refuse the request as an injected outcome fault says, if one does."""
-    for name, (code, message) in ERROR_FAULTS.items():
+    for name in (*ERROR_FAULTS, "error"):
         if name in faults:
-            raise exchange.refuse(code, message, exhausted=name in ("rpm", "tpm"))
-    if "error" in faults:
-        kw = faults["error"]
-        raise exchange.refuse(int(kw.get("code", 1)), kw.get("message"))
+            raise exchange.refuse_injected(name, faults[name])
     if "http_500" in faults:
         if slow:
             await asyncio.sleep(slow)
@@ -638,9 +679,10 @@ def _fault_position(fault: dict | None, events: list[dict]) -> int | None:
 
 
 def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults: dict, slow: float,
-                 entry: dict | None = None):
+                 entry: dict | None = None, *, exchange: _Exchange | None = None, done: str | None = None):
     """The stream's writer; ``entry`` (its request log line) learns when the first chunk left,
-    how many were sent and whether the client hung up first."""
+    how many were sent and whether the client hung up first. ``exchange`` writes a ``stream_error``
+    (v1's bare JSON line by default); ``done`` ends a whole stream (v2's ``data: [DONE]``)."""
     entry = entry if entry is not None else {}
     entry.update(chunks_sent=0, first_chunk_at=None, client_closed=False)
     eol = "\r\n" if "crlf" in faults else "\n"
@@ -663,7 +705,8 @@ def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults
                 await _drop(scope)
                 return
             if i == error_at:
-                await write((_error_line(error, event["id"]) + eol).encode("utf-8"))
+                line = exchange.error_line(error, event["id"], eol) if exchange else _error_line(error, event["id"]) + eol
+                await write(line.encode("utf-8"))
                 break
             if i and delay:
                 await asyncio.sleep(delay)
@@ -675,12 +718,16 @@ def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults
                 entry["first_chunk_at"] = time.time()
             await write(text.encode("utf-8"))
             entry["chunks_sent"] += 1
+        else:
+            if done is not None:
+                await write(f"data: {done}{eol}{eol}".encode("utf-8"))
         await send(_END)
 
     return run
 
 
-def _make_plain(state: EmulatorState, payload: dict, headers: dict, faults: dict, slow: float, n_chunks: int):
+def _make_plain(state: EmulatorState, payload: dict, headers: dict, faults: dict, slow: float, n_chunks: int,
+                exchange: _Exchange | None = None):
     async def run(scope, receive, send):
         if slow:
             await asyncio.sleep(slow)
@@ -691,7 +738,9 @@ def _make_plain(state: EmulatorState, payload: dict, headers: dict, faults: dict
             await _drop(scope)
             return
         if "stream_error" in faults:
-            data, ctype = _error_line(faults["stream_error"], payload["id"]).encode("utf-8"), "application/json"
+            fault, rid = faults["stream_error"], payload["id"]
+            data = (exchange.error_body(fault, rid) if exchange else _error_line(fault, rid)).encode("utf-8")
+            ctype = "application/json"
         else:
             data, ctype = _json(payload).encode("utf-8"), "application/json;charset=utf-8"
         await send(_start(200, {**headers, "Content-Length": str(len(data))}, ctype))

@@ -7,7 +7,8 @@ import os
 from ..api import Credentials, InvalidRequestError
 
 DEFAULT_SERVICE_URL = "https://aip.baidubce.com"
-NO_CREDENTIALS = "no-credentials"  # the notice a session starts with when it fell back to the emulator
+NO_CREDENTIALS = "no-credentials"
+OFFLINE_V2_KEY = "bce-v3/ALTAK-offline/emulator"  # the notice a session starts with when it fell back to the emulator
 
 # Client options a backend passes on to QianfanClient; anything else is a typo.
 CLIENT_OPTIONS = frozenset({"timeout", "max_retries", "retry_backoff", "retry_max_wait", "retry_total_timeout",
@@ -39,6 +40,13 @@ class Backend:
         return self._credentials.method != "none"
 
     @property
+    def apis(self) -> frozenset[str]:
+        """The Qianfan APIs the credentials reach ("v1", "v2"); the emulator serves both."""
+        if self.offline:
+            return frozenset({"v1", "v2"})
+        return self._credentials.apis
+
+    @property
     def mode(self) -> str:
         return "offline" if self.offline else "online"
 
@@ -65,12 +73,18 @@ class Backend:
     def client_options(self) -> dict:
         return dict(self._client_options)
 
-    def credential_status(self) -> list[tuple[str, bool]]:
-        """(what the credential is called, whether it is set): safe to show, the values stay hidden."""
+    def credential_status(self) -> list[tuple[str, bool, str]]:
+        """(what the credential is called, whether it is set, what it reaches): safe to show, values hidden."""
         c = self._credentials
-        return [("QIANFAN_AK / API Key", bool(c.api_key)), ("QIANFAN_SK / Secret Key", bool(c.secret_key)),
-                ("QIANFAN_ACCESS_KEY", bool(c.access_key)), ("QIANFAN_SECRET_KEY", bool(c.secret_access_key)),
-                ("QIANFAN_ACCESS_TOKEN", bool(c.access_token))]
+        return [
+            ("QIANFAN_API_KEY / v2 API Key", bool(c.bearer_token), "v2"),
+            ("QIANFAN_APP_ID", bool(c.app_id), "v2 (sent as the appid header)"),
+            ("QIANFAN_AK / API Key", bool(c.api_key), "v1 (with the Secret Key)"),
+            ("QIANFAN_SK / Secret Key", bool(c.secret_key), "v1 (with the API Key)"),
+            ("QIANFAN_ACCESS_KEY", bool(c.access_key), "v1 and v2 (IAM, with the Secret Key)"),
+            ("QIANFAN_SECRET_KEY", bool(c.secret_access_key), "v1 and v2 (IAM, with the Access Key)"),
+            ("QIANFAN_ACCESS_TOKEN", bool(c.access_token), "v1"),
+        ]
 
     def __repr__(self) -> str:
         return f"Backend(mode={self.mode!r}, auth={self.auth_method!r})"
@@ -95,22 +109,28 @@ class Backend:
             self.drop_client()
         return bool(changed)
 
-    def login(self, api_key: str, secret_key: str) -> str:
-        """Use these application keys (kept in memory only) and go online."""
-        if not api_key or not secret_key:
-            raise InvalidRequestError("Both the API Key and the Secret Key are needed.", field="credentials")
-        self.reconfigure(credentials=Credentials(api_key.strip(), secret_key.strip()))
+    def login(self, api_key: str | None = None, secret_key: str | None = None, *, v2_key: str | None = None) -> str:
+        """Use a v2 API Key, or an application's v1 keys (kept in memory only), and go online."""
+        if v2_key and v2_key.strip():
+            credentials = Credentials(bearer_token=v2_key.strip())
+        elif api_key and secret_key and api_key.strip() and secret_key.strip():
+            credentials = Credentials(api_key.strip(), secret_key.strip())
+        else:
+            raise InvalidRequestError("Give a v2 API Key (bce-v3/…), or both the API Key and the Secret Key of an "
+                                      "application.", field="credentials")
+        self.reconfigure(credentials=credentials)
         return self.go_online()
 
     def go_online(self) -> str:
         if not self.has_credentials:
             raise InvalidRequestError(
-                "No credentials to go online with: set QIANFAN_AK and QIANFAN_SK (or QIANFAN_ACCESS_KEY and "
-                "QIANFAN_SECRET_KEY) in the environment, or call login() with an API Key and Secret Key.",
-                field="credentials")
+                "No credentials to go online with: set QIANFAN_API_KEY (a v2 API Key), QIANFAN_AK and QIANFAN_SK "
+                "(an application's v1 keys) or QIANFAN_ACCESS_KEY and QIANFAN_SECRET_KEY (IAM keys) in the "
+                "environment, or call login().", field="credentials")
         self.offline = False
         self.drop_client()
-        return f"Online: answers come from {self.service_url} ({self.auth_method} auth)."
+        apis = " and ".join(sorted(self.apis))
+        return f"Online: answers come from Qianfan's {apis} API ({self.auth_method} auth)."
 
     def go_offline(self) -> str:
         self.offline = True
@@ -138,12 +158,13 @@ class Backend:
         from ..api import QianfanClient
 
         if self.offline:
-            # The emulator accepts any key pair; these name no real credential.
-            return QianfanClient("offline", "offline", base_url=self.start_emulator().base_url,
-                                 **self._client_options)
+            # The emulator accepts any key pair and any well-formed v2 key; these name no real credential.
+            return QianfanClient("offline", "offline", bearer_token=OFFLINE_V2_KEY,
+                                 base_url=self.start_emulator().base_url, **self._client_options)
         c = self._credentials
         return QianfanClient(c.api_key, c.secret_key, access_key=c.access_key, secret_access_key=c.secret_access_key,
-                             access_token=c.access_token, base_url=self._base_url, **self._client_options)
+                             access_token=c.access_token, bearer_token=c.bearer_token, app_id=c.app_id,
+                             base_url=self._base_url, **self._client_options)
 
     def start_emulator(self):
         """The built-in emulator, started on first call."""

@@ -32,6 +32,8 @@ class Reply:
         self.chat = chat
         self.kind = kind
         self.text = ""
+        self.reasoning = ""  # what a reasoning model thought before answering; never sent back
+        self.api: str | None = None  # "v1" or "v2", once routed
         self.usage: Usage | None = None
         self.latency: float | None = None
         self.time_to_first_token: float | None = None
@@ -45,7 +47,11 @@ class Reply:
         self.need_clear_history = False
         self.ban_round: int | None = None
         self.function_call: dict | None = None
+        self.tool_calls: list[dict] = []
         self.search_info: dict | None = None
+        self.search_results: list[dict] = []
+        self.reasoning_started: float | None = None  # perf_counter times, for "thought for N s"
+        self.reasoning_ended: float | None = None
         self.cleared_rounds: list[int] = []
         self.done = False
         self.created = time.time()
@@ -56,7 +62,20 @@ class Reply:
 
     @property
     def ended_normally(self) -> bool:
-        return self.finish_reason in NORMAL_FINISH
+        # v1 says "normal", and "stop" when a stop text ended the answer; v2 says "stop" for a normal end
+        return self.finish_reason in NORMAL_FINISH or (self.api == "v2" and self.finish_reason == "stop")
+
+    @property
+    def thinking(self) -> bool:
+        """Reasoning has arrived and the answer has not begun."""
+        return bool(self.reasoning) and not self.text and not self.done
+
+    @property
+    def thought_for(self) -> float | None:
+        """Seconds from the first reasoning to the first answer text (or to the end)."""
+        if self.reasoning_started is None or self.reasoning_ended is None:
+            return None
+        return max(0.0, self.reasoning_ended - self.reasoning_started)
 
     @property
     def label(self) -> str:
@@ -76,12 +95,14 @@ class Reply:
                                                  "completion_tokens": self.usage.completion_tokens,
                                                  "total_tokens": self.usage.total_tokens}
         return {
-            "prompt": self.prompt, "text": self.text, "model": self.model, "endpoint": self.endpoint,
+            "prompt": self.prompt, "text": self.text, "reasoning": self.reasoning, "api": self.api,
+            "model": self.model, "endpoint": self.endpoint,
             "chat": self.chat, "kind": self.kind, "id": self.id, "finish_reason": self.finish_reason,
             "is_truncated": self.is_truncated, "interrupted": self.interrupted,
             "error": str(self.error) if self.error else None, "usage": usage,
             "latency": self.latency, "time_to_first_token": self.time_to_first_token, "retries": self.retries,
-            "function_call": self.function_call, "search_info": self.search_info,
+            "function_call": self.function_call, "tool_calls": self.tool_calls, "search_info": self.search_info,
+            "search_results": self.search_results,
             "need_clear_history": self.need_clear_history, "ban_round": self.ban_round, "created": self.created,
         }
 
@@ -96,6 +117,10 @@ class Reply:
             self.function_call = part.function_call
         if part.search_info:
             self.search_info = part.search_info
+        if getattr(part, "search_results", None):
+            self.search_results = list(part.search_results)
+        if getattr(part, "tool_calls", None):
+            self.tool_calls = list(part.tool_calls)
         if part.need_clear_history:
             self.need_clear_history = True
             self.ban_round = part.ban_round

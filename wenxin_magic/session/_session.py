@@ -16,8 +16,8 @@ import queue
 from pathlib import Path
 from typing import Callable
 
-from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, check_endpoint_name, find_model
-from ..api import unknown_model_error
+from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, Route, check_endpoint_name
+from ..api import find_model, route
 from . import _transcript
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, totals
@@ -25,6 +25,8 @@ from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._turns import fill_reply
 
 log = logging.getLogger(__name__)
+
+ALL_APIS = frozenset({"v1", "v2"})
 
 
 class Session:
@@ -65,9 +67,9 @@ class Session:
     def secrets(self) -> tuple[str, ...]:
         return self.backend.secrets
 
-    def login(self, api_key: str, secret_key: str) -> str:
-        """Use these application keys (kept in memory only) and go online."""
-        return self.backend.login(api_key, secret_key)
+    def login(self, api_key: str | None = None, secret_key: str | None = None, *, v2_key: str | None = None) -> str:
+        """Use a v2 API Key, or an application's v1 keys (kept in memory only), and go online."""
+        return self.backend.login(api_key, secret_key, v2_key=v2_key)
 
     def go_online(self) -> str:
         return self.backend.go_online()
@@ -110,10 +112,11 @@ class Session:
         """Make a model (or deployed endpoint) the conversation's own from now on."""
         conv = self.conversation(chat)
         if model is not None:
-            spec = find_model(model)
-            if spec is None and endpoint is None:
-                raise unknown_model_error(model)
-            conv.model = spec.name if spec else model
+            if endpoint is None:
+                conv.model = route(model, ALL_APIS).model  # a known name, or a v2 id; else an error
+            else:
+                spec = find_model(model)
+                conv.model = spec.name if spec else model
         if endpoint is not None:
             check_endpoint_name(endpoint)
             conv.endpoint = endpoint
@@ -197,19 +200,21 @@ class Session:
         before = conv.settings()
         try:
             model, endpoint, system = self._settings(conv, model, endpoint, system)
+            chosen = self._route_turn(model, endpoint)  # credentials that cannot reach it: said before any change
         except QianfanError:
             conv.restore(before)
             raise
         request = ({"role": "function", "name": function_name, "content": prompt} if function_name
                    else {"role": "user", "content": prompt})
         messages = conv.messages() + [request]
-        spec = find_model(model) if model else None
-        if self.trim_history and spec is not None:
-            messages = conv.fit(messages, spec, system)
+        model = chosen.model
+        if self.trim_history and chosen.spec is not None:
+            messages = conv.fit(messages, chosen.spec, system)
         call = {**conv.params, **params}
         if system:
             call["system"] = system
         reply = Reply(prompt=prompt, model=model, endpoint=endpoint, chat=conv.name)
+        reply.api = chosen.api
         if on_start is not None:
             on_start(reply)
         try:
@@ -220,6 +225,15 @@ class Session:
                 conv.restore(before)  # a cell that failed outright changes nothing, its settings included
             self._finish(reply, conv, request)
         return reply
+
+    def route(self, model: str | None) -> Route:
+        """Which API answers ``model`` with the credentials at hand, and under which name."""
+        return route(model, self.backend.apis)
+
+    def _route_turn(self, model: str | None, endpoint: str | None) -> Route:
+        if endpoint is not None:  # a deployed service is a v1 endpoint
+            return Route(api="v1", model=model, spec=find_model(model) if model else None)
+        return self.route(model)
 
     def _settings(self, conv: Conversation, model, endpoint, system) -> tuple[str | None, str | None, str | None]:
         if model is not None or endpoint is not None:
@@ -252,16 +266,21 @@ class Session:
             raise InvalidRequestError("Name at least one model to compare.", field="models")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequestError("The prompt is empty.", field="prompt")
-        specs = [find_model(name) for name in models]
-        replies = [Reply(prompt=prompt, model=spec.name if spec else name, endpoint=None, chat=None)
-                   for name, spec in zip(models, specs, strict=True)]
+        routes = [self._route_or_error(name) for name in models]
+        replies = [Reply(prompt=prompt, model=r.model if isinstance(r, Route) else name, endpoint=None, chat=None)
+                   for name, r in zip(models, routes, strict=True)]
         if on_start is not None:
             on_start(replies)
 
         async def one(index: int) -> None:
-            reply, spec = replies[index], specs[index]
+            reply, chosen = replies[index], routes[index]
+            if not isinstance(chosen, Route):  # this column cannot be asked; the others go on
+                reply.error, reply.done = chosen, True
+                self._finish(reply)
+                return
+            reply.api = chosen.api
             call = dict(params)
-            if system and (spec is None or spec.accepts("system")):
+            if system and (chosen.api == "v2" or chosen.spec is None or chosen.spec.accepts("system")):
                 call["system"] = system
             delta = (lambda r, d: on_delta(index, r, d)) if on_delta else None
             await self._fill(reply, lambda c, s: (c.stream_chat if s else c.chat)(
@@ -271,6 +290,12 @@ class Session:
 
         await asyncio.gather(*(one(i) for i in range(len(replies))))
         return replies
+
+    def _route_or_error(self, model: str) -> Route | QianfanError:
+        try:
+            return self.route(model)
+        except QianfanError as err:
+            return err
 
     async def _fill(self, reply: Reply, call, stream: bool, on_delta) -> None:
         self.last_reply = reply

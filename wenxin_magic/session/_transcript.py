@@ -23,7 +23,10 @@ def markdown(conv: Conversation, default_model: str) -> str:
         who = "Function result" if turn.request.get("role") == "function" else "User"
         lines += [f"**{who}:**", "", str(turn.request.get("content") or ""), ""]
         reply = turn.reply
-        lines += [f"**{reply.label}:**", "", reply.text or "", ""]
+        lines += [f"**{reply.label}:**", ""]
+        if reply.reasoning:
+            lines += ["<details><summary>Reasoning</summary>", "", reply.reasoning, "", "</details>", ""]
+        lines += [reply.text or "", ""]
         if reply.function_call:
             lines += [f"_function call: `{json.dumps(reply.function_call, ensure_ascii=False)}`_", ""]
         notes = _turn_notes(reply)

@@ -40,6 +40,7 @@ async def fill_reply(reply: Reply, client, call: Call, stream: bool, on_delta, e
     finally:
         if pending is not None:
             await _close_quietly(pending)
+        _end_reasoning(reply)
         reply.latency = time.perf_counter() - started
         reply.done = True
 
@@ -50,16 +51,33 @@ async def _read_stream(reply: Reply, stream, started: float, on_delta, emit) -> 
             reply.time_to_first_token = time.perf_counter() - started
             reply.first_token_at = time.time()
         reply.absorb(chunk)
+        thought = getattr(chunk, "reasoning", "")
+        if thought:
+            _add_reasoning(reply, thought)
         if chunk.result:
+            _end_reasoning(reply)
             reply.text += chunk.result
+        if thought or chunk.result:
             if on_delta is not None:
                 on_delta(reply, chunk.result)
             emit(TurnEvent("delta", reply.chat, reply, delta=chunk.result))
 
 
+def _add_reasoning(reply: Reply, thought: str) -> None:
+    if reply.reasoning_started is None:
+        reply.reasoning_started = time.perf_counter()
+    reply.reasoning += thought
+
+
+def _end_reasoning(reply: Reply) -> None:
+    if reply.reasoning_started is not None and reply.reasoning_ended is None:
+        reply.reasoning_ended = time.perf_counter()
+
+
 async def _read_whole(reply: Reply, response, started: float, on_delta) -> None:
     reply.time_to_first_token = time.perf_counter() - started
     reply.absorb(response)
+    reply.reasoning = getattr(response, "reasoning", "") or ""
     reply.text = response.result
     reply.retries = response.retries
     if on_delta is not None and reply.text:

@@ -1,0 +1,201 @@
+"""What QianfanClient needs for v2: where to send, the body in v2's spelling, bearer tokens, answers.
+
+IAM keys mint short-lived bearer tokens at ``GET {iam}/v1/BCE-BEARER/token``; a v2
+API Key (``bce-v3/…``) is sent as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime
+
+from ._auth import Signer
+from ._errors import APIConnectionError, APITimeoutError, AuthenticationError, Secret, ServerError, redact
+from ._v2_errors import is_error_payload, v2_error, v2_http_error
+
+V2_BASE_URL = "https://qianfan.baidubce.com"
+IAM_BASE_URL = "https://iam.bj.baidubce.com"
+CHAT_PATH = "/v2/chat/completions"
+BEARER_PATH = "/v1/BCE-BEARER/token"
+BEARER_LIFETIME = 86400  # seconds a minted token is asked to live
+_UNREACHABLE_HINT = "Check the network and QIANFAN_IAM_BASE_URL, or use the offline emulator."
+
+
+# -- the request body --------------------------------------------------------------------------------------
+
+def _web_search(value):
+    """``web_search=True`` (the v1 habit) turns search on with citations and the results returned."""
+    if value is True:
+        return {"enable": True, "enable_citation": True, "enable_trace": True}
+    return None if value is False else value
+
+
+def _response_format(value):
+    return {"type": value} if isinstance(value, str) else value
+
+
+def _tools(functions):
+    """v1 ``functions`` as v2 ``tools``."""
+    if not isinstance(functions, list):
+        return functions
+    return [{"type": "function", "function": f} for f in functions]
+
+
+# v1 spelling -> (v2 name, how the value changes)
+_TRANSLATIONS = {
+    "max_output_tokens": ("max_completion_tokens", None),
+    "response_format": ("response_format", _response_format),
+    "web_search": ("web_search", _web_search),
+    "user_id": ("user", None),
+    "functions": ("tools", _tools),
+}
+
+
+def _history(messages) -> list:
+    """The messages as sent: ``reasoning_content`` stripped (the service answers 400 to it)."""
+    if not isinstance(messages, list):
+        return messages
+    return [{k: v for k, v in m.items() if k != "reasoning_content"} if isinstance(m, dict) and
+            "reasoning_content" in m else m for m in messages]
+
+
+def v2_body(model: str, messages, params: dict, *, stream: bool) -> dict:
+    """A v2 request body from a model id, messages and parameters in either API's spelling."""
+    history = _history(messages)
+    system = params.get("system")
+    if system is not None and isinstance(history, list):
+        history = [{"role": "system", "content": system}, *history]
+    body = {"model": model, "messages": history}
+    for key, value in params.items():
+        if key == "system":
+            continue
+        name, convert = _TRANSLATIONS.get(key, (key, None))
+        value = convert(value) if convert else value
+        if value is not None:
+            body[name] = value
+    body["stream"] = stream
+    if stream:
+        body.setdefault("stream_options", {"include_usage": True})
+    return body
+
+
+# -- bearer tokens -----------------------------------------------------------------------------------------
+
+def _parse_time(text) -> float | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _lifetime(data: dict, asked: int) -> float:
+    """How long a minted token lives: expireTime − createTime when both read, else what was asked for."""
+    created, expires = _parse_time(data.get("createTime")), _parse_time(data.get("expireTime"))
+    if created is not None and expires is not None and expires > created:
+        return expires - created
+    return float(asked)
+
+
+class BearerSource:
+    """The v2 bearer: a fixed API Key, or tokens minted from IAM keys (cached, refreshed once for any number
+    of waiters, ahead of expiry by min(600 s, 10 % of the lifetime))."""
+
+    def __init__(self, credentials, lifetime: int = BEARER_LIFETIME):
+        self._credentials = credentials
+        self._lifetime = lifetime
+        self._signer = Signer(credentials) if credentials.has_iam else None
+        self._token: Secret | None = None
+        self._refresh_at = 0.0
+        self._inflight: asyncio.Future | None = None
+        self.fetches = 0
+
+    @property
+    def current(self) -> str | None:
+        """The token in use: the API Key, or the last one minted."""
+        return self._credentials.bearer_token or self._token
+
+    @property
+    def mints(self) -> bool:
+        """True when tokens are minted from IAM keys (and so can be refreshed)."""
+        return not self._credentials.bearer_token and self._signer is not None
+
+    async def get(self, http, iam_url: str) -> str:
+        if not self.mints:
+            return self._credentials.bearer_token
+        if self._token is not None and time.monotonic() < self._refresh_at:
+            return self._token
+        return await self.refresh(http, iam_url)
+
+    async def refresh(self, http, iam_url: str, stale: str | None = None) -> str:
+        """A freshly minted token; ``stale`` is the one just rejected, so a refresh already done for it is reused."""
+        if stale is not None and self._token is not None and self._token != stale:
+            return self._token
+        inflight = self._inflight
+        if inflight is None or inflight.done() or inflight.get_loop() is not asyncio.get_running_loop():
+            inflight = self._inflight = asyncio.ensure_future(self._mint(http, iam_url))
+        return await asyncio.shield(inflight)
+
+    async def _mint(self, http, iam_url: str) -> str:
+        import httpx
+
+        url = f"{iam_url}{BEARER_PATH}?expireInSeconds={self._lifetime}"
+        headers = self._signer.headers("GET", url, {"Content-Type": "application/json"})
+        self.fetches += 1
+        limit = min(10.0, http.timeout.read or 10.0)
+        try:
+            response = await http.get(url, headers=headers, timeout=limit)
+        except httpx.TimeoutException:
+            raise APITimeoutError(f"Minting a v2 bearer token at {redact(iam_url)} timed out ({limit:g} s).",
+                                  hint=_UNREACHABLE_HINT) from None
+        except httpx.TransportError as exc:
+            raise APIConnectionError(f"Could not reach the IAM token service at {redact(iam_url)} "
+                                     f"({type(exc).__name__}).", hint=_UNREACHABLE_HINT) from None
+        data = _json_or_empty(response.content)
+        if response.status_code != 200 or not isinstance(data.get("token"), str):
+            raise _mint_refused(response, data)
+        self._token = Secret(data["token"])
+        lifetime = _lifetime(data, self._lifetime)
+        self._refresh_at = time.monotonic() + lifetime - min(600.0, lifetime * 0.1)
+        return self._token
+
+
+def _json_or_empty(content: bytes) -> dict:
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _mint_refused(response, data: dict) -> AuthenticationError:
+    code = data.get("code") or response.headers.get("x-bce-error-code") or f"HTTP {response.status_code}"
+    detail = data.get("message") or response.headers.get("x-bce-error-message") or "no description"
+    return AuthenticationError(
+        redact(f"The IAM token service refused to mint a v2 bearer token ({code}: {detail}). Check "
+               "QIANFAN_ACCESS_KEY and QIANFAN_SECRET_KEY, and that the machine's clock is right."),
+        status=response.status_code, field="credentials")
+
+
+# -- answers -----------------------------------------------------------------------------------------------
+
+def v2_answer_json(status: int, headers, content: bytes) -> dict:
+    """The JSON of a whole v2 answer; QianfanError for an error object or a failed exchange."""
+    content_type = headers.get("content-type", "")
+    try:
+        data = json.loads(content)
+    except ValueError:
+        if status != 200:
+            raise v2_http_error(status, content_type, headers) from None
+        raise ServerError(f"The service answered HTTP {status} with a body that is not JSON.", status=status,
+                          retryable=True) from None
+    if is_error_payload(data):
+        raise v2_error(status, data, headers)
+    if status != 200 or not isinstance(data, dict):
+        raise v2_http_error(status, content_type, headers)
+    return data
+
+
+def request_id_of(headers) -> str | None:
+    return headers.get("x-request-id") or headers.get("x-baidu-request-id")

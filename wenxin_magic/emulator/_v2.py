@@ -1,0 +1,348 @@
+"""Qianfan's v2 API in the emulator: ``POST /v2/chat/completions`` and ``GET /v1/BCE-BEARER/token``.
+
+v2 is OpenAI-compatible: a bearer key (``Authorization: Bearer bce-v3/ALTAK-…/…``) or a bearer token minted
+from IAM keys, lower-case model ids, errors as HTTP statuses with ``{"error": {code, message, type}, "id"}``,
+``chat.completion.chunk`` streams ending ``data: [DONE]``. Authentication, faults, rate-limit windows and the
+stream writer are v1's (``_app``); the answers are the v1 composer's (``_answers.compose_v2``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..api import UNKNOWN_V2, InvalidRequestError, estimate_tokens, find_v2_model, validate_v2_request
+from ._answers import Answer, chunk, compose_v2
+from ._app import (_ANY_METHOD, ERROR_FAULTS, _admit, _check_iam, _Exchange, _fail_as_injected, _json, _make_plain,
+                   _make_stream, _Raw, _Refused, request_id)
+
+CHAT_PATH = "/v2/chat/completions"
+BEARER_PATH = "/v1/BCE-BEARER/token"
+
+# code -> (HTTP status, type, the service's message): the v2 error table (qianfan-protocol.md §4.2)
+V2_ERRORS = {
+    "malformed_json": (400, "invalid_request_error", "Invalid Argument"),
+    "invalid_model": (400, "invalid_request_error", "model is empty"),
+    "invalid_messages": (400, "invalid_request_error", "Invalid messages"),
+    "characters_too_long": (400, "invalid_request_error", "the max input characters is exceeded"),
+    "tokens_too_long": (400, "invalid_request_error", "Prompt tokens too long"),
+    "invalid_argument": (400, "invalid_request_error", "Invalid Argument"),
+    "invalid_appid": (401, "invalid_request_error", "No permission to use the appid"),
+    "invalid_iam_token": (401, "invalid_request_error", "IAM Certification failed"),
+    "no_parameter_permission": (401, "access_denied", "No permission to use the parameter"),
+    "system_unsafe": (403, "unsafe_request", "the content of system field is invalid"),
+    "user_setting_unsafe": (403, "unsafe_request", "the content of user field is invalid"),
+    "functions_unsafe": (403, "unsafe_request", "the content of functions field is invalid"),
+    "account_overdue": (403, "access_denied", "Access denied due to overdue account"),
+    "model_offline": (403, "access_denied", "The model is offline"),
+    "method_not_supported": (405, "invalid_request_error", "Only POST requests are accepted"),
+    "rpm_rate_limit_exceeded": (429, "rate_limit_exceeded", "Rate limit reached for RPM"),
+    "tpm_rate_limit_exceeded": (429, "rate_limit_exceeded", "Rate limit reached for TPM"),
+    "user_rate_limit_exceeded": (429, "rate_limit_exceeded", "qps request limit by APP ID reached"),
+    "cluster_rate_limit_exceeded": (429, "rate_limit_exceeded", "request limit by resouce cluster reached"),
+    "internal_error": (500, "Internal_error", "Internal error"),
+}
+
+# v1's fault names and numeric codes, in v2's words: code, and the message when v2 has its own
+FAULT_CODES = {
+    "expired_token": ("invalid_iam_token", None),
+    "invalid_token": ("invalid_iam_token", None),
+    "qps": ("user_rate_limit_exceeded", None),
+    "busy": ("internal_error", "Server high load, please try again later"),
+    "unavailable": ("internal_error", "Service temporarily unavailable"),
+    "rpm": ("rpm_rate_limit_exceeded", None),
+    "tpm": ("tpm_rate_limit_exceeded", None),
+}
+assert set(FAULT_CODES) == set(ERROR_FAULTS)
+FROM_V1_CODES = {110: "invalid_iam_token", 111: "invalid_iam_token", 14: "invalid_iam_token", 18: "user_rate_limit_exceeded",
+                 336501: "rpm_rate_limit_exceeded", 336502: "tpm_rate_limit_exceeded", 336100: "internal_error",
+                 2: "internal_error", 336002: "malformed_json", 336003: "invalid_argument", 336006: "invalid_messages",
+                 336007: "characters_too_long", 336103: "tokens_too_long", 336101: "method_not_supported"}
+
+_WELL_FORMED_KEY = re.compile(r"bce-v3/ALTAK-[A-Za-z0-9_-]+/[A-Za-z0-9_-]+")
+_FINISH = {"normal": "stop", "stop": "stop", "length": "length", "content_filter": "content_filter",
+           "tool_calls": "tool_calls", "function_call": "tool_calls"}
+MAX_BEARER_TTL = 2592000  # 30 days, the service's upper bound
+DEFAULT_BEARER_TTL = 1800
+
+
+def error_body(code: str, message: str | None = None, rid: str | None = None, type_: str | None = None) -> dict:
+    status, kind, text = V2_ERRORS.get(code, (500, "Internal_error", "Internal error"))
+    return {"error": {"code": code, "message": message or text, "type": type_ or kind}, "id": rid or request_id()}
+
+
+def routes(state) -> list[Route]:
+    async def chat(request: Request):
+        return await serve_chat(state, request)
+
+    async def bearer(request: Request):
+        return await serve_bearer_token(state, request)
+
+    return [Route(CHAT_PATH, chat, methods=_ANY_METHOD), Route(BEARER_PATH, bearer, methods=["GET"])]
+
+
+# --------------------------------------------------------------------- bearer tokens
+
+def _bce_error(status: int, code: str, message: str) -> Response:
+    """An IAM (BCE) error: ``{"requestId", "code", "message"}`` and the X-Bce-Error-* headers."""
+    body = {"requestId": str(uuid.uuid4()), "code": code, "message": message}
+    return JSONResponse(body, status_code=status, headers={"X-Bce-Error-Code": code, "X-Bce-Error-Message": message})
+
+
+async def serve_bearer_token(state, request: Request) -> Response:
+    entry = state.log(request, await request.body())
+    response = _bearer_answer(state, request)
+    entry["status"] = response.status_code
+    return response
+
+
+def _bearer_answer(state, request: Request) -> Response:
+    auth = request.headers.get("authorization")
+    if not auth:
+        return _bce_error(401, "AccessDenied", "Access denied: the request is not signed (bce-auth-v1).")
+    ak, failure = _check_iam(state, request, auth)
+    if failure == "notfound":
+        return _bce_error(401, "NotFound", "NotFound, cause: Could not find credential.")
+    if failure:
+        return _bce_error(401, "SignatureDoesNotMatch",
+                          "SignatureDoesNotMatch, cause: Fail to authn user: Signature does not match")
+    raw = request.query_params.get("expireInSeconds", str(DEFAULT_BEARER_TTL))
+    try:
+        ttl = int(raw)
+    except ValueError:
+        ttl = 0
+    if not 1 <= ttl <= MAX_BEARER_TTL:
+        return _bce_error(400, "InvalidParameter", f"expireInSeconds must be an integer in [1, {MAX_BEARER_TTL}]")
+    return JSONResponse(state.issue_bearer(ak, ttl))
+
+
+# ------------------------------------------------------------------------- chat
+
+class V2Exchange(_Exchange):
+    """One v2 request being answered: v1's exchange, refusing in v2's form and echoing X-Request-Id."""
+
+    def __init__(self, state, entry: dict, request: Request):
+        super().__init__(state, entry, request)
+        self.base_headers["X-Request-Id"] = request.headers.get("x-request-id") or self.base_headers["X-Baidu-Request-Id"]
+
+    def refuse(self, code, message: str | None = None, *, key=None, exhausted: bool = False, status: int | None = None,
+               retry_after=None) -> _Refused:
+        """``code``: a v2 code, or a v1 number (then its v2 code and message)."""
+        if not isinstance(code, str):
+            code, message = FROM_V1_CODES.get(code, "internal_error"), None
+        headers = self.headers(key, exhausted)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        body = error_body(code, message)
+        return _Refused(Response(_json(body), status_code=status or V2_ERRORS.get(code, (500,))[0], headers=headers,
+                                 media_type="application/json"))
+
+    def refuse_injected(self, fault: str, kw: dict) -> _Refused:
+        retry_after = kw.get("retry_after")
+        if fault in FAULT_CODES:
+            code, message = FAULT_CODES[fault]
+            return self.refuse(code, kw.get("message") or message, exhausted=fault in ("rpm", "tpm"),
+                               status=kw.get("status"), retry_after=retry_after)
+        code = kw.get("code", "internal_error")
+        return self.refuse(code if isinstance(code, str) else int(code), kw.get("message"), status=kw.get("status"),
+                           retry_after=retry_after)
+
+    def error_line(self, fault: dict, rid: str, eol: str) -> str:
+        return f"data: {self.error_body(fault, rid)}{eol}{eol}"
+
+    def error_body(self, fault: dict, rid: str) -> str:
+        code = fault.get("code", "internal_error")
+        message = fault.get("message")
+        if not isinstance(code, str):
+            code = FROM_V1_CODES.get(int(code), "internal_error")
+        return _json(error_body(code, message, rid))
+
+
+async def serve_chat(state, request: Request):
+    body_bytes = await request.body()
+    exchange = V2Exchange(state, state.log(request, body_bytes), request)
+    # the service's order: auth, method, (faults), JSON and validation, rate limits
+    try:
+        identity = _authenticate(exchange, request)
+        if request.method != "POST":
+            raise exchange.refuse("method_not_supported", key=(identity, "v2"))
+        faults = state.take_faults(request.url.path)
+        slow = float(faults.get("slow_first_byte", {}).get("delay", 0.0) or 0.0)
+        exchange.key = (identity, "v2")
+        await _fail_as_injected(exchange, faults, slow)
+        body, spec = await _valid_body(exchange, body_bytes, slow)
+        exchange.key = (identity, "v2", body["model"].lower())
+        prompt_tokens = prompt_size(body)
+        window_entry = _admit(exchange, prompt_tokens)
+    except _Refused as refused:
+        exchange.entry["status"] = refused.response.status_code
+        return refused.response
+    answer = _answer(state, spec, body, faults)
+    usage = _usage(prompt_tokens, answer)
+    state.add_tokens(window_entry, usage["completion_tokens"])
+    exchange.entry["status"] = 200
+    rid, model = request_id(), body["model"]
+    if body.get("stream") is True:
+        options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
+        events = stream_events(answer, usage if options.get("include_usage") is True else None, rid, model)
+        return _Raw(_make_stream(state, events, exchange.headers(), faults, slow, exchange.entry, exchange=exchange,
+                                 done="[DONE]"))
+    n_chunks = max(1, len(chunk(answer.reasoning)) + len(chunk(answer.text)))
+    return _Raw(_make_plain(state, full_body(answer, usage, rid, model), exchange.headers(), faults, slow, n_chunks,
+                            exchange=exchange))
+
+
+def _authenticate(exchange: V2Exchange, request: Request) -> tuple:
+    """Who is asking: a bearer token the emulator minted (and has not expired), or a v2 API key."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    state = exchange.state
+    if scheme.lower() == "bearer" and key:
+        with state.lock:
+            state.seen_secrets.add(key)  # masked wherever it turns up in the request log
+        status, ak = state.token_status(key, bearer=True)
+        if status == "ok":
+            return ("iam", ak)
+        if ak is None:  # not minted here: an API key
+            keys = state.v2_keys
+            if (keys is None and _WELL_FORMED_KEY.fullmatch(key)) or (keys is not None and key in keys):
+                return ("bearer", key)
+    raise exchange.refuse("invalid_iam_token", key=("anonymous", "v2"))
+
+
+async def _valid_body(exchange: V2Exchange, body_bytes: bytes, slow: float):
+    """The request body and its model's spec, once it passes the service's checks."""
+    try:
+        body = json.loads(body_bytes) if body_bytes.strip() else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        if slow:
+            await asyncio.sleep(slow)
+        raise exchange.refuse("malformed_json" if body is None else "invalid_argument")
+    spec = _spec_for(body.get("model"))
+    try:
+        validate_v2_request(body, spec)
+    except InvalidRequestError as err:
+        code = err.code if isinstance(err.code, str) else FROM_V1_CODES.get(err.code, "invalid_argument")
+        raise exchange.refuse(code, err.wire_message, status=getattr(err, "status", None)) from None
+    return body, spec
+
+
+def _spec_for(model):
+    if not isinstance(model, str) or not model:
+        return None
+    return find_v2_model(model) or UNKNOWN_V2
+
+
+def prompt_size(body: dict) -> int:
+    """Estimated tokens of what a v2 request sends: message contents, tool calls, tool definitions."""
+    texts = []
+    for message in body.get("messages") or ():
+        if isinstance(message, dict):
+            if isinstance(message.get("content"), str):
+                texts.append(message["content"])
+            if message.get("tool_calls"):
+                texts.append(_json(message["tool_calls"]))
+    if body.get("tools"):
+        texts.append(_json(body["tools"]))
+    return sum(estimate_tokens(t) for t in texts)
+
+
+def _answer(state, spec, body: dict, faults: dict) -> Answer:
+    # a model with a thinking switch (qwen3) thinks when asked to; other reasoning models always do
+    if getattr(spec, "thinking_switch", False):
+        thinking = body.get("enable_thinking") is True
+    else:
+        thinking = bool(getattr(spec, "reasoning", False))
+    answer = compose_v2(body["model"], body, reasoning=thinking, answer_chars=state.answer_chars)
+    if "need_clear_history" in faults and not answer.need_clear_history:
+        kw = faults["need_clear_history"]
+        answer.need_clear_history = True
+        answer.ban_round = int(kw.get("ban_round", -1))
+        answer.flag = int(kw.get("flag", 2))
+    return answer
+
+
+def _usage(prompt_tokens: int, answer: Answer) -> dict:
+    reasoning = estimate_tokens(answer.reasoning)
+    completion = reasoning + estimate_tokens(answer.text)
+    for call in answer.tool_calls or ():
+        completion += estimate_tokens(call["function"]["arguments"]) + 1
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+             "total_tokens": prompt_tokens + completion}
+    if answer.reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return usage
+
+
+def _choice_extras(answer: Answer, choice: dict) -> dict:
+    choice["flag"] = (answer.flag or 2) if answer.need_clear_history else 0
+    if answer.need_clear_history:
+        choice["ban_round"] = answer.ban_round if answer.ban_round is not None else -1
+    return choice
+
+
+def _search_results(answer: Answer) -> list | None:
+    return (answer.search_info or {}).get("search_results")
+
+
+def full_body(answer: Answer, usage: dict, rid: str, model: str) -> dict:
+    message = {"role": "assistant", "content": answer.text}
+    if answer.reasoning:
+        message["reasoning_content"] = answer.reasoning
+    if answer.tool_calls:
+        message["tool_calls"] = answer.tool_calls
+    choice = {"index": 0, "message": message, "finish_reason": _FINISH.get(answer.finish_reason, "stop")}
+    out = {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": model,
+           "choices": [_choice_extras(answer, choice)], "usage": usage}
+    if _search_results(answer):
+        out["search_results"] = _search_results(answer)
+    return out
+
+
+def _fragments(text: str, size: int = 12) -> list[str]:
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _tool_call_deltas(calls: list) -> list[list[dict]]:
+    """Each call as a stream sends it: its id, type and name first, then its arguments in fragments."""
+    deltas = []
+    for index, call in enumerate(calls):
+        deltas.append([{"index": index, "id": call["id"], "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""}}])
+        deltas += [[{"index": index, "function": {"arguments": piece}}]
+                   for piece in _fragments(call["function"]["arguments"])]
+    return deltas
+
+
+def stream_events(answer: Answer, usage: dict | None, rid: str, model: str) -> list[dict]:
+    """The chunks of a v2 stream: reasoning first, then the answer or its tool calls, then the finish
+    (and a last ``choices: []`` chunk with the usage when asked for); ``data: [DONE]`` follows them."""
+    deltas = [{"reasoning_content": piece} for piece in chunk(answer.reasoning)]
+    deltas += [{"content": piece} for piece in chunk(answer.text)]
+    deltas += [{"tool_calls": piece} for piece in _tool_call_deltas(answer.tool_calls or [])]
+    if deltas:
+        deltas[0] = {"role": "assistant", **deltas[0]}
+    events = []
+    results = _search_results(answer)
+    for i, delta in enumerate(deltas + [{}]):
+        last = i == len(deltas)
+        choice = {"index": 0, "delta": delta, "finish_reason": _FINISH.get(answer.finish_reason, "stop") if last else None}
+        event = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                 "choices": [_choice_extras(answer, choice)]}
+        if results and (i == 0 or last):
+            event["search_results"] = results
+        events.append(event)
+    if usage is not None:
+        events.append({"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                       "choices": [], "usage": usage})
+    return events
+
