@@ -463,15 +463,15 @@ def test_usage_reads_reasoning_tokens():
 # -- the four seed models accept exactly what their pages' HTTP body tables list -----------------------------
 
 SEED_PAGES = {
-    # /work/shared/seeds/000_3eaeb8b7586a177c.txt (messages is the request itself, not a parameter)
+    # its model page's body table (messages is the request itself, not a parameter)
     "BLOOMZ-7B": {"stream", "temperature", "top_k", "top_p", "penalty_score", "stop", "user_id"},
-    # 001_33d07901d6bc06ba.txt
+    # its model page's body table
     "ERNIE-3.5-8K-Preemptible": {"functions", "temperature", "top_p", "penalty_score", "stream", "system", "stop",
                                  "disable_search", "enable_citation", "enable_trace", "max_output_tokens",
                                  "response_format", "user_id", "tool_choice"},
-    # 002_e704d55abdb56d8f.txt (prompt is the request itself)
+    # its model page's body table (prompt is the request itself)
     "Yi-34B": {"stream", "temperature", "top_k", "top_p", "penalty_score", "stop", "user_id"},
-    # 003_daefc3d6cdcd90c6.txt
+    # its model page's body table
     "ERNIE-Speed-8K": {"stream", "temperature", "top_p", "penalty_score", "system", "stop", "max_output_tokens",
                        "user_id"},
 }

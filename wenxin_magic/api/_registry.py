@@ -78,7 +78,7 @@ _ERNIE_LITE_0922 = _accepts(SYSTEM, TOOL_CHOICE, REPETITION_PENALTY, STOP)
 _ERNIE_CHARACTER = _accepts(SYSTEM, REPETITION_PENALTY, STOP, OUTPUT_LIMIT)
 _OPEN = _accepts(TOOL_CHOICE, TOP_K, REPETITION_PENALTY, STOP)
 _OPEN_COMPLETION = _accepts(TOP_K, REPETITION_PENALTY, STOP)
-# The seed pages' HTTP body tables, exactly (/work/shared/seeds): these four accept what their page lists.
+# The four models the project started from accept exactly what their model pages' HTTP body tables list.
 _BLOOMZ_PAGE = _accepts(TOP_K, REPETITION_PENALTY, STOP)
 _ERNIE_35_PREEMPTIBLE_PAGE = _accepts(SYSTEM, FUNCTION_CALLING, REPETITION_PENALTY, STOP, OUTPUT_LIMIT, SEARCH,
                                       JSON_OUTPUT)
