@@ -41,7 +41,7 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
         return " · ".join(parts)
     if reply.usage is not None and reply.usage.total_tokens:
         tokens = f"{reply.usage.prompt_tokens} + {reply.usage.completion_tokens} tokens"
-        reasoning = getattr(reply.usage, "reasoning_tokens", 0)
+        reasoning = reply.usage.reasoning_tokens
         parts.append(tokens + (f" ({reasoning} reasoning)" if reasoning else ""))
     if reply.latency is not None:
         timing = f"{reply.latency:.2f} s"

@@ -117,9 +117,9 @@ class Reply:
             self.function_call = part.function_call
         if part.search_info:
             self.search_info = part.search_info
-        if getattr(part, "search_results", None):
+        if part.search_results:
             self.search_results = list(part.search_results)
-        if getattr(part, "tool_calls", None):
+        if part.tool_calls:
             self.tool_calls = list(part.tool_calls)
         if part.need_clear_history:
             self.need_clear_history = True

@@ -51,7 +51,7 @@ async def _read_stream(reply: Reply, stream, started: float, on_delta, emit) -> 
             reply.time_to_first_token = time.perf_counter() - started
             reply.first_token_at = time.time()
         reply.absorb(chunk)
-        thought = getattr(chunk, "reasoning", "")
+        thought = chunk.reasoning
         if thought:
             _add_reasoning(reply, thought)
         if chunk.result:
@@ -77,7 +77,7 @@ def _end_reasoning(reply: Reply) -> None:
 async def _read_whole(reply: Reply, response, started: float, on_delta) -> None:
     reply.time_to_first_token = time.perf_counter() - started
     reply.absorb(response)
-    reply.reasoning = getattr(response, "reasoning", "") or ""
+    reply.reasoning = response.reasoning or ""
     reply.text = response.result
     reply.retries = response.retries
     if on_delta is not None and reply.text:
