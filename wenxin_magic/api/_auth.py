@@ -28,6 +28,22 @@ BEARER_PREFIX = "bce-v3/"
 _UNREACHABLE_HINT = "Check the network and QIANFAN_BASE_URL, or use the offline emulator."
 
 
+class SingleFlight:
+    """One fetch at a time: every caller that asks while it runs awaits the same result.
+
+    A fetch belongs to the loop that started it; a caller on another loop starts its own.
+    """
+
+    def __init__(self):
+        self._inflight: asyncio.Future | None = None
+
+    async def run(self, fetch):
+        inflight = self._inflight
+        if inflight is None or inflight.done() or inflight.get_loop() is not asyncio.get_running_loop():
+            inflight = self._inflight = asyncio.ensure_future(fetch())
+        return await asyncio.shield(inflight)  # a caller that gives up does not cancel the others' fetch
+
+
 def _secret(value) -> Secret | None:
     return Secret(value) if value else None
 
@@ -118,7 +134,7 @@ class TokenSource:
         self._credentials = credentials
         self._token = Secret(credentials.access_token) if credentials.method == "token" else None
         self._refresh_at = float("inf") if self._token else 0.0
-        self._inflight: asyncio.Future | None = None
+        self._flight = SingleFlight()
         self.fetches = 0
 
     @property
@@ -144,10 +160,7 @@ class TokenSource:
                 "Set QIANFAN_AK and QIANFAN_SK, or a new QIANFAN_ACCESS_TOKEN.", code=111)
         if stale is not None and self._token is not None and self._token != stale:
             return self._token
-        inflight = self._inflight
-        if inflight is None or inflight.done() or inflight.get_loop() is not asyncio.get_running_loop():
-            inflight = self._inflight = asyncio.ensure_future(self._fetch(http, base_url))
-        return await asyncio.shield(inflight)
+        return await self._flight.run(lambda: self._fetch(http, base_url))
 
     async def _fetch(self, http, base_url: str) -> str:
         import httpx

@@ -6,12 +6,11 @@ API Key (``bce-v3/…``) is sent as it is.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import datetime
 
-from ._auth import Signer
+from ._auth import Signer, SingleFlight
 from ._errors import APIConnectionError, APITimeoutError, AuthenticationError, Secret, ServerError, redact
 from ._v2_errors import is_error_payload, v2_error, v2_http_error
 
@@ -108,7 +107,7 @@ class BearerSource:
         self._signer = Signer(credentials) if credentials.has_iam else None
         self._token: Secret | None = None
         self._refresh_at = 0.0
-        self._inflight: asyncio.Future | None = None
+        self._flight = SingleFlight()
         self.fetches = 0
 
     @property
@@ -132,10 +131,7 @@ class BearerSource:
         """A freshly minted token; ``stale`` is the one just rejected, so a refresh already done for it is reused."""
         if stale is not None and self._token is not None and self._token != stale:
             return self._token
-        inflight = self._inflight
-        if inflight is None or inflight.done() or inflight.get_loop() is not asyncio.get_running_loop():
-            inflight = self._inflight = asyncio.ensure_future(self._mint(http, iam_url))
-        return await asyncio.shield(inflight)
+        return await self._flight.run(lambda: self._mint(http, iam_url))
 
     async def _mint(self, http, iam_url: str) -> str:
         import httpx
