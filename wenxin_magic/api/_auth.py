@@ -28,6 +28,32 @@ BEARER_PREFIX = "bce-v3/"
 _UNREACHABLE_HINT = "Check the network and QIANFAN_BASE_URL, or use the offline emulator."
 
 
+def token_service_limit(http) -> float:
+    """Seconds to wait for a token service: it is quick or down, so never longer than for an answer."""
+    return min(10.0, http.timeout.read or 10.0)
+
+
+async def call_token_service(request, *, limit: float, timed_out: str, unreachable: str, hint: str):
+    """Await a token service's response; a network failure is said in words, the keys not blamed for it."""
+    import httpx
+
+    try:
+        return await request
+    except httpx.TimeoutException:
+        raise APITimeoutError(f"{timed_out} timed out ({limit:g} s).", hint=hint) from None
+    except httpx.TransportError as exc:
+        raise APIConnectionError(f"Could not reach {unreachable} ({type(exc).__name__}).", hint=hint) from None
+
+
+def json_or_empty(content: bytes) -> dict:
+    """A token service's JSON object, or {} for anything else."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class SingleFlight:
     """One fetch at a time: every caller that asks while it runs awaits the same result.
 
@@ -163,26 +189,15 @@ class TokenSource:
         return await self._flight.run(lambda: self._fetch(http, base_url))
 
     async def _fetch(self, http, base_url: str) -> str:
-        import httpx
-
         creds = self._credentials
         params = {"grant_type": "client_credentials", "client_id": creds.api_key, "client_secret": creds.secret_key}
         self.fetches += 1
-        try:
-            # the token service is quick or down: never wait longer for it than for an answer
-            limit = min(10.0, http.timeout.read or 10.0)
-            response = await http.post(base_url + TOKEN_PATH, params=params, timeout=limit)
-        except httpx.TimeoutException:
-            raise APITimeoutError(f"Fetching an access token from {redact(base_url)} timed out ({limit:g} s).",
-                                  hint=_UNREACHABLE_HINT) from None
-        except httpx.TransportError as exc:
-            # Nothing was authenticated yet: the keys are not the problem, the address or the network is.
-            raise APIConnectionError(f"Could not reach the token service at {redact(base_url)} "
-                                     f"({type(exc).__name__}).", hint=_UNREACHABLE_HINT) from None
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            data = {}
+        limit = token_service_limit(http)
+        response = await call_token_service(
+            http.post(base_url + TOKEN_PATH, params=params, timeout=limit), limit=limit,
+            timed_out=f"Fetching an access token from {redact(base_url)}",
+            unreachable=f"the token service at {redact(base_url)}", hint=_UNREACHABLE_HINT)
+        data = json_or_empty(response.content)
         if response.status_code != 200 or "access_token" not in data:
             raise _keys_refused(response.status_code, data, creds)
         expires_in = float(data.get("expires_in") or 2592000)

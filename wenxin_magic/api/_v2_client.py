@@ -10,8 +10,8 @@ import json
 import time
 from datetime import datetime
 
-from ._auth import Signer, SingleFlight
-from ._errors import APIConnectionError, APITimeoutError, AuthenticationError, Secret, ServerError, redact
+from ._auth import Signer, SingleFlight, call_token_service, json_or_empty, token_service_limit
+from ._errors import AuthenticationError, Secret, ServerError, redact
 from ._v2_errors import is_error_payload, v2_error, v2_http_error
 
 V2_BASE_URL = "https://qianfan.baidubce.com"
@@ -134,21 +134,15 @@ class BearerSource:
         return await self._flight.run(lambda: self._mint(http, iam_url))
 
     async def _mint(self, http, iam_url: str) -> str:
-        import httpx
-
         url = f"{iam_url}{BEARER_PATH}?expireInSeconds={self._lifetime}"
         headers = self._signer.headers("GET", url, {"Content-Type": "application/json"})
         self.fetches += 1
-        limit = min(10.0, http.timeout.read or 10.0)
-        try:
-            response = await http.get(url, headers=headers, timeout=limit)
-        except httpx.TimeoutException:
-            raise APITimeoutError(f"Minting a v2 bearer token at {redact(iam_url)} timed out ({limit:g} s).",
-                                  hint=_UNREACHABLE_HINT) from None
-        except httpx.TransportError as exc:
-            raise APIConnectionError(f"Could not reach the IAM token service at {redact(iam_url)} "
-                                     f"({type(exc).__name__}).", hint=_UNREACHABLE_HINT) from None
-        data = _json_or_empty(response.content)
+        limit = token_service_limit(http)
+        response = await call_token_service(
+            http.get(url, headers=headers, timeout=limit), limit=limit,
+            timed_out=f"Minting a v2 bearer token at {redact(iam_url)}",
+            unreachable=f"the IAM token service at {redact(iam_url)}", hint=_UNREACHABLE_HINT)
+        data = json_or_empty(response.content)
         if response.status_code != 200 or not isinstance(data.get("token"), str):
             raise _mint_refused(response, data)
         self._token = Secret(data["token"])
@@ -157,12 +151,6 @@ class BearerSource:
         return self._token
 
 
-def _json_or_empty(content: bytes) -> dict:
-    try:
-        data = json.loads(content)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _mint_refused(response, data: dict) -> AuthenticationError:
