@@ -1,7 +1,7 @@
 """Speed figures for wenxin-magic, each beside the same figure for a peer measured in the same run.
 
     python benchmarks/run.py            # everything
-    python benchmarks/run.py client     # one section: client, v2, imports, magics
+    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools
 
 A benchmark, not a test: it prints figures and goal ratios and never fails on time.
 The emulator runs in its own process so the client's CPU time is the client's alone.
@@ -263,7 +263,14 @@ def bench_v2() -> None:
     bench_client_v2()
 
 
-SECTIONS = {"client": bench_client, "v2": bench_v2, "imports": bench_imports, "magics": bench_magics}
+def bench_tools() -> None:
+    from tools import bench_tools as run
+
+    run()
+
+
+SECTIONS = {"client": bench_client, "v2": bench_v2, "imports": bench_imports, "magics": bench_magics,
+            "tools": bench_tools}
 
 
 def main(argv: list[str]) -> None:

@@ -12,6 +12,10 @@ Every nbval item is marked ``notebook``, so ``-m "not notebook"`` leaves the not
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import nbformat
 import pytest
 from nbval.kernel import RunningKernel
@@ -47,3 +51,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if type(item).__name__.startswith("IPyNb"):
             item.add_marker(pytest.mark.notebook)
+
+
+def pytest_configure(config):
+    # Sessions and kernels started by the tests and notebooks log here, never into the user's data directory.
+    os.environ.setdefault("WENXIN_MAGIC_LOG", str(Path(tempfile.mkdtemp(prefix="wenxin-log-")) / "logs.db"))

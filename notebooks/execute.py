@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def execute(path: Path) -> float:
 def main(argv: list[str]) -> int:
     for name in [n for n in os.environ if n.startswith("QIANFAN_")]:
         del os.environ[name]  # the kernels must answer from the built-in emulator
+    # their turns go to a scratch log, not to the user's own
+    os.environ.setdefault("WENXIN_MAGIC_LOG", str(Path(tempfile.mkdtemp(prefix="wenxin-log-")) / "logs.db"))
     paths = [Path(a).resolve() for a in argv] or sorted(HERE.glob("[0-9][0-9]-*.ipynb"))
     for path in paths:
         print(f"{path.name}: {execute(path):.1f} s", flush=True)

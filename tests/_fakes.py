@@ -107,3 +107,82 @@ def assert_history_valid(messages: list[dict]) -> None:
         if not content.strip():
             assert message["role"] == "assistant" and message.get("function_call"), \
                 f"an empty turn was kept (message {i + 1}): {messages!r}"
+
+
+# -- tool calls --------------------------------------------------------------------------------------
+
+def model_requests(emu) -> list[dict]:
+    """The chat requests of both APIs (v1 wenxinworkshop routes and v2 /v2/chat/completions), oldest first."""
+    return [r for r in emu.requests if "/wenxinworkshop/" in r["path"] or r["path"] == "/v2/chat/completions"]
+
+
+def assert_tool_history_valid(messages: list[dict], api: str) -> None:
+    """A stored history with tool calls, as it will be sent to ``api`` ("v1" or "v2").
+
+    v1: user, then assistant; an assistant with a ``function_call`` (content a string, may be empty) is followed
+    by a ``function`` message naming that function, itself followed by an assistant (or, for a turn the round
+    limit stopped, by the next question or nothing: the unanswered result is dropped); the history ends with an
+    assistant message. v2: user, then assistant; an assistant with ``tool_calls`` is followed by exactly one
+    ``tool`` message per call, with its ``tool_call_id``, in the calls' order, then an assistant (or, for a
+    turn the round limit stopped, the next question or the end of the history). Either way every content is a
+    string, and an assistant message that asks for no call has non-blank content.
+    """
+    assert api in ("v1", "v2"), api
+    assert messages, "an empty history"
+    assert messages[0]["role"] == "user", f"the history does not start with a question: {messages!r}"
+    assert messages[-1]["role"] in (("assistant",) if api == "v1" else ("assistant", "tool")), \
+        f"the history does not end with an answer (or, v2, a turn's last results): {messages!r}"
+    i = 0
+    while i < len(messages):
+        message = messages[i]
+        role = message["role"]
+        content = message.get("content")
+        where = f"message {i + 1} ({role})"
+        assert isinstance(content, str), f"{where} has no string content: {messages!r}"
+        if role == "user":
+            assert i + 1 < len(messages) and messages[i + 1]["role"] == "assistant", \
+                f"{where} is not followed by an assistant: {messages!r}"
+            i += 1
+            continue
+        assert role == "assistant", f"{where}: unexpected role here: {messages!r}"
+        if api == "v1":
+            assert "tool_calls" not in message, f"{where} carries v2 tool_calls in a v1 history: {messages!r}"
+            call = message.get("function_call")
+            if not call:
+                assert content.strip(), f"{where}: an empty answer was kept: {messages!r}"
+                i += 1
+                continue
+            assert isinstance(call, dict) and call.get("name"), f"{where}: a function_call without a name"
+            if i + 1 == len(messages) or messages[i + 1]["role"] == "user":
+                i += 1  # a turn stopped at a call (the round limit): its result was dropped, alternation kept
+                continue
+            result = messages[i + 1]
+            assert result["role"] == "function", f"message {i + 2} does not answer {where}'s call: {messages!r}"
+            assert result.get("name") == call["name"], f"message {i + 2} answers another function: {messages!r}"
+            assert isinstance(result.get("content"), str), f"message {i + 2} has no string content"
+            assert i + 2 < len(messages) and messages[i + 2]["role"] == "assistant", \
+                f"message {i + 2} (a function result) is not followed by an assistant: {messages!r}"
+            i += 2
+        else:
+            assert "function_call" not in message, f"{where} carries a v1 function_call in a v2 history"
+            calls = message.get("tool_calls")
+            if not calls:
+                assert content.strip(), f"{where}: an empty answer was kept: {messages!r}"
+                i += 1
+                continue
+            ids = [c["id"] for c in calls]
+            assert len(set(ids)) == len(ids) and all(ids), f"{where}: tool call ids missing or repeated: {ids}"
+            for c in calls:
+                assert c.get("type") == "function" and c["function"].get("name"), f"{where}: a malformed call {c!r}"
+                assert isinstance(c["function"].get("arguments"), str), f"{where}: arguments not JSON text {c!r}"
+            results = messages[i + 1:i + 1 + len(calls)]
+            assert [m["role"] for m in results] == ["tool"] * len(calls), \
+                f"{where}'s {len(calls)} call(s) are not followed by one tool message each: {messages!r}"
+            assert [m.get("tool_call_id") for m in results] == ids, \
+                f"{where}: the tool messages do not answer its calls in order: {messages!r}"
+            assert all(isinstance(m.get("content"), str) for m in results), f"{where}: a tool result is not text"
+            after = i + 1 + len(calls)
+            # an answer follows; or, when the turn stopped there (the round limit), the next question or nothing
+            assert after == len(messages) or messages[after]["role"] in ("assistant", "user"), \
+                f"{where}'s tool results are followed by {messages[after]['role']!r}: {messages!r}"
+            i = after

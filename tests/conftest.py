@@ -21,7 +21,10 @@ are plain functions in ``_fakes.py``; the kernel harness is ``_kernel.py``.
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +156,8 @@ def module_kernel_factory(tmp_path_factory):
     pool = KernelPool(default_cwd=lambda: tmp_path_factory.mktemp("kernel"))
     yield pool.start
     pool.close_all()
+
+
+def pytest_configure(config):
+    # Sessions and kernels started by the tests and notebooks log here, never into the user's data directory.
+    os.environ.setdefault("WENXIN_MAGIC_LOG", str(Path(tempfile.mkdtemp(prefix="wenxin-log-")) / "logs.db"))

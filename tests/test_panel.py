@@ -8,6 +8,7 @@ import json
 import pytest
 
 from _fakes import FAKE, assert_history_valid
+from _panel import bubbles, finished, markdown, send
 from wenxin_magic.panel import NEW_CHAT, ChatPanel
 
 
@@ -17,26 +18,6 @@ def session(session_factory, emu):
     fault and read; sharing it saves each test starting and stopping an emulator of its own."""
     return session_factory(against=emu)
 
-
-def markdown(bubble) -> str:
-    return bubble.outputs[0]["data"]["text/markdown"] if bubble.outputs else ""
-
-
-def bubbles(panel, kind):
-    return [c for c in panel.transcript.children if f"wenxin-{kind}" in c._dom_classes]
-
-
-async def finished(panel):
-    """The panel's answer once its turn has really ended (also after Stop)."""
-    assert panel._task is not None
-    assert await asyncio.to_thread(panel._task.finished.wait, 30)
-    return panel.last_reply
-
-
-async def send(panel, text):
-    panel.input.value = text
-    panel.send.click()
-    return await finished(panel)
 
 
 async def test_controls_reflect_the_session(session_factory):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,6 +25,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SETUP = ("%load_ext wenxin_magic\nimport wenxin_magic\nsession = wenxin_magic.get_session()\n"
          "session.backend.emulator_options.update(ttft=0.3, chunk_delay=0.06)")
+
+WEATHER_TOOL = '''def get_current_weather(location: str, unit: str = "摄氏度") -> dict:
+    """获得指定地点的天气"""
+    print(f"looking up {location}…")
+    return {"location": location, "temperature": 25, "unit": unit, "description": "晴朗"}'''
+WAIT = 60000  # ms: expect() waits 5 s unless told
+# an element's text without the <sub> footer, whose token counts and timings could hold any digits
+WITHOUT_FOOTER = ("el => { const c = el.cloneNode(true); c.querySelectorAll('sub').forEach(s => s.remove());"
+                  " return c.textContent; }")
+FOLLOWING_BUBBLE = "xpath=following-sibling::*[contains(concat(' ', @class, ' '), ' wenxin-assistant ')][1]"
+PRECEDING_BUBBLE = "xpath=preceding-sibling::*[contains(concat(' ', @class, ' '), ' wenxin-assistant ')][1]"
 
 
 def _free_port() -> int:
@@ -199,3 +211,93 @@ def test_panel_streams_stops_and_follows_cells(page, tmp_path_factory):
     grid.scroll_into_view_if_needed()
     grid.screenshot(path=str(shots / "compare.png"))
     assert (shots / "panel.png").stat().st_size > 10000 and (shots / "compare.png").stat().st_size > 10000
+
+
+
+def _approve_next_call(page, question: str, button: str):
+    """Ask with approval on; answer the approval row that appears; return it."""
+    from playwright.sync_api import expect
+
+    rows = page.locator(".wenxin-panel .wenxin-approval")
+    before = rows.count()
+    _ask(page, question)
+    expect(rows).to_have_count(before + 1, timeout=WAIT)
+    row = rows.nth(before)
+    expect(row).to_contain_text("get_current_weather", timeout=WAIT)
+    clicked = row.get_by_role("button", name=button)
+    expect(clicked).to_be_visible()
+    # the row keeps its height in the transcript's scroll box, not squeezed under its own buttons
+    row_box, button_box = row.bounding_box(), clicked.bounding_box()
+    assert row_box["height"] >= button_box["height"], (row_box, button_box)
+    clicked.click()
+    expect(row, f"clicking {button} did not settle the approval").to_contain_text(
+        "— allowed" if button == "Allow" else "— declined", timeout=WAIT)
+    expect(row.get_by_role("button")).to_have_count(0)
+    return row
+
+
+def test_tools_in_cells_and_panel(page, tmp_path_factory):
+    from playwright.sync_api import expect
+
+    shots = _screenshot_dir(tmp_path_factory)
+    shots.mkdir(parents=True, exist_ok=True)
+
+    # 1. a %%wenxin cell with --tools: the call's block, what the function printed, then the answer
+    _run_new_cell(page, WEATHER_TOOL)
+    _run_new_cell(page, "%%wenxin -m ERNIE-3.5-8K --tools get_current_weather -c weather\n上海市今天天气如何？")
+    cell = page.locator(".jp-Notebook .jp-CodeCell").filter(
+        has=page.locator("summary", has_text="get_current_weather")).last
+    outputs = cell.locator(".jp-OutputArea-output")
+    # the last round: no call block, its footer (the turn is over)
+    answer = cell.locator(".jp-OutputArea-output:not(:has(details))", has_text="tokens").last
+    expect(answer).to_be_visible(timeout=WAIT)
+    shown = outputs.evaluate_all("els => els.map(e => ({summary: e.querySelector('summary') ?"
+                                 " e.querySelector('summary').textContent : '', text: e.textContent}))")
+    blocks = [i for i, o in enumerate(shown) if "get_current_weather" in o["summary"]]
+    printed = [i for i, o in enumerate(shown) if "looking up 上海市" in o["text"]]
+    answers = [i for i, o in enumerate(shown) if not o["summary"] and "tokens" in o["text"]]
+    assert blocks and printed and answers, shown
+    assert blocks[0] < printed[0] < answers[-1], shown
+    assert "25" in answer.evaluate(WITHOUT_FOOTER), shown
+    block = cell.locator("details", has=page.locator("summary", has_text="get_current_weather")).first
+    expect(block.locator("summary")).to_contain_text("25")  # the result, shortened, after the call
+    sent = block.get_by_text("sent to the model")
+    expect(sent).to_be_hidden()
+    block.locator("summary").click()
+    expect(sent).to_be_visible()
+    expect(block).to_contain_text('"temperature": 25')
+    area = cell.locator(".jp-OutputArea")
+    area.scroll_into_view_if_needed()
+    area.screenshot(path=str(shots / "tools.png"))
+
+    # 2. the panel: the tools box names the function, each call asked first (ERNIE-Speed-8K takes no functions)
+    page.locator(".wenxin-panel .wenxin-model select").select_option("ERNIE-3.5-8K")
+    expect(page.locator(".wenxin-panel .wenxin-model select")).to_have_value("ERNIE-3.5-8K")
+    page.locator(".wenxin-panel .wenxin-tools input").fill("get_current_weather")
+    page.locator(".wenxin-panel .wenxin-approve input[type=checkbox]").check()
+    expect(page.locator(".wenxin-panel .wenxin-approve input[type=checkbox]")).to_be_checked()
+
+    allowed = _approve_next_call(page, "北京今天天气怎么样？", "Allow")
+    asking = allowed.locator(PRECEDING_BUBBLE)  # the round that asked for the call: its own bubble, the block
+    expect(asking.locator("summary")).to_contain_text("get_current_weather", timeout=WAIT)
+    final = allowed.locator(FOLLOWING_BUBBLE)
+    expect(final).to_contain_text("tokens", timeout=WAIT)
+    expect(final.locator("details")).to_have_count(0)
+    assert "25" in final.evaluate(WITHOUT_FOOTER), final.inner_text()
+    expect(asking.locator("summary")).to_contain_text("25")  # the block shows what the function returned
+
+    declined = _approve_next_call(page, "广州今天天气怎么样？", "Decline")
+    asking = declined.locator(PRECEDING_BUBBLE)
+    expect(asking.locator("summary")).to_contain_text("get_current_weather", timeout=WAIT)
+    expect(asking.locator("summary")).to_contain_text("declined")
+    final = declined.locator(FOLLOWING_BUBBLE)
+    expect(final).to_contain_text("tokens", timeout=WAIT)
+    said = final.evaluate(WITHOUT_FOOTER)
+    assert "get_current_weather" in said, said
+    assert re.search(r"declin|not allow|拒绝|不允许|未允许", said, re.IGNORECASE), said
+    assert "25" not in said, said  # the function did not run: no temperature to report
+
+    page.evaluate("() => { const t = document.querySelector('.wenxin-panel .wenxin-transcript');"
+                  " t.scrollTop = t.scrollHeight; }")
+    page.locator(".wenxin-panel").screenshot(path=str(shots / "tools-panel.png"))
+    assert (shots / "tools.png").stat().st_size > 10000 and (shots / "tools-panel.png").stat().st_size > 10000

@@ -1,12 +1,14 @@
 """No credential anywhere: a representative run of the fault matrix with distinctive fake credentials, then a
-search of the saved notebook, the exported transcripts, the captured logs, every error text and repr, and the
-emulator's request log for any key, secret or access token (the ones the emulator issued included).
+search of the saved notebook, the exported transcripts, the captured logs, the conversation log's database (its
+raw bytes, -wal and -shm files included), every error text and repr, and the emulator's request log for any key,
+secret or access token (the ones the emulator issued included).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from pathlib import Path
 
 import nbformat
@@ -87,6 +89,19 @@ class Notebook:
         return path.read_text(encoding="utf-8")
 
 
+def conversation_log(work: Path) -> Path:
+    """Where the notebooks' kernels write the conversation log: a file of this test's own."""
+    return work / "conversations.db"
+
+
+def log_bytes(path: Path) -> str:
+    """The conversation log's raw bytes, with its -wal and -shm files if present, as text to search (latin-1 keeps
+    every byte, so an ASCII credential is found wherever it lies, even inside a binary page)."""
+    files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    assert path in files, f"no conversation log at {path}"
+    return b"".join(p.read_bytes() for p in files).decode("latin-1")
+
+
 def secrets_of(emu) -> set[str]:
     state = emu._st()
     with state.lock:
@@ -119,12 +134,22 @@ def artifacts(tmp_path_factory, emulator_factory, module_kernel_factory):
         root.setLevel(old_level)
         handler.close()
     texts["test-process log"] = test_log.read_text(encoding="utf-8")
+    texts["conversation log"] = log_bytes(conversation_log(work))  # after the kernels ended
+    conn = sqlite3.connect(conversation_log(work))
+    try:
+        logged = [q for (q,) in conn.execute("SELECT question FROM turns")]
+        failed = conn.execute("SELECT COUNT(*) FROM turns WHERE error IS NOT NULL").fetchone()[0]
+    finally:
+        conn.close()
+    # both notebooks' turns were logged, the failed ones too: the scan searched real rows
+    assert "介绍下故宫" in logged and "write 600 characters about the Great Wall" in logged and failed >= 5
     return texts, secrets
 
 
 def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
     # no setup cell: the notebook records its own, checked by start()
-    k = start_kernel(None, env=KEYS.oauth_env(emu.base_url), cwd=work)
+    k = start_kernel(None, env={**KEYS.oauth_env(emu.base_url), "WENXIN_MAGIC_LOG": str(conversation_log(work))},
+                     cwd=work)
     nb = Notebook(k)
     log = work / "kernel-oauth.log"
     try:
@@ -173,6 +198,7 @@ def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
         assert int(reprs.stdout.strip().splitlines()[-1]) >= 8  # the errors above were all reached
         config_again = nb.run("%wenxin config")
         text = nb.save(work / "oauth.ipynb")
+        open_log = log_bytes(conversation_log(work))  # while the kernel holds it open: the WAL not yet merged
     finally:
         k.close()
     # what the scenarios must have shown, so the scan below searched real outputs
@@ -185,6 +211,7 @@ def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
                    "QIANFAN_SK", "QIANFAN_AK", "within 1 s", "ban_round -1", "NoSuchModel", "Exported"):
         assert needle in text, needle
     return {"oauth notebook": text, "kernel log (oauth)": log.read_text(encoding="utf-8"),
+            "conversation log (oauth kernel running)": open_log,
             "transcript.md": (work / "transcript.md").read_text(encoding="utf-8"),
             "transcript.json": (work / "transcript.json").read_text(encoding="utf-8"),
             "reprs": reprs.text}
@@ -192,7 +219,8 @@ def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
 
 def _iam_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
     env = {**KEYS.iam_env(emu.base_url),
-           "HYGIENE_WRONG_SECRET": WRONG_ISK}  # so the wrong secret is not in a cell's source either
+           "HYGIENE_WRONG_SECRET": WRONG_ISK,  # so the wrong secret is not in a cell's source either
+           "WENXIN_MAGIC_LOG": str(conversation_log(work))}
     k = start_kernel(None, env=env, cwd=work)
     nb = Notebook(k)
     log = work / "kernel-iam.log"
@@ -209,16 +237,19 @@ def _iam_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
         nb.run("%wenxin export iam.json")
         reprs = nb.run(REPRS)
         text = nb.save(work / "iam.ipynb")
+        open_log = log_bytes(conversation_log(work))
     finally:
         k.close()
     assert "iam" in config.text and "set (hidden)" in config.text
     assert "QIANFAN_SECRET_KEY" in bad.final() and "signature" in bad.final()
     return {"iam notebook": text, "kernel log (iam)": log.read_text(encoding="utf-8"),
-            "iam.json": (work / "iam.json").read_text(encoding="utf-8"), "reprs (iam)": reprs.text}
+            "iam.json": (work / "iam.json").read_text(encoding="utf-8"), "reprs (iam)": reprs.text,
+            "conversation log (iam kernel running)": open_log}
 
 
 SOURCES = ["oauth notebook", "iam notebook", "transcript.md", "transcript.json", "iam.json", "kernel log (oauth)",
-           "kernel log (iam)", "test-process log", "reprs", "reprs (iam)", "emulator request log"]
+           "kernel log (iam)", "test-process log", "reprs", "reprs (iam)", "emulator request log",
+           "conversation log (oauth kernel running)", "conversation log (iam kernel running)", "conversation log"]
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -237,3 +268,18 @@ def test_logs_were_captured(artifacts):
     assert "httpcore" in texts["kernel log (oauth)"]
     assert "HTTP Request: POST" in texts["kernel log (iam)"]
     assert "/oauth/2.0/token" in texts["emulator request log"]
+    # the conversation log saw the turns (its text is raw bytes: look for a question in UTF-8)
+    for source in ("conversation log", "conversation log (oauth kernel running)"):
+        assert "介绍下故宫".encode().decode("latin-1") in texts[source]
+        assert "write 600 characters about the Great Wall" in texts[source]
+    assert "再说一遍".encode().decode("latin-1") in texts["conversation log (iam kernel running)"]
+
+
+def test_the_conversation_log_holds_no_header_or_signed_url(artifacts):
+    """Nothing of a request's transport: no signed query, no Authorization header value."""
+    texts, _ = artifacts
+    for source in ("conversation log", "conversation log (oauth kernel running)",
+                   "conversation log (iam kernel running)"):
+        lowered = texts[source].lower()
+        for needle in ("access_token=", "bce-auth-v1/", "bearer ", "authorization:", "client_secret"):
+            assert needle not in lowered, f"{source} holds {needle!r}"

@@ -96,12 +96,20 @@ class ReplyView:
     def markdown(self, *, streaming: bool = False) -> str:
         reply = self.reply
         body = _close_fences(reply.text) if reply.text else ("…" if streaming and not reply.reasoning else "")
-        parts = [self._thinking_markdown()] if reply.reasoning else []
+        if reply.calls and not reply.text:
+            body = ""  # a round that only asked for calls: its blocks say what happened
+        # notes belong to the question, so they show with its first reply only
+        parts = [f"> ℹ {html.escape(note, quote=False)}" for note in reply.notes] if not reply.rounds else []
+        parts += [self._thinking_markdown()] if reply.reasoning else []
         parts += [body] if body else []
         if reply.search_results:
             parts.append(self._references_markdown())
-        if reply.function_call:
+        if reply.calls:
+            parts.extend(call_markdown(call, compact=self.compact) for call in reply.calls)
+        elif reply.function_call:
             parts.append(self._function_call_markdown())
+        if reply.tool_stop:
+            parts.append(f"> ⏸ {html.escape(reply.tool_stop, quote=False)}")
         if reply.error is not None:
             parts.append(error_text(reply))
         if reply.cleared_rounds:
@@ -140,9 +148,11 @@ class ReplyView:
         return f"**Function call requested:**\n\n```json\n{json.dumps(call, ensure_ascii=False, indent=1)}\n```"
 
     def plain_notes(self) -> list[str]:
-        """What follows the text in plain output: a requested function call, the error."""
-        notes = []
-        if self.reply.function_call:
+        """What follows the text in plain output: tool calls (or a requested function call), the error."""
+        notes = [call_plain(call) for call in self.reply.calls]
+        if self.reply.tool_stop:
+            notes.append(self.reply.tool_stop)
+        if self.reply.function_call and not self.reply.calls:
             notes.append("Function call requested: " + json.dumps(self.reply.function_call, ensure_ascii=False))
         if self.reply.error is not None:
             notes.append(f"Error: {self.reply.error}")
@@ -156,11 +166,83 @@ class ReplyView:
                 for i, r in enumerate(self.reply.search_results, start=1)]
 
     def plain(self) -> str:
-        parts = [self.plain_thinking()] if self.reply.reasoning else []
+        parts = [f"note: {note}" for note in self.reply.notes] if not self.reply.rounds else []
+        parts += [self.plain_thinking()] if self.reply.reasoning else []
         parts += [self.reply.text] if self.reply.text else []
         if self.reply.search_results:
             parts.append("\n".join(["References:"] + self.plain_references()))
         return "\n\n".join(parts + self.plain_notes() + [f"[{footer(self.reply)}]"])
+
+
+_CALL_ICONS = {"pending": "⏳", "running": "⏳", "ok": "🔧", "error": "❌", "invalid": "⚠️", "unknown": "⚠️",
+               "declined": "🚫", "interrupted": "⏹", "not run": "⏸"}
+
+
+def _call_outcome(call) -> str:
+    """After the call's name: what came of it, in a few words."""
+    if call.status in ("pending", "running"):
+        return "running…" if call.status == "running" else "waiting…"
+    if call.status == "ok":
+        result = call.result if len(call.result) <= 60 else call.result[:59] + "…"
+        outcome = f"→ {result}"
+    elif call.status == "error":
+        outcome = f"raised {call.error}"
+    else:
+        outcome = call.error
+    return outcome + (f" · {call.duration:.2f} s" if call.duration is not None else "")
+
+
+def _fenced(text: str, info: str = "") -> str:
+    """``text`` in a code fence longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def call_markdown(call, *, compact: bool = False) -> str:
+    """One tool call as a collapsed block: the call and its outcome; inside, the arguments and the result sent."""
+    summary = (f"{_CALL_ICONS.get(call.status, '🔧')} <code>{html.escape(call.label(60 if compact else 100))}</code> "
+               f"{html.escape(_call_outcome(call), quote=False)}")
+    try:
+        arguments = json.dumps(json.loads(call.arguments or "{}"), ensure_ascii=False, indent=1)
+    except ValueError:
+        arguments = call.arguments
+    inside = [f"**arguments**\n\n{_fenced(arguments, 'json')}"]
+    if call.thoughts:
+        inside.insert(0, f"*{html.escape(call.thoughts, quote=False)}*")
+    if call.user_frames:
+        inside.append(f"**traceback** (your code)\n\n{_fenced(call.user_frames.rstrip())}")
+    if call.result:
+        inside.append(f"**sent to the model**\n\n{_fenced(call.result)}")
+    # blank lines around the inside let its Markdown render within the HTML block
+    return f"<details><summary>{summary}</summary>\n\n" + "\n\n".join(inside) + "\n\n</details>"
+
+
+def call_plain(call) -> str:
+    return f"[tool] {call.label(100)} {_call_outcome(call)}"
+
+
+def _cell_text(text: str | None, limit: int) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def log_table(turns) -> tuple[str, str]:
+    """Logged turns as a Markdown table and as plain text: when, conversation, model, question, answer, tokens."""
+    from datetime import datetime
+
+    rows = ["| id | when | chat | model | question | answer | tokens |", "|---|---|---|---|---|---|---|"]
+    plain = []
+    for turn in turns:
+        reply = turn.reply
+        when = datetime.fromtimestamp(reply.created).strftime("%Y-%m-%d %H:%M")
+        tokens = sum(step.usage.total_tokens for step in turn.replies if step.usage is not None)
+        answer = reply.text or (f"⚠ {reply.error}" if reply.error else "")
+        cells = [str(turn.log_id), when, reply.chat or "—", reply.label,
+                 _cell_text(turn.request.get("content"), 60), _cell_text(answer, 90), str(tokens)]
+        rows.append("| " + " | ".join(md_escape(cell) for cell in cells) + " |")
+        plain.append("  ".join(cells))
+    return "\n".join(rows), "\n".join(plain)
 
 
 def reply_markdown(reply: Reply, *, streaming: bool = False) -> str:
@@ -299,6 +381,12 @@ class LiveReply(_Live):
         return {"text/markdown": reply_markdown(reply), "text/plain": reply_plain(reply)}
 
 
+def _chain_markdown(reply: Reply, *, streaming: bool) -> str:
+    """A reply after the turn's tool rounds: each earlier round's calls, then the reply."""
+    calls = [call_markdown(call, compact=True) for step in reply.rounds for call in step.calls]
+    return "\n\n".join(calls + [reply_markdown(reply, streaming=streaming)])
+
+
 class LiveGrid(_Live):
     """Several answers side by side in one output: one column per model, each with its own footer."""
 
@@ -314,12 +402,13 @@ class LiveGrid(_Live):
         head = "".join(f"<th>{html.escape(r.label)}</th>" for r in self.replies)
         cells = "".join(
             f'</td><td width="{width}%" valign="top" style="vertical-align: top">\n\n'
-            f'{reply_markdown(r, streaming=streaming and not r.done)}\n\n'
+            f'{_chain_markdown(r, streaming=streaming and not r.done)}\n\n'
             for r in self.replies)
         return f"<table>\n<tr>{head}</tr>\n<tr><td>{cells}</td></tr>\n</table>".replace("<tr><td></td>", "<tr>", 1)
 
     def _plain(self) -> str:
-        return "\n\n".join(f"=== {r.label} ===\n{reply_plain(r)}" for r in self.replies)
+        return "\n\n".join(f"=== {r.label} ===\n" + "\n\n".join(reply_plain(step) for step in r.rounds + [r])
+                           for r in self.replies)
 
     def _streaming_bundle(self) -> dict:
         return {"text/markdown": self._grid(True)}

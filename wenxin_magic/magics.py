@@ -6,7 +6,7 @@ import sys
 from typing import Callable
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_MODELS, QianfanError
 from .parsers import FORMATS, SUBCOMMANDS, UsageError, help_text, interpolate, near_subcommand, parse_cell_args
@@ -21,8 +21,15 @@ _HINTS: dict[object, str] = {
     "model": "`%wenxin models` lists the models; for a service you deployed yourself, use --endpoint NAME.",
     "endpoint": "In a cell, name it with --endpoint NAME.",
     "credentials": "%wenxin login asks for the keys without echoing them; %wenxin online then uses them.",
+    "functions": "Tools need a model that takes function calls: the `takes` column of `%wenxin models` says "
+                 "`functions` (v1) or `tools` (v2).",
+    "tools": "Tools need a model that takes function calls: the `takes` column of `%wenxin models` says "
+             "`functions` (v1) or `tools` (v2).",
     3: "`%wenxin models` lists the models.",
+    "resume": "%wenxin reset NAME forgets the kernel's turns of NAME.",
 }
+_LOG_OFF = "%wenxin log off (or %config WenxinMagics.log = False) turns it off."
+_LOG_FAILED = "(%wenxin log off turns it off; %config WenxinMagics.log_path = '...' moves it.)"
 
 
 def add_hint(err: QianfanError | None) -> QianfanError | None:
@@ -86,6 +93,13 @@ class WenxinMagics(Magics):
     timeout = Float(60.0, help="Seconds without a byte from the service before giving up.").tag(config=True)
     max_retries = Int(2, help="Retries of transient errors (rate limits, busy).").tag(config=True)
     trim_history = Bool(False, help="Drop the oldest turns when a conversation outgrows the model.").tag(config=True)
+    tools = List(Unicode(), help="Names of the notebook's functions every cell may call (--tools for one cell)."
+                 ).tag(config=True)
+    max_tool_rounds = Int(5, help="Rounds of tool calls in one answer before it stops.").tag(config=True)
+    max_tool_result_chars = Int(8000, help="A tool's result is cut at this many characters, marked.").tag(config=True)
+    log = Bool(True, help="Write every turn to the conversation log (%wenxin log).").tag(config=True)
+    log_path = Unicode("", help="The log's file (default: WENXIN_MAGIC_LOG, else the user data directory)."
+                       ).tag(config=True)
     min_update_interval = Float(0.05, help="Seconds between display updates at most (20 a second).").tag(config=True)
     max_update_interval = Float(0.2, help="Seconds between display updates at least (5 a second).").tag(config=True)
 
@@ -104,13 +118,29 @@ class WenxinMagics(Magics):
                 raise TraitError(f"WenxinMagics.{name} must be {err.allowed}, got {value!r}.") from None
         return value
 
-    @observe("model", "timeout", "max_retries", "trim_history")
+    @validate("max_tool_rounds", "max_tool_result_chars")
+    def _check_positive(self, proposal):
+        if proposal["value"] < 1:
+            raise TraitError(f"WenxinMagics.{proposal['trait'].name} must be at least 1, got {proposal['value']!r}.")
+        return proposal["value"]
+
+    @observe("model", "timeout", "max_retries", "trim_history", "max_tool_rounds", "max_tool_result_chars")
     def _settings_changed(self, change) -> None:
         self._apply_settings()
+
+    @observe("log")
+    def _log_switched(self, change) -> None:
+        self.session.log.turn(change["new"])
+
+    @observe("log_path")
+    def _log_moved(self, change) -> None:
+        self.session.log.use(change["new"] or None)
 
     def _apply_settings(self) -> None:
         self.session.default_model = self.model
         self.session.trim_history = self.trim_history
+        self.session.max_tool_rounds = self.max_tool_rounds
+        self.session.max_tool_result_chars = self.max_tool_result_chars
         self.session.backend.reconfigure(timeout=self.timeout, max_retries=self.max_retries)
 
     # -- entry point ---------------------------------------------------------------------
@@ -126,6 +156,16 @@ class WenxinMagics(Magics):
             print(str(err), file=sys.stderr)
         except QianfanError as err:  # raised before any request: validation, settings
             print(f"wenxin: {add_hint(err)}", file=sys.stderr)
+        finally:
+            self._say_notices()
+
+    def _say_notices(self) -> None:
+        """What the session says once: where the log is, or why it stopped (with what to do, in magics)."""
+        for notice in self.session.take_notices():
+            if notice.kind == "where":
+                print(f"wenxin-magic: {notice} {_LOG_OFF}")
+            else:
+                print(f"wenxin-magic: {notice} {_LOG_FAILED}", file=sys.stderr)
 
     def _cell(self, line: str, cell: str):
         args = parse_cell_args(line)
@@ -160,8 +200,9 @@ class WenxinMagics(Magics):
         prompt = self._prompt(args, text).strip("\r\n").rstrip()
         if not prompt.strip():
             raise UsageError("%%wenxin: the cell is empty; write the prompt below the %%wenxin line.")
+        tools = self._tools(args)
         if args.compare:
-            return self._compare(args, prompt)
+            return self._compare(args, prompt, tools)
         fmt = args.format or self.format
         params = self._params(args)
         if fmt == "json" and not args.completion and self._accepts(args, "response_format"):
@@ -169,6 +210,8 @@ class WenxinMagics(Magics):
         views = []
 
         def start(reply):
+            if views:  # the next round after tool calls: below the calls and what they printed
+                views[-1].finish()
             view = display.live_reply(reply, fmt, **self._throttle())
             view.start()
             views.append(view)
@@ -176,8 +219,13 @@ class WenxinMagics(Magics):
         def delta(reply, text):
             views[-1].changed()
 
+        def call_changed(reply, call):
+            views[-1].finish()  # at once: what the function prints comes next
+
         session = self.session
         reply = None
+        if tools:
+            params.update(tools=tools, approve=args.approve, on_call=call_changed)
         try:
             reply = session.ask(
                 prompt, model=args.model, endpoint=args.endpoint, chat=args.chat, stream=not args.no_stream
@@ -210,7 +258,31 @@ class WenxinMagics(Magics):
             return False  # the turn itself will say what is wrong
         return chosen.spec is not None and chosen.spec.accepts(param)
 
-    def _compare(self, args, prompt: str):
+    def _tools(self, args) -> list | None:
+        """The functions named by --tools (or WenxinMagics.tools), from the notebook's namespace."""
+        if args.no_tools or (args.completion and not args.tools):
+            return None
+        names = args.tools if args.tools is not None else list(self.tools)
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        return [self._tool(name, namespace) for name in names] or None
+
+    @staticmethod
+    def _tool(name: str, namespace: dict):
+        head, *attributes = name.split(".")
+        if head not in namespace:
+            raise UsageError(f"--tools: {name!r} is not defined in this notebook; define the function (def {head}"
+                             "(...): ...) and run its cell first, or check the spelling.")
+        found = namespace[head]
+        for attribute in attributes:
+            if not hasattr(found, attribute):
+                raise UsageError(f"--tools: {name!r}: {type(found).__name__} has no attribute {attribute!r}.")
+            found = getattr(found, attribute)
+        if not callable(found):
+            raise UsageError(f"--tools: {name!r} is not a function but a value of type {type(found).__name__}; "
+                             "name functions defined with def (or other callables).")
+        return found
+
+    def _compare(self, args, prompt: str, tools: list | None = None):
         from . import display
 
         views = []
@@ -223,9 +295,11 @@ class WenxinMagics(Magics):
         session = self.session
         replies = None
         try:
+            extra = {"tools": tools, "approve": args.approve, "on_call": lambda r, c: views[-1].changed()} if tools \
+                else {}
             replies = session.compare(
                 prompt, args.compare, stream=not args.no_stream and self.stream, system=args.system,
-                on_start=start, on_delta=lambda i, r, d: views[-1].changed(), **self._params(args))
+                on_start=start, on_delta=lambda i, r, d: views[-1].changed(), **extra, **self._params(args))
         except KeyboardInterrupt:
             for reply in (views[-1].replies if views else []):
                 if not reply.done or not reply.ok:
@@ -389,8 +463,60 @@ class WenxinMagics(Magics):
 
     @_handles("export")
     def _export(self, args):
+        if args.log:
+            if not args.chat:
+                raise UsageError("%wenxin export --log: name the conversation with -c NAME.")
+            conv = self._logged(lambda log: log.conversation(args.chat, args.run_id))
+            if conv is None:
+                raise UsageError(f"%wenxin export --log: the log has no conversation {args.chat!r}"
+                                 + (f" with run {args.run_id!r}" if args.run_id else "") + ".")
+            path = self.session.export(args.path, conversations=[conv])
+            print(f"Exported {args.chat!r} from the log to {path}.")
+            return
+        if args.run_id:
+            raise UsageError("%wenxin export: --id needs --log.")
         path = self.session.export(args.path, args.chat)
         print(f"Exported {args.chat or 'all conversations'} to {path}.")
+
+    def _logged(self, read):
+        """``read(session.log)``, with a failure of the log said in words."""
+        try:
+            return read(self.session.log)
+        except Exception as err:  # LogUnavailable, or a bad value: the message says what to do
+            raise UsageError(f"%wenxin: {err}") from None
+
+    @_handles("log")
+    def _log(self, args):
+        from .display import log_table
+
+        if args.action is not None:
+            self.log = args.action == "on"  # the trait tells the session
+            state = "on" if self.log else "off"
+            print(f"Conversation log {state} for this kernel ({self.session.log.path}).")
+            return
+        try:
+            rows = self._logged(lambda log: log.search(args.query, chat=args.chat, model=args.model,
+                                                       since=args.since, kind=args.kind, limit=args.limit))
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        markdown, plain = log_table(rows)
+        if not rows:
+            where = f" matching {args.query!r}" if args.query else ""
+            markdown = plain = f"No logged turns{where} in {self.session.log.path}."
+        self._show(markdown, plain)
+
+    @_handles("resume")
+    def _resume(self, args):
+        try:
+            conv = self.session.resume(args.name, args.run_id)
+        except LookupError as err:
+            raise UsageError(f"%wenxin resume: {err} `%wenxin log -c {args.name}` shows what the log has.") from None
+        except QianfanError as err:
+            raise UsageError(f"%wenxin resume: {add_hint(err)}") from None
+        except Exception as err:
+            raise UsageError(f"%wenxin resume: {err}") from None
+        print(f"Resumed {conv.name!r}: {len(conv.turns)} turn(s) with {conv.label(self.session.default_model)}; "
+              f"the next %%wenxin -c {conv.name} continues it.")
 
     @_handles("login")
     def _login(self, args):
@@ -416,4 +542,6 @@ class WenxinMagics(Magics):
     def _panel(self, args):
         from .panel import open_panel
 
-        open_panel(chat=args.chat, model=args.model, session=self.session)
+        if args.resume and not args.chat:
+            raise UsageError("%wenxin panel --resume: name the conversation with -c NAME.")
+        open_panel(chat=args.chat, model=args.model, session=self.session, resume=args.resume)

@@ -37,6 +37,8 @@ _CSS = """
 .wenxin-notice { color: var(--jp-warn-color1, #b45309); font-size: 90%; align-self: center; }
 .wenxin-status { color: var(--jp-ui-font-color2, #666); font-size: 85%; }
 .wenxin-error { color: var(--jp-error-color1, #b91c1c); }
+.wenxin-approval { flex-shrink: 0; align-self: flex-start; border: 1px dashed var(--jp-warn-color1, #b45309); border-radius: 8px;
+                   padding: 2px 8px; }
 </style>
 """
 
@@ -45,6 +47,7 @@ _CSS = """
 # would not reach a panel's answer. While one streams, SIGINT cancels it;
 # otherwise the previous handler decides, as before.
 _RUNNING: set[concurrent.futures.Future] = set()
+_TOOLS_RUNNING: set[int] = set()  # ids of tool calls running in the kernel's thread, for a panel's answer
 _previous_sigint = None
 
 
@@ -52,6 +55,8 @@ def _on_sigint(signum, frame):
     if _RUNNING:
         for future in list(_RUNNING):
             future.cancel()
+        if _TOOLS_RUNNING:  # the handler runs inside the function: stop it there
+            raise KeyboardInterrupt
         return
     if callable(_previous_sigint):
         _previous_sigint(signum, frame)
@@ -80,6 +85,23 @@ def _untrack(future: concurrent.futures.Future) -> None:
     if (not _RUNNING and threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is _on_sigint):
         signal.signal(signal.SIGINT, _previous_sigint)
+
+
+def _main_thread_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in the main thread, when called from it (a cell, a click on the shell)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _note_running(reply, call) -> None:
+    if call.status == "running":
+        _TOOLS_RUNNING.add(id(call))
+    else:
+        _TOOLS_RUNNING.discard(id(call))
 
 
 def _slider(name: str, value: float, step: float = 0.01) -> w.FloatSlider:
@@ -126,15 +148,16 @@ class ChatPanel:
     """A chat UI for one conversation of a Session (switchable), updated live from its events."""
 
     def __init__(self, session: Session, chat: str | None = None, model: str | None = None, *,
-                 min_interval: float = 0.05, max_interval: float = 0.2):
+                 resume: bool = False, min_interval: float = 0.05, max_interval: float = 0.2):
         self.session = session
         self.chat = chat or "default"
         self._intervals = (min_interval, max_interval)
         self._task: concurrent.futures.Future | None = None  # the answer, running on the session's loop
         self._answering = False
-        self._main_loop = None
+        self._main_loop = _main_thread_loop()  # the kernel's: tools and the interrupt handler need its thread
         self.last_reply: Reply | None = None
         self._bubbles: dict[int, _Bubble] = {}
+        resumed = self._resume_logged(self.chat) if resume else ""
         if model:
             session.use(model, chat=self.chat)
         self._build_controls(session.conversation(self.chat))
@@ -142,7 +165,7 @@ class ChatPanel:
         self._connect()
         self._unsubscribe = session.subscribe(self._on_event)
         self._rebuild()
-        self._set_status()
+        self._set_status(resumed, error=resumed.startswith("Could not"))
 
     def _build_controls(self, conv) -> None:
         self.model = w.Dropdown(options=_chat_models(), value=self._model_name(), description="model",
@@ -152,6 +175,11 @@ class ChatPanel:
         self.temperature = _slider("temperature", conv.params.get("temperature", 0.8))
         self.system = w.Text(value=conv.system or "", placeholder="system prompt (persona), Enter to set",
                              description="system", continuous_update=False, layout=w.Layout(width="100%"))
+        self.tools = w.Text(value="", placeholder="tools: the notebook's functions, e.g. get_weather, convert",
+                            description="tools", tooltip="functions the model may call, separated by commas",
+                            layout=w.Layout(width="100%"))
+        self.approve = w.Checkbox(value=False, description="ask before each call", indent=False,
+                                  layout=w.Layout(width="200px"))
         self.clear = w.Button(description="Clear", icon="trash", tooltip="forget this conversation's turns")
         self.export = w.Button(description="Export", icon="download", tooltip="write a Markdown transcript")
         self.transcript = w.VBox(layout=w.Layout(display="flex", flex_flow="column"))
@@ -160,8 +188,8 @@ class ChatPanel:
         self.stop = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = w.HTML()
         # the CSS, and the browser test, find the controls by these classes
-        for name in ("model", "chats", "temperature", "system", "clear", "export", "transcript", "input", "send",
-                     "stop", "status"):
+        for name in ("model", "chats", "temperature", "system", "tools", "approve", "clear", "export", "transcript",
+                     "input", "send", "stop", "status"):
             getattr(self, name).add_class(f"wenxin-{name}")
 
     def _layout(self) -> w.VBox:
@@ -169,6 +197,7 @@ class ChatPanel:
             w.HTML(_CSS),
             w.HBox([self.model, self.chats, self.temperature]),
             w.HBox([self.system, self.clear, self.export]),
+            w.HBox([self.tools, self.approve]),
             self.transcript,
             w.HBox([self.input, self.send, self.stop]),
             self.status,
@@ -208,10 +237,15 @@ class ChatPanel:
         return name if name in _chat_models() else _chat_models()[0]
 
     def _chat_options(self) -> list[str]:
-        names = [c.name for c in self.session.chats()]
-        if self.chat not in names:
-            names.append(self.chat)
-        return names + [NEW_CHAT]
+        return self._chat_options_with(self.chat)
+
+    def _resume_logged(self, name: str) -> str:
+        """The conversation's latest run from the log; what happened, in words for the status line."""
+        try:
+            conv = self.session.resume(name)
+        except Exception as err:  # no such conversation, or the log is unusable: the panel works without it
+            return f"Could not resume {name!r} from the log: {err}"
+        return f"Resumed {name!r} from the log: {len(conv.turns)} turn(s)."
 
     def _set_status(self, message: str = "", error: bool = False) -> None:
         s = self.session
@@ -248,9 +282,10 @@ class ChatPanel:
         self._bubbles.clear()
         for turn in self.session.conversation(self.chat).turns:
             children.append(self._user_bubble(str(turn.request.get("content") or "")))
-            bubble = _Bubble(turn.reply, *self._intervals)
-            bubble.finish()
-            children.append(bubble.widget)
+            for reply in turn.replies:
+                bubble = _Bubble(reply, *self._intervals)
+                bubble.finish()
+                children.append(bubble.widget)
         if notice:
             children.append(self._notice(notice))
         self.transcript.children = tuple(children)
@@ -273,20 +308,62 @@ class ChatPanel:
         self.input.disabled = self.send.disabled = True
         self.stop.disabled = False
         self._answering = True
-        try:
-            self._main_loop = asyncio.get_running_loop()  # the kernel's, to reach the main thread later
-        except RuntimeError:
-            self._main_loop = None
+        # A click may be handled on another of the kernel's threads (a subshell); only the main one's loop will do.
+        self._main_loop = _main_thread_loop() or self._main_loop
         self._set_status()  # before the turn starts: one that fails at once must not be written over
         self._task = self.session.runner.submit(self._ask(text))
         _track(self._task)
         return self._task
 
+    def _named_tools(self) -> list:
+        """The functions the tools box names, from the kernel's namespace; ValueError names any missing."""
+        names = [name.strip() for name in self.tools.value.split(",") if name.strip()]
+        if not names:
+            return []
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        namespace = shell.user_ns if shell is not None else {}
+        missing = [name for name in names if not callable(namespace.get(name))]
+        if missing:
+            raise ValueError(f"tools: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a function "
+                             "defined in this notebook; run its cell first, or check the spelling.")
+        return [namespace[name] for name in names]
+
+    def _approval(self, call):
+        """Yes/No buttons in the transcript; the future they settle says whether ``call`` may run."""
+        decided = asyncio.get_running_loop().create_future()
+        question = w.HTML(f"Allow <code>{html.escape(call.label())}</code>?")
+        allow = w.Button(description="Allow", button_style="success", icon="check")
+        deny = w.Button(description="Decline", button_style="danger", icon="times")
+        box = w.HBox([question, allow, deny])
+        box.add_class("wenxin-approval")
+
+        loop = asyncio.get_running_loop()
+
+        def settle(answer: bool) -> None:
+            if not decided.done():
+                decided.set_result(answer)
+
+        def shown(_) -> None:  # also when the turn is stopped while it waits
+            answer = not decided.cancelled() and decided.result()
+            question.value += " — allowed" if answer else " — declined"
+            box.children = (question,)
+        # the click may arrive on another of the kernel's threads; the future belongs to this loop
+        allow.on_click(lambda _: loop.call_soon_threadsafe(settle, True))
+        deny.on_click(lambda _: loop.call_soon_threadsafe(settle, False))
+        decided.add_done_callback(shown)
+        self.transcript.children = self.transcript.children + (box,)
+        return decided
+
     async def _ask(self, prompt: str) -> Reply | None:
         reply = None
         try:
+            tools = self._named_tools()
+            extra = {"tools": tools, "approve": self._approval if self.approve.value else False,
+                     "tools_loop": self._main_loop, "on_call": _note_running} if tools else {}
             reply = await self.session.aask(prompt, chat=self.chat, temperature=round(self.temperature.value, 2),
-                                            raise_on_error=False)
+                                            raise_on_error=False, **extra)
         except asyncio.CancelledError:
             reply = self.session.last_reply
         except Exception as err:  # a bad prompt or setting: said in words, the text kept
@@ -298,6 +375,7 @@ class ChatPanel:
             self.input.disabled = self.send.disabled = False
             self.stop.disabled = True
         self.last_reply = reply
+        notices = " ".join(str(notice) for notice in self.session.take_notices())
         if reply is not None:
             if reply.error is not None and not reply.text:
                 self._restore_input(prompt)
@@ -305,7 +383,7 @@ class ChatPanel:
             elif reply.interrupted:
                 self._set_status("Stopped: the partial answer is kept.")
             else:
-                self._set_status()
+                self._set_status(notices, error=notices.startswith("The conversation log"))
         return reply
 
     def _restore_input(self, prompt: str) -> None:
@@ -368,7 +446,9 @@ class ChatPanel:
         if event.kind == "start":
             bubble = _Bubble(reply, *self._intervals)
             self._bubbles[id(reply)] = bubble
-            self.transcript.children = self.transcript.children + (self._user_bubble(reply.prompt), bubble.widget)
+            # a reply after tool calls answers the same question: no new question bubble
+            asked = () if reply.rounds else (self._user_bubble(reply.prompt),)
+            self.transcript.children = self.transcript.children + asked + (bubble.widget,)
             self._set_status()
         elif event.kind == "delta":
             if self._answering and self._main_loop is not None and signal.getsignal(signal.SIGINT) is not _on_sigint:
@@ -382,6 +462,10 @@ class ChatPanel:
             if bubble is not None:
                 bubble.finish()
             self._set_status()
+        elif event.kind == "call":  # a tool call started or ended: shown at once, before the function prints
+            bubble = self._bubbles.get(id(reply))
+            if bubble is not None:
+                bubble.render()
         elif event.kind == "cleared":
             self._rebuild(notice=event.message)
             self._set_status(event.message)
@@ -390,11 +474,12 @@ class ChatPanel:
             self._set_status("Conversation cleared.")
 
 
-def open_panel(chat: str | None = None, model: str | None = None, session: Session | None = None) -> ChatPanel:
-    """Display a chat panel over the kernel's session and return it."""
+def open_panel(chat: str | None = None, model: str | None = None, session: Session | None = None, *,
+               resume: bool = False) -> ChatPanel:
+    """Display a chat panel over the kernel's session and return it; ``resume``: the conversation from the log."""
     from IPython.display import display
 
-    panel = ChatPanel(session or get_session(), chat=chat, model=model)
+    panel = ChatPanel(session or get_session(), chat=chat, model=model, resume=resume)
     display(panel)
     return panel
 
@@ -403,8 +488,8 @@ class _CallableModule(types.ModuleType):
     """``wenxin_magic.panel()`` opens a panel while ``wenxin_magic.panel.ChatPanel`` stays reachable:
     importing this module binds the package attribute ``panel`` to the module itself."""
 
-    def __call__(self, chat: str | None = None, model: str | None = None) -> ChatPanel:
-        return open_panel(chat=chat, model=model)
+    def __call__(self, chat: str | None = None, model: str | None = None, *, resume: bool = False) -> ChatPanel:
+        return open_panel(chat=chat, model=model, resume=resume)
 
 
 sys.modules[__name__].__class__ = _CallableModule

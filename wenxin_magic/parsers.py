@@ -58,6 +58,27 @@ def _models(text: str) -> list[str]:
     return names
 
 
+def _tool_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", n)]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"--tools takes names of the notebook's functions separated by commas, "
+                                         f"e.g. get_weather,convert; got {text!r}")
+    return names
+
+
+def _positive(option: str):
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{option} takes a whole number of at least 1, got {text!r}")
+        return value
+    return convert
+
+
 def option_parameters() -> list[Parameter]:
     """The request parameters a %%wenxin option sets, in the table's order."""
     return [rule for rule in PARAMETERS.values() if rule.option]
@@ -89,6 +110,10 @@ def _build_cell_parser() -> _Parser:
     _add_parameter_options(p)
     p.add_argument("--web-search", action="store_true",
                    help="search the web and cite the sources (v2 models that take web_search)")
+    p.add_argument("--tools", type=_tool_names, metavar="F1,F2,...",
+                   help="the notebook's functions the model may call (default: WenxinMagics.tools)")
+    p.add_argument("--no-tools", action="store_true", help="offer no tools, whatever WenxinMagics.tools says")
+    p.add_argument("--approve", action="store_true", help="ask before each tool call")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     p.add_argument("-o", "--out", type=_name("--out"), help="store the Reply in this variable")
     p.add_argument("--compare", type=_models, help="M1,M2,... side by side")
@@ -123,6 +148,9 @@ class CellArgs:
     stop: list[str] | None = None
     max_tokens: int | None = None
     web_search: bool = False
+    tools: list[str] | None = None
+    no_tools: bool = False
+    approve: bool = False
     no_stream: bool = False
     out: str | None = None
     compare: list[str] | None = None
@@ -161,6 +189,10 @@ def parse_cell_args(line: str) -> CellArgs:
     if args.compare and (args.completion or args.endpoint):
         raise UsageError("%%wenxin: --compare works with registry chat models; it cannot be combined with "
                          "--completion or --endpoint.")
+    if args.tools and args.no_tools:
+        raise UsageError("%%wenxin: --tools and --no-tools contradict each other; give one.")
+    if args.tools and args.completion:
+        raise UsageError("%%wenxin: a completion (continuation) cannot call tools; drop --tools or --completion.")
     if args.compare and len(args.compare) > 8:
         raise UsageError("%%wenxin: --compare takes at most 8 models.")
     return args
@@ -236,14 +268,34 @@ SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
     Subcommand("usage", "tokens and latency per model and per conversation"),
     Subcommand("export", "write conversations to a Markdown (.md) or JSON (.json) file", (
         Argument(("path",), {"metavar": "PATH", "help": "PATH.md or PATH.json"}),
-        _chat_option("only this conversation (default: all)"))),
+        _chat_option("only this conversation (default: all)"),
+        Argument(("--log",), {"action": "store_true",
+                              "help": "export the conversation -c NAME from the log (its latest run, or --id)"}),
+        Argument(("--id",), {"dest": "run_id", "metavar": "RUN", "help": "with --log: which run"}))),
+    Subcommand("log", "the conversation log: recent turns, full-text search, filters; on or off", (
+        Argument(("action",), {"nargs": "?", "choices": ("on", "off"), "metavar": "on|off",
+                               "help": "turn logging on or off for this kernel"}),
+        Argument(("-n", "--limit"), {"type": _positive("-n"), "default": 20, "metavar": "N",
+                                     "help": "how many turns (default 20)"}),
+        Argument(("-q", "--query"), {"metavar": "TEXT", "help": "words to find in questions and answers"}),
+        Argument(("-m", "--model"), {"metavar": "MODEL", "help": "only this model's turns"}),
+        _chat_option("only this conversation's turns"),
+        Argument(("--since",), {"metavar": "DATE", "help": "from a date (2026-11-01), a time, or an age (7d, 12h)"}),
+        Argument(("--kind",), {"choices": ("chat", "completion", "compare", "batch"),
+                               "help": "only turns of this kind"}))),
+    Subcommand("resume", "restore a logged conversation into this kernel; the next -c NAME cell continues it", (
+        Argument(("name",), {"metavar": "NAME", "help": "the conversation's name"}),
+        Argument(("--id",), {"dest": "run_id", "metavar": "RUN",
+                             "help": "which run (default: the latest; %%wenxin log -c NAME shows them)"}))),
     Subcommand("login", "ask for a v2 API Key, or else an application's v1 API Key and Secret Key (not echoed, "
                         "kept in memory only), and go online"),
     Subcommand("online", "use the real Qianfan service"),
     Subcommand("offline", "use the built-in emulator"),
     Subcommand("panel", "open the chat panel", (
         _chat_option(),
-        Argument(("-m", "--model"), {"metavar": "MODEL", "help": "model for the conversation"}))),
+        Argument(("-m", "--model"), {"metavar": "MODEL", "help": "model for the conversation"}),
+        Argument(("--resume",), {"action": "store_true",
+                                 "help": "first restore the conversation -c NAME from the log"}))),
 )}
 
 

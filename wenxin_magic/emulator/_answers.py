@@ -3,7 +3,12 @@
 ``compose(spec, endpoint, body)`` turns a v1 request body into an :class:`Answer`,
 ``compose_v2(model, body)`` a v2 one (read through the same composer, plus tool calls,
 tool results and reasoning); the same body always gives the same answer, byte for byte,
-and different models answer in visibly different voices. ``chunk(text)`` cuts an answer
+and different models answer in visibly different voices.
+
+Function calling behaves like a model in a client's tool loop: arguments that meet the
+schema, one more call a round while the question matches functions the turn has not
+called (v1 always, v2 when ``parallel_tool_calls`` is false), then one sentence per result
+of the turn, failed calls reported plainly. ``chunk(text)`` cuts an answer
 into the sentence-sized deltas a stream sends.
 
 Nothing here knows anything real beyond a handful of topics (the example
@@ -523,6 +528,25 @@ def _fn_terms(fn: dict) -> set[str]:
     return terms
 
 
+def _score(fn: dict, low: str) -> int:
+    """How many of the function's terms the (lower-cased) question uses."""
+    return sum(1 for t in _fn_terms(fn) if t in low)
+
+
+def _matched_functions(question: str, functions: list) -> list[dict]:
+    """Every function the question matches, the best match first (v1 calls them one a round)."""
+    candidates = [fn for fn in functions if isinstance(fn, dict)]
+    low = question.lower()
+    scores = [_score(fn, low) for fn in candidates]
+    best = max(scores, default=0)
+    if not best:
+        return []
+    first = scores.index(best)
+    others = [fn for index, (fn, score) in enumerate(zip(candidates, scores, strict=True))
+              if index != first and score * 2 >= best]
+    return [candidates[first], *others]
+
+
 def _choose_function(question: str, functions: list, tool_choice) -> dict | None:
     if isinstance(tool_choice, dict):
         name = (tool_choice.get("function") or {}).get("name")
@@ -534,7 +558,7 @@ def _choose_function(question: str, functions: list, tool_choice) -> dict | None
     for fn in functions:
         if not isinstance(fn, dict):
             continue
-        score = sum(1 for t in _fn_terms(fn) if t in low)
+        score = _score(fn, low)
         if score > best_score:
             best, best_score = fn, score
     return best
@@ -556,58 +580,217 @@ def _place(question: str) -> str | None:
     return None
 
 
+_PLACE_WORDS = ("location", "city", "place", "address", "地点", "城市")
+_EXPRESSION_WORDS = ("expr", "formula", "equation", "算式", "表达式", "公式")
+_NUMERIC = ("integer", "int", "number")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_SKIP = object()  # an optional field the question says nothing about: the function's default applies
+
+
+class _Source:
+    """Where argument values come from: the question, the place a call is about, and the question's numbers,
+    handed to numeric fields in turn so that ``divide(a, b)`` gets both operands."""
+
+    def __init__(self, question: str, place: str | None):
+        self.question = question
+        self.place = place
+        self.numbers = _NUMBER.findall(question)
+        self.taken = 0
+
+    def number(self) -> str | None:
+        if not self.numbers:
+            return None
+        text = self.numbers[self.taken] if self.taken < len(self.numbers) else self.numbers[0]
+        self.taken += 1
+        return text
+
+
 def _fill_arguments(fn: dict, question: str, place: str | None = None, *, optional_places: bool = False) -> dict:
-    """Arguments for ``fn`` taken from the question: every required field and every enum the question names,
-    each of its schema's type (``place`` fills a location field when given). ``optional_places``: an optional
-    location field too, when the question names a place."""
+    """Arguments for ``fn`` taken from the question that meet its schema: every required field of its type
+    (nested objects and array items too) and every enum the question names (``place`` fills a location field
+    when given). ``optional_places``: an optional location field too, when the question names a place."""
     params = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
-    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
-    required = [r for r in params.get("required", []) if isinstance(r, str)] if isinstance(params.get("required"), list) else []
+    return _object_value(params, _Source(question, place), optional_places)
+
+
+def _object_value(schema: dict, source: _Source, optional_places: bool = False) -> dict:
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    listed = schema.get("required") if isinstance(schema.get("required"), list) else []
+    required = [r for r in listed if isinstance(r, str)]
     args: dict = {}
     for name, prop in props.items():
-        prop = prop if isinstance(prop, dict) else {}
-        enum = prop.get("enum") if isinstance(prop.get("enum"), list) else None
-        low = name.lower()
-        is_place = any(k in low for k in ("location", "city", "place", "address", "地点", "城市"))
-        if optional_places and is_place and name not in required and prop.get("type") in (None, "string"):
-            found = place or _place(question)
-            if found:
-                args[name] = found
-            continue
-        if name not in required and not enum:
-            continue
-        if enum:
-            hit = next((e for e in enum if isinstance(e, str) and e and e in question), None)
-            if hit is None and name not in required:
-                if not is_chinese(question):
-                    continue
-                hit = enum[0]
-            args[name] = hit if hit is not None else enum[0]
-            continue
-        ptype = prop.get("type")
-        if is_place and ptype in (None, "string"):
-            args[name] = place or _place(question) or topic_of(question)
-        elif ptype in ("integer", "int", "number"):
-            m = re.search(r"\d+", question)
-            args[name] = int(m.group()) if m else 1
-        elif ptype == "boolean":
-            args[name] = True
-        elif ptype == "array":
-            item = prop.get("items") if isinstance(prop.get("items"), dict) else {}
-            sub = _fill_arguments({"parameters": {"properties": {"item": item}, "required": ["item"]}}, question, place)
-            args[name] = [sub["item"]] if "item" in sub else []
-        elif ptype == "object":
-            args[name] = _fill_arguments({"parameters": prop}, question, place)
-        else:
-            args[name] = place if is_place and place else topic_of(question)
+        value = _field_value(name, _resolved(prop), name in required, source, optional_places)
+        if value is not _SKIP:
+            args[name] = value
     return args
 
 
-def _function_call_answer(ctx: _Ctx, fn: dict) -> Answer:
-    args = _fill_arguments(fn, ctx.question)
+def _field_value(name: str, prop: dict, required: bool, source: _Source, optional_places: bool):
+    """One field's value, or ``_SKIP`` when it is optional and the question does not name a value for it."""
+    enum = _enum(prop)
+    ptype = _type(prop)
+    is_place = any(k in name.lower() for k in _PLACE_WORDS)
+    if optional_places and is_place and not required and ptype in (None, "string"):
+        return source.place or _place(source.question) or _SKIP
+    if enum:
+        return _enum_value(enum, required, source.question)
+    if not required:
+        return _SKIP
+    return _typed_value(name, prop, ptype, is_place, source)
+
+
+def _resolved(prop) -> dict:
+    """The schema a value has to meet: the first non-null branch of an ``anyOf``/``oneOf`` (so an optional int
+    is an int), ``allOf`` merged; the outer keys (description, default) kept."""
+    prop = prop if isinstance(prop, dict) else {}
+    for key in ("anyOf", "oneOf"):
+        branches = [b for b in prop[key] if isinstance(b, dict)] if isinstance(prop.get(key), list) else []
+        if branches:
+            branch = next((b for b in branches if _type(_resolved(b)) != "null"), branches[0])
+            return {**{k: v for k, v in prop.items() if k != key}, **_resolved(branch)}
+    if isinstance(prop.get("allOf"), list):
+        merged = {k: v for k, v in prop.items() if k != "allOf"}
+        for branch in prop["allOf"]:
+            merged.update(_resolved(branch))
+        return merged
+    return prop
+
+
+def _type(prop: dict) -> str | None:
+    """The JSON type; of a list of types (``["string", "null"]``), the first that is not null."""
+    ptype = prop.get("type")
+    if isinstance(ptype, list):
+        named = [t for t in ptype if isinstance(t, str)]
+        return next((t for t in named if t != "null"), named[0] if named else None)
+    return ptype if isinstance(ptype, str) else None
+
+
+def _enum(prop: dict) -> list | None:
+    if isinstance(prop.get("enum"), list) and prop["enum"]:
+        return prop["enum"]
+    return [prop["const"]] if "const" in prop else None
+
+
+def _enum_value(enum: list, required: bool, question: str):
+    hit = next((value for value in enum if _names(question, value)), None)
+    if hit is not None:
+        return hit
+    # a Chinese question gets an optional enum's first value too: what the emulator always did
+    return enum[0] if required or is_chinese(question) else _SKIP
+
+
+def _names(question: str, value) -> bool:
+    """Whether the question names an enum value: Chinese anywhere; a Latin word or a number as a whole
+    (so the "C" of "Chengdu" does not choose unit "C")."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
+        return False
+    if isinstance(value, str) and not value.isascii():
+        return value in question
+    text = re.escape(str(value))
+    flags = re.I if isinstance(value, str) and len(value) > 2 else 0
+    return re.search(rf"(?<![A-Za-z0-9.]){text}(?![A-Za-z0-9]|\.\d)", question, flags) is not None
+
+
+def _typed_value(name: str, prop: dict, ptype: str | None, is_place: bool, source: _Source):
+    question = source.question
+    if ptype == "null":
+        return None
+    if is_place and ptype in (None, "string"):
+        return source.place or _place(question) or topic_of(question)
+    if ptype in ("integer", "int"):
+        return _bounded(_integer(source.number()), prop)
+    if ptype == "number":
+        return _bounded(_number(source.number()), prop)
+    if ptype == "boolean":
+        return True
+    if ptype == "array":
+        return _array_value(prop, source)
+    if ptype == "object":
+        return _object_value(prop, source)
+    return _string_value(name, prop, is_place, source)
+
+
+def _integer(text: str | None) -> int:
+    return int(text.split(".")[0]) if text else 1
+
+
+def _number(text: str | None) -> int | float:
+    if not text:
+        return 1
+    return float(text) if "." in text else int(text)
+
+
+def _bounded(value, prop: dict):
+    """The value moved inside the schema's bounds, so that a question's 0 still meets ``ge=1``."""
+    def bound(key):
+        limit = prop.get(key)
+        return limit if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None
+
+    low, high = bound("minimum"), bound("maximum")
+    if bound("exclusiveMinimum") is not None:
+        low = bound("exclusiveMinimum") + 1
+    if bound("exclusiveMaximum") is not None:
+        high = bound("exclusiveMaximum") - 1
+    if low is not None and value < low:
+        value = low
+    if high is not None and value > high:
+        value = high
+    return value
+
+
+def _array_value(prop: dict, source: _Source) -> list:
+    """Items of the item schema: a list of numbers takes every number in the question, others one item."""
+    item = _resolved(prop.get("items")) if isinstance(prop.get("items"), dict) else {}
+    item_type = _type(item)
+    if item_type in _NUMERIC and not _enum(item) and source.numbers:
+        convert = _number if item_type == "number" else _integer
+        values = [_bounded(convert(text), item) for text in source.numbers]
+        if prop.get("uniqueItems") is True:
+            values = list(dict.fromkeys(values))
+        return values
+    return [_field_value("item", item, True, source, False)]
+
+
+def _string_value(name: str, prop: dict, is_place: bool, source: _Source) -> str:
+    """The question's topic, as ever; a place for a place field; the arithmetic for a formula field."""
+    if any(k in name.lower() for k in _EXPRESSION_WORDS):
+        expression = _expression(source.question)
+        if expression:
+            return expression
+    text = source.place if is_place and source.place else topic_of(source.question)
+    limit = prop.get("maxLength")
+    return text[:limit] if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else text
+
+
+_ARITHMETIC = re.compile(r"[-+*/×÷^%().\d\s]+")
+_OPERATION = re.compile(r"[\d)]\s*[-+*/×÷^%]+\s*[-\d(]")
+
+
+def _expression(question: str) -> str | None:
+    """The longest piece of arithmetic in the question (``12 * (3 + 4)``), in Python's operators."""
+    best = ""
+    for match in _ARITHMETIC.finditer(question):
+        candidate = _trimmed_expression(match.group())
+        if _OPERATION.search(candidate) and len(candidate) > len(best):
+            best = candidate
+    return best.replace("×", "*").replace("÷", "/") or None
+
+
+def _trimmed_expression(text: str) -> str:
+    """Without the sentence's punctuation around it, and without a bracket that the question opened outside."""
+    text = text.strip().lstrip("+*/×÷^%.)").rstrip("-+*/×÷^%.(").strip()
+    while text.count("(") > text.count(")") and text.startswith("("):
+        text = text[1:].strip()
+    while text.count(")") > text.count("(") and text.endswith(")"):
+        text = text[:-1].strip()
+    return text
+
+
+def _function_call_answer(ctx: _Ctx, fn: dict, question: str, zh: bool) -> Answer:
+    args = _fill_arguments(fn, question)
     name = fn.get("name", "")
-    topic = topic_of(ctx.question)
-    if ctx.zh:
+    topic = topic_of(question)
+    if zh:
         thoughts = f"用户询问“{topic}”，需要调用{name}来获取相关信息。"
     else:
         thoughts = f"The user asks about \"{topic}\", so I should call {name} to get the information."
@@ -615,14 +798,85 @@ def _function_call_answer(ctx: _Ctx, fn: dict) -> Answer:
     return Answer(text="", finish_reason="function_call", function_call=call)
 
 
-def _function_result_answer(ctx: _Ctx) -> str:
-    last = ctx.messages[-1]
-    called = None
-    if len(ctx.messages) >= 2:
-        call = ctx.messages[-2].get("function_call") if isinstance(ctx.messages[-2], dict) else None
-        if isinstance(call, dict):
-            called = call.get("arguments")
-    return _result_sentence(ctx, last.get("name") or "", _content(last), called)
+def _function_results_answer(ctx: _Ctx) -> str:
+    """One sentence per function result since the question, in order, each read with the call before it."""
+    turn = _since_question(ctx.messages)
+    sentences = []
+    for index, message in enumerate(turn):
+        if message.get("role") != "function":
+            continue
+        before = turn[index - 1] if index else {}
+        call = before.get("function_call") if isinstance(before.get("function_call"), dict) else {}
+        sentences.append(_result_sentence(ctx, message.get("name") or "", _content(message), call.get("arguments")))
+    return _joined(ctx, sentences)
+
+
+def _joined(ctx: _Ctx, sentences: list[str]) -> str:
+    return ("" if _question_zh(ctx) else " ").join(sentences)
+
+
+# ------------------------------------------------------------- the turn
+# A turn is the latest user question and what followed it: calls, results, more calls. Chains and
+# answers look only at it, so an earlier question's calls neither block nor feed this one.
+
+def _since_question(messages: list[dict]) -> list[dict]:
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].get("role") == "user":
+            return messages[index + 1:]
+    return messages
+
+
+def _latest_question(ctx: _Ctx) -> str:
+    return ctx.user_turns[-1] if ctx.user_turns else ctx.question
+
+
+def _question_zh(ctx: _Ctx) -> bool:
+    question = ctx.user_turns[-1] if ctx.user_turns else ""
+    return is_chinese(question) if question else ctx.zh
+
+
+def _calls_made(turn: list[dict]) -> list[tuple[str, object]]:
+    """(name, arguments) of every call asked for in the turn, v1 ``function_call`` and v2 ``tool_calls`` alike."""
+    made = []
+    for message in turn:
+        if message.get("role") != "assistant":
+            continue
+        calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+        functions = [c["function"] for c in calls if isinstance(c, dict) and isinstance(c.get("function"), dict)]
+        if isinstance(message.get("function_call"), dict):
+            functions.insert(0, message["function_call"])
+        made += [(str(f.get("name") or ""), f.get("arguments")) for f in functions]
+    return made
+
+
+def _decoded(arguments):
+    try:
+        return json.loads(arguments)
+    except (TypeError, ValueError):
+        return arguments
+
+
+def _same_call(planned: str, made) -> bool:
+    """Whether a call made already is the planned one: arguments that agree on every field both give (a client
+    may drop an optional field or re-serialise the JSON), else the same text."""
+    want, got = _decoded(planned), _decoded(made)
+    if isinstance(want, dict) and isinstance(got, dict):
+        return all(want[key] == got[key] for key in want.keys() & got.keys())
+    return want == got
+
+
+def _not_yet_made(planned: list[tuple[str, str]], made: list[tuple[str, object]]) -> list[int]:
+    """Indexes of the planned calls still to ask for: never the same function with the same arguments twice,
+    and a function planned once is done once called at all (whatever arguments the client really used)."""
+    called = {name for name, _ in made}
+    once = {name for name, _ in planned if sum(1 for other, _ in planned if other == name) == 1}
+    return [index for index, (name, arguments) in enumerate(planned)
+            if not (name in once and name in called)
+            and not any(other == name and _same_call(arguments, sent) for other, sent in made)]
+
+
+def _names_a_tool(choice) -> bool:
+    return isinstance(choice, dict) and bool((choice.get("function") or {}).get("name"))
 
 
 def _result_sentence(ctx: _Ctx, name: str, raw: str, called_arguments) -> str:
@@ -642,6 +896,9 @@ def _result_sentence(ctx: _Ctx, name: str, raw: str, called_arguments) -> str:
         except ValueError:
             pass
     place = place or _place(question)
+    error = _error_of(data)
+    if error is not None:
+        return _failure_sentence(name, error, zh)
     if isinstance(data, dict) and ("temperature" in data or "weather" in name.lower()):
         temp = data.get("temperature", "")
         unit = data.get("unit", "摄氏度" if zh else "°C")
@@ -653,8 +910,36 @@ def _result_sentence(ctx: _Ctx, name: str, raw: str, called_arguments) -> str:
         if zh:
             return f"根据{name}返回的结果：" + "，".join(f"{k}为{v}" for k, v in data.items()) + "。"
         return f"According to {name}: " + ", ".join(f"{k} is {v}" for k, v in data.items()) + "."
-    text = str(data) if data not in (None, "", {}) else ("（没有返回内容）" if zh else "(no content)")
+    text = _brief(str(data)) if data not in (None, "", {}) else ("（没有返回内容）" if zh else "(no content)")
     return (f"{name}的结果是：{text}" if zh else f"{name} returned: {text}")
+
+
+def _error_of(data) -> str | None:
+    """Why a call failed, when its result is the ``{"error": "..."}`` the client sends for a failed, declined
+    or ill-argued call."""
+    if isinstance(data, dict) and set(data) == {"error"} and isinstance(data["error"], str) and data["error"].strip():
+        return data["error"].strip()
+    return None
+
+
+def _failure_sentence(name: str, reason: str, zh: bool) -> str:
+    reason = _brief(reason, 160)
+    name = name or ("该函数" if zh else "that function")
+    if zh:
+        return f"我无法使用{name}：{reason.rstrip('。.')}。"
+    return f"I could not use {name}: {reason}" + ("" if reason.endswith((".", "!", "?", "…")) else ".")
+
+
+_CUT_MARKER = re.compile(r"\s*…\s*\[cut:[^\]]*\]")
+
+
+def _brief(text: str, limit: int = 80) -> str:
+    """A long or cut result quoted by its start: the answer reports it, it does not repeat it."""
+    cut = _CUT_MARKER.search(text)
+    if cut is None and len(text) <= limit:
+        return text
+    head = " ".join((text[:cut.start()] if cut else text).split())
+    return head[:limit].rstrip() + "…"
 
 
 # ---------------------------------------------------------------- memory
@@ -747,17 +1032,19 @@ def compose(spec, endpoint: str, body: dict, *, answer_chars: int | None = None)
     if refusal is not None:
         return refusal
     last_role = ctx.messages[-1].get("role") if ctx.messages else "user"
-    call = _function_call(ctx) if kind != COMPLETION and last_role != "function" else None
+    call = _function_call(ctx, last_role) if kind != COMPLETION else None
     if call is not None:
         return call
     text, topic = _text_and_topic(ctx, last_role)
-    return _shaped(ctx, text, topic, body, search=kind != COMPLETION and last_role != "function")
+    results = last_role == "function"
+    return _shaped(ctx, text, topic, body, search=kind != COMPLETION and not results, results=results)
 
 
-def _shaped(ctx: _Ctx, text: str, topic: str, body: dict, *, search: bool) -> Answer:
+def _shaped(ctx: _Ctx, text: str, topic: str, body: dict, *, search: bool, results: bool = False) -> Answer:
     """The answer around ``text``: the length asked for, deduplicated, as JSON if asked, with search results
-    and citations, then cut by ``stop`` and ``max_output_tokens``."""
-    target = ctx.answer_chars or wanted_length(ctx.question)
+    and citations, then cut by ``stop`` and ``max_output_tokens``. An answer from ``results`` is not
+    lengthened by words in them: a result saying "detailed" is data, not a request."""
+    target = ctx.answer_chars or (None if results else wanted_length(ctx.question))
     if target:
         text = _fit_length(ctx, text, topic, target)
     if ctx.penalty >= 1.5:
@@ -787,11 +1074,11 @@ def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars:
         return answer
     last_role = ctx.messages[-1].get("role") if ctx.messages else "user"
     topic = topic_of(ctx.user_turns[-1] if ctx.user_turns else ctx.question)
-    calls = _tool_calls(ctx, body) if last_role == "user" else []
+    calls = _tool_calls(ctx, body) if last_role == "user" else _next_tool_calls(ctx, body) if last_role == "tool" else []
     if calls:
         answer = Answer(text="", finish_reason="tool_calls", tool_calls=calls)
     elif last_role == "tool":
-        answer = _shaped(ctx, _tool_results_answer(ctx), topic, view, search=False)
+        answer = _shaped(ctx, _tool_results_answer(ctx), topic, view, search=False, results=True)
     else:
         text, topic = _text_and_topic(ctx, last_role)
         answer = _shaped(ctx, text, topic, view, search=True)
@@ -837,55 +1124,77 @@ def _has_place_field(fn: dict) -> bool:
     return any(any(k in name.lower() for k in ("location", "city", "place", "地点", "城市")) for name in props)
 
 
+def _tool_functions(body: dict) -> list[dict]:
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    return [t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+
+
 def _tool_calls(ctx: _Ctx, body: dict) -> list[dict]:
     """The calls the question asks for: the tool ``tool_choice`` names, else every tool the question matches
     (one call per city named when a tool takes a location); one call only if ``parallel_tool_calls`` is false."""
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
-    functions = [t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)]
-    choice = body.get("tool_choice")
-    if not functions or choice == "none":
+    functions = _tool_functions(body)
+    if not functions or body.get("tool_choice") == "none":
         return []
+    calls = _planned_tool_calls(body, ctx.question, functions)
+    return calls[:1] if body.get("parallel_tool_calls") is False else calls
+
+
+def _next_tool_calls(ctx: _Ctx, body: dict) -> list[dict]:
+    """After results: the planned calls the turn has not made yet (those left when ``parallel_tool_calls`` is
+    false); none when ``tool_choice`` named a tool, which is called in the first round only."""
+    functions = _tool_functions(body)
+    choice = body.get("tool_choice")
+    if not functions or choice == "none" or _names_a_tool(choice):
+        return []
+    # the round's salt keeps a later round's ids apart from the first round's
+    planned = _planned_tool_calls(body, _latest_question(ctx), functions, salt=len(ctx.messages))
+    made = _calls_made(_since_question(ctx.messages))
+    pending = [planned[i] for i in _not_yet_made([(c["function"]["name"], c["function"]["arguments"])
+                                                  for c in planned], made)]
+    return pending[:1] if body.get("parallel_tool_calls") is False else pending
+
+
+def _planned_tool_calls(body: dict, question: str, functions: list[dict], salt: int | None = None) -> list[dict]:
+    """Every call the question asks for, whatever the turn has done already."""
+    choice = body.get("tool_choice")
     named = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
     if named:
         chosen = [fn for fn in functions if fn.get("name") == named][:1]
     else:
-        low = ctx.question.lower()
-        scores = [sum(1 for t in _fn_terms(fn) if t in low) for fn in functions]
+        low = question.lower()
+        scores = [_score(fn, low) for fn in functions]
         best = max(scores)
         chosen = [fn for fn, score in zip(functions, scores, strict=True) if best and score * 2 >= best]
         if not chosen and choice == "required":
             chosen = functions[:1]
     calls = []
     for fn in chosen:
-        places = _places(ctx.question) if _has_place_field(fn) else []
+        places = _places(question) if _has_place_field(fn) else []
         for place in places if len(places) >= 2 else [None]:
             name = fn.get("name", "")
-            arguments = json.dumps(_fill_arguments(fn, ctx.question, place, optional_places=True), ensure_ascii=False)
-            calls.append({"id": f"call_{_h(ctx.question, name, place, len(calls)):08x}", "type": "function",
+            arguments = json.dumps(_fill_arguments(fn, question, place, optional_places=True), ensure_ascii=False)
+            key = (question, name, place, len(calls)) + (() if salt is None else (salt,))
+            calls.append({"id": f"call_{_h(*key):08x}", "type": "function",
                           "function": {"name": name, "arguments": arguments}})
-    return calls[:1] if body.get("parallel_tool_calls") is False else calls
+    return calls
 
 
 def _tool_results_answer(ctx: _Ctx) -> str:
-    """One sentence per trailing ``tool`` message, each using the call it answers."""
-    results = []
-    for message in reversed(ctx.messages):
-        if message.get("role") != "tool":
-            break
-        results.insert(0, message)
+    """One sentence per ``tool`` message since the question, in order, each using the call it answers."""
+    turn = _since_question(ctx.messages)
     calls = {}
-    index = len(ctx.messages) - len(results) - 1
-    if index >= 0 and isinstance(ctx.messages[index].get("tool_calls"), list):
-        for call in ctx.messages[index]["tool_calls"]:
+    for message in turn:
+        for call in message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else ():
             if isinstance(call, dict) and isinstance(call.get("function"), dict):
                 calls[call.get("id")] = call["function"]
     sentences = []
-    for message in results:
+    for message in turn:
+        if message.get("role") != "tool":
+            continue
         call = calls.get(message.get("tool_call_id"), {})
         name = call.get("name") or message.get("name") or ""
         sentences.append(_result_sentence(ctx, name, _content(message), call.get("arguments")))
-    zh = is_chinese(ctx.user_turns[-1]) if ctx.user_turns else ctx.zh
-    return ("" if zh else " ").join(sentences)
+    return _joined(ctx, sentences)
 
 
 def _reasoning(ctx: _Ctx, topic: str, calls: list) -> str:
@@ -928,12 +1237,29 @@ def _safety_refusal(ctx: _Ctx) -> Answer | None:
     return None
 
 
-def _function_call(ctx: _Ctx) -> Answer | None:
+def _function_call(ctx: _Ctx, last_role: str) -> Answer | None:
+    """The v1 call to ask for: after the question, the function ``tool_choice`` names or the best match;
+    after a result, the next function the question matches (see ``_next_function``)."""
     functions = ctx.body.get("functions") if isinstance(ctx.body.get("functions"), list) else None
-    if not functions:
+    if not functions or ctx.body.get("tool_choice") == "none":
         return None
-    fn = _choose_function(ctx.question, functions, ctx.body.get("tool_choice"))
-    return _function_call_answer(ctx, fn) if fn is not None else None
+    if last_role != "function":
+        fn = _choose_function(ctx.question, functions, ctx.body.get("tool_choice"))
+        return _function_call_answer(ctx, fn, ctx.question, ctx.zh) if fn is not None else None
+    question = _latest_question(ctx)
+    fn = _next_function(ctx, functions, question)
+    return _function_call_answer(ctx, fn, question, _question_zh(ctx)) if fn is not None else None
+
+
+def _next_function(ctx: _Ctx, functions: list, question: str) -> dict | None:
+    """A function the question matches that the turn has not called yet; none when ``tool_choice`` named
+    one, which is called in the first round only."""
+    if _names_a_tool(ctx.body.get("tool_choice")):
+        return None
+    matched = _matched_functions(question, functions)
+    planned = [(fn.get("name", ""), json.dumps(_fill_arguments(fn, question), ensure_ascii=False)) for fn in matched]
+    pending = _not_yet_made(planned, _calls_made(_since_question(ctx.messages)))
+    return matched[pending[0]] if pending else None
 
 
 def _text_and_topic(ctx: _Ctx, last_role: str) -> tuple[str, str]:
@@ -942,7 +1268,7 @@ def _text_and_topic(ctx: _Ctx, last_role: str) -> tuple[str, str]:
     if ctx.kind == COMPLETION:
         return _continue_text(ctx), topic_of(q)
     if last_role == "function":
-        return _function_result_answer(ctx), topic_of(q)
+        return _function_results_answer(ctx), topic_of(q)
     text = _chat_text(ctx, q)
     if _is_follow_up(q) and len(ctx.user_turns) >= 2:
         return text, topic_of(ctx.user_turns[-2])

@@ -13,8 +13,9 @@ from ._session import Session
 
 __all__ = [
     "Session", "get_session", "set_session", "Backend", "Runner", "Conversation", "Reply", "Turn", "TurnEvent",
-    "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS",
+    "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS", "ToolCall",
 ]
+_LATER = ("ToolCall",)  # from _tools, imported when first asked for: loading stays light
 
 _current: Session | None = None
 
@@ -35,7 +36,17 @@ def set_session(session: Session | None) -> Session | None:
 
 
 # as httpx does: the exported names belong to the package, not to its private modules
-for _name in __all__:
+for _name in set(__all__) - set(_LATER):
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith(__name__ + "._"):
         _obj.__module__ = __name__
+
+
+def __getattr__(name: str):
+    if name in _LATER:
+        from . import _tools
+
+        value = getattr(_tools, name)
+        value.__module__ = __name__
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

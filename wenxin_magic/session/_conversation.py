@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -53,6 +54,11 @@ class Reply:
         self.reasoning_started: float | None = None  # perf_counter times, for "thought for N s"
         self.reasoning_ended: float | None = None
         self.cleared_rounds: list[int] = []
+        self.calls: list = []  # ToolCalls: the calls this reply asked for, and what became of them
+        self.rounds: list[Reply] = []  # the turn's earlier replies, each of which asked for calls
+        self.tool_stop = ""  # why the turn stopped with calls not run (the round limit)
+        self.notes: list[str] = []
+        self.params: dict[str, Any] = {}  # the request's parameters, as asked (not the messages)  # what the user should know about how this was asked (e.g. untyped tools)
         self.done = False
         self.created = time.time()
 
@@ -63,7 +69,19 @@ class Reply:
     @property
     def ended_normally(self) -> bool:
         # v1 says "normal", and "stop" when a stop text ended the answer; v2 says "stop" for a normal end
+        if self.calls and self.finish_reason in ("function_call", "tool_calls"):
+            return True  # a round that asked for calls; they are shown, not the finish reason
         return self.finish_reason in NORMAL_FINISH or (self.api == "v2" and self.finish_reason == "stop")
+
+    @property
+    def round(self) -> int:
+        """Which request of its turn this reply answers: 1, or more after tool calls."""
+        return len(self.rounds) + 1
+
+    @property
+    def all_calls(self) -> list:
+        """Every tool call of the turn so far, in order."""
+        return [call for step in self.rounds + [self] for call in step.calls]
 
     @property
     def thinking(self) -> bool:
@@ -91,9 +109,10 @@ class Reply:
         return f"Reply(model={self.label!r}, text={text!r}, state={state!r}, usage={self.usage!r})"
 
     def to_dict(self) -> dict:
-        usage = None if self.usage is None else {"prompt_tokens": self.usage.prompt_tokens,
-                                                 "completion_tokens": self.usage.completion_tokens,
-                                                 "total_tokens": self.usage.total_tokens}
+        usage = None if self.usage is None else {
+            "prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens,
+            "total_tokens": self.usage.total_tokens,
+            "completion_tokens_details": {"reasoning_tokens": self.usage.reasoning_tokens}}
         return {
             "prompt": self.prompt, "text": self.text, "reasoning": self.reasoning, "api": self.api,
             "model": self.model, "endpoint": self.endpoint,
@@ -102,9 +121,37 @@ class Reply:
             "error": str(self.error) if self.error else None, "usage": usage,
             "latency": self.latency, "time_to_first_token": self.time_to_first_token, "retries": self.retries,
             "function_call": self.function_call, "tool_calls": self.tool_calls, "search_info": self.search_info,
-            "search_results": self.search_results,
+            "search_results": self.search_results, "calls": [call.to_dict() for call in self.calls],
+            "rounds": [step.to_dict() for step in self.rounds], "tool_stop": self.tool_stop or None,
             "need_clear_history": self.need_clear_history, "ban_round": self.ban_round, "created": self.created,
+            "params": self.params, "notes": self.notes,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Reply":
+        """A finished Reply again, from ``to_dict()`` (a logged turn, resumed after a restart)."""
+        from ._tools import ToolCall
+
+        reply = cls(prompt=data.get("prompt") or "", model=data.get("model"), endpoint=data.get("endpoint"),
+                    chat=data.get("chat"), kind=data.get("kind") or "chat")
+        for name in ("text", "reasoning", "api", "id", "finish_reason", "latency", "time_to_first_token",
+                     "function_call", "search_info", "ban_round", "created"):
+            if data.get(name) is not None:
+                setattr(reply, name, data[name])
+        for name in ("is_truncated", "interrupted", "need_clear_history"):
+            setattr(reply, name, bool(data.get(name)))
+        reply.retries = int(data.get("retries") or 0)
+        reply.usage = Usage(data["usage"]) if isinstance(data.get("usage"), dict) else None
+        reply.error = QianfanError(data["error"]) if data.get("error") else None
+        reply.tool_calls = list(data.get("tool_calls") or [])
+        reply.search_results = list(data.get("search_results") or [])
+        reply.calls = [ToolCall.from_dict(call) for call in data.get("calls") or []]
+        reply.rounds = [cls.from_dict(step) for step in data.get("rounds") or []]
+        reply.tool_stop = data.get("tool_stop") or ""
+        reply.params = dict(data.get("params") or {})
+        reply.notes = list(data.get("notes") or [])
+        reply.done = True
+        return reply
 
     def absorb(self, part) -> None:
         """Take what a response, or one chunk of a stream, says about how the answer ends."""
@@ -128,16 +175,50 @@ class Reply:
 
 @dataclass
 class Turn:
-    """A request message (user, or a function's result) and the reply to it."""
+    """A request message (user, or a function's result) and the reply to it, with the tool rounds between."""
 
     request: dict
     reply: Reply
+    log_id: int | None = None  # for a turn read from the conversation log: its row, run and notebook
+    run_id: str | None = None
+    notebook: str | None = None
 
-    def messages(self) -> list[dict]:
-        answer: dict[str, Any] = {"role": "assistant", "content": self.reply.text}
-        if self.reply.function_call:
-            answer["function_call"] = self.reply.function_call
-        return [self.request, answer]
+    @property
+    def replies(self) -> list[Reply]:
+        return self.reply.rounds + [self.reply]
+
+    def messages(self, api: str | None = None) -> list[dict]:
+        """The turn as sent to ``api`` (default: the one that answered it), tool calls in that API's form."""
+        api = api or self.reply.api or "v1"
+        out = [self.request]
+        for step in self.replies:
+            out.extend(step_messages(step, api))
+        if api == "v1" and out[-1]["role"] == "function":
+            out.pop()  # v1 needs an answer after a result; a turn stopped there ends at the call
+        return out
+
+
+def step_messages(reply: Reply, api: str) -> list[dict]:
+    """One reply of a turn as messages: its answer, or the calls it asked for and their results."""
+    if not reply.calls:
+        if not reply.text and not reply.function_call and reply.rounds:
+            return []  # the request after the tool results failed: nothing answered it
+        answer: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.function_call:
+            answer["function_call"] = reply.function_call
+        return [answer]
+    if api == "v2":
+        calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                 for c in reply.calls]
+        return [{"role": "assistant", "content": reply.text, "tool_calls": calls}] + [
+            {"role": "tool", "tool_call_id": c.id, "content": c.result} for c in reply.calls]
+    out = []
+    for index, call in enumerate(reply.calls):  # v1 takes one call a round
+        asked = (reply.function_call if len(reply.calls) == 1 and reply.function_call else
+                 {"name": call.name, "arguments": call.arguments})
+        out += [{"role": "assistant", "content": reply.text if index == 0 else "", "function_call": asked},
+                {"role": "function", "name": call.name, "content": call.result}]
+    return out
 
 
 @dataclass
@@ -162,6 +243,7 @@ class Conversation:
         self.params: dict[str, Any] = {}
         self.turns: list[Turn] = []
         self.removed: list[Turn] = []  # turns cleared at the service's request, kept for export
+        self.run_id = new_run_id()  # this conversation's run in the log: one life, continued when resumed
         self._lock: asyncio.Lock | None = None
 
     @property
@@ -174,15 +256,17 @@ class Conversation:
     def label(self, default_model: str) -> str:
         return model_label(self.model, self.endpoint, default_model)
 
-    def messages(self) -> list[dict]:
+    def messages(self, api: str | None = None) -> list[dict]:
         out: list[dict] = []
         for turn in self.turns:
-            out.extend(turn.messages())
+            out.extend(turn.messages(api))
         return out
 
     @property
     def totals(self) -> dict:
-        return totals(t.reply for t in self.turns)
+        out = totals(reply for turn in self.turns for reply in turn.replies)
+        out["turns"] = len(self.turns)
+        return out
 
     def settings(self) -> tuple:
         return self.model, self.endpoint, self.system
@@ -190,20 +274,20 @@ class Conversation:
     def restore(self, settings: tuple) -> None:
         self.model, self.endpoint, self.system = settings
 
-    def fit(self, messages: list[dict], spec, system: str | None) -> list[dict]:
-        """The newest turns that fit ``spec``'s input limits, dropping the oldest whole rounds."""
-        while len(messages) > 1:
+    def fit(self, request: dict, spec, system: str | None, api: str | None = None) -> list[dict]:
+        """The newest turns that fit ``spec``'s input limits, then ``request``: the oldest whole turns dropped."""
+        for first in range(len(self.turns) + 1):
+            messages = [m for turn in self.turns[first:] for m in turn.messages(api)] + [request]
             chars, tokens = input_size({"messages": messages, "system": system})
             if chars <= spec.max_input_chars and (spec.max_input_tokens is None or tokens <= spec.max_input_tokens):
                 break
-            messages = messages[2:]
         return messages
 
     def record(self, request: dict, reply: Reply) -> str | None:
         """Keep a finished turn so the history stays a valid alternation; a message if rounds were cleared."""
         if reply.need_clear_history:
             return self._clear_flagged(request, reply)
-        if reply.text.strip() or reply.function_call:
+        if reply.text.strip() or reply.function_call or reply.calls or reply.rounds:
             self.turns.append(Turn(request, reply))  # an interrupted answer is kept, marked
         return None
 
@@ -221,6 +305,10 @@ class Conversation:
 
     def __repr__(self) -> str:
         return f"Conversation({self.name!r}, model={self.model!r}, turns={len(self.turns)})"
+
+
+def new_run_id() -> str:
+    return os.urandom(8).hex()
 
 
 def totals(replies: Iterable[Reply]) -> dict:

@@ -20,13 +20,17 @@ from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, 
 from ..api import find_model, route
 from . import _transcript
 from ._backend import NO_CREDENTIALS, Backend
-from ._conversation import Conversation, Reply, TurnEvent, totals
+from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
 from ._runner import Runner, in_caller_thread, on_caller_loop
+from ._session_log import SessionLog
 from ._turns import fill_reply
 
 log = logging.getLogger(__name__)
 
 ALL_APIS = frozenset({"v1", "v2"})
+MAX_TOOL_ROUNDS = 5
+MAX_RESULT_CHARS = 8000  # what one tool result may put into the next request
+# (``_tools``, and pydantic through it, is imported when a turn is given tools: loading stays light)
 
 
 class Session:
@@ -37,6 +41,8 @@ class Session:
                  environ=os.environ):
         self.default_model = model
         self.trim_history = False
+        self.max_tool_rounds = MAX_TOOL_ROUNDS  # rounds of tool calls in one turn before it stops
+        self.max_tool_result_chars = MAX_RESULT_CHARS  # a function's result is cut there, marked
         self.runner = Runner()
         self.backend = Backend(self.runner, offline=offline, client_options=client_options,
                                emulator_options=emulator_options, environ=environ)
@@ -46,6 +52,7 @@ class Session:
         self._observers: list[Callable[[TurnEvent], None]] = []
         self.replies: list[Reply] = []  # every finished reply, for usage accounting
         self.last_reply: Reply | None = None
+        self.log = SessionLog(self._restore)  # every turn, written when it ends; searchable, resumable
 
     def __repr__(self) -> str:
         return f"Session({self.backend.mode}, auth={self.auth_method!r}, conversations={len(self._conversations)})"
@@ -82,6 +89,12 @@ class Session:
         self.backend.drop_client()
         self.runner.close()
         self.backend.close()
+        self.log.close()
+
+    def take_notices(self) -> list:
+        """What a view should tell the user once (the log's place, or why it stopped), then forgotten."""
+        notices, self.log.notices[:] = list(self.log.notices), []
+        return notices
 
     # -- conversations -----------------------------------------------------------------------
     def conversation(self, name: str | None = None) -> Conversation:
@@ -103,7 +116,22 @@ class Session:
     def reset(self, chat: str | None = None) -> None:
         conv = self.conversation(chat)
         conv.turns.clear()
+        conv.run_id = new_run_id()  # what follows is a new run in the log
         self._emit(TurnEvent("reset", conv.name))
+
+    def resume(self, chat: str, run_id: str | None = None) -> Conversation:
+        """Restore a conversation from the log (its latest run, or ``run_id``): the next turn continues it."""
+        return self.log.resume(chat, run_id)
+
+    def _restore(self, conv: Conversation) -> Conversation:
+        current = self._conversations.get(conv.name)
+        if current is not None and current.turns and current.run_id != conv.run_id:
+            raise InvalidRequestError(
+                f"Conversation {conv.name!r} already has {len(current.turns)} turn(s) in this kernel; reset it first "
+                "to resume the logged one.", field="resume")
+        self._conversations[conv.name] = conv
+        self._emit(TurnEvent("reset", conv.name))
+        return conv
 
     def set_system(self, text: str | None, chat: str | None = None) -> None:
         self.conversation(chat).system = text or None
@@ -140,47 +168,97 @@ class Session:
     # -- asking ------------------------------------------------------------------------------
     def ask(self, prompt: str, *, model: str | None = None, chat: str | None = None, stream: bool = True,
             on_start: Callable[[Reply], None] | None = None, on_delta: Callable[[Reply, str], None] | None = None,
-            **params) -> Reply:
+            tools=None, approve=False, on_call=None, **params) -> Reply:
         """Ask in a conversation and wait: from plain code, a terminal or a notebook cell.
 
         ``on_start(reply)`` and ``on_delta(reply, text)`` are called in the calling thread as
         the answer streams. Interrupting (Ctrl-C, the kernel's stop button) cancels the
         turn, which keeps what arrived, marked interrupted, and closes the HTTP stream.
+
+        ``tools=[fn, ...]``: Python functions the model may call. They run in this thread, between
+        the requests of the turn, until the model answers in words (at most ``max_tool_rounds``
+        rounds). ``approve=True`` asks before each call (or give a function ``approve(call) -> bool``);
+        ``on_call(reply, call)`` hears each call start and end. A new request begins each round, with
+        ``on_start`` called again for its reply; the one returned is the last, its ``rounds`` the others.
         """
         calls: queue.SimpleQueue = queue.SimpleQueue()
+        use = self._tool_use(tools, ("thread", calls), approve, on_call, params)
         return self.runner.wait(self._aask_here(prompt, model=model, chat=chat, stream=stream,
                                                 on_start=in_caller_thread(calls, on_start),
-                                                on_delta=in_caller_thread(calls, on_delta), **params), calls)
+                                                on_delta=in_caller_thread(calls, on_delta), tool_use=use,
+                                                **params), calls)
 
     async def aask(self, prompt: str, *, on_start: Callable[[Reply], None] | None = None,
-                   on_delta: Callable[[Reply, str], None] | None = None, **kwargs) -> Reply:
-        """``ask`` for async code: awaitable from any event loop; callbacks run on the caller's loop."""
+                   on_delta: Callable[[Reply, str], None] | None = None, tools=None, approve=False,
+                   on_call=None, tools_loop: asyncio.AbstractEventLoop | None = None, **kwargs) -> Reply:
+        """``ask`` for async code: awaitable from any event loop; callbacks, and tools, run on the caller's loop
+        (or on ``tools_loop``). ``approve`` may return an awaitable there."""
+        use = self._tool_use(tools, ("loop", tools_loop or asyncio.get_running_loop()), approve, on_call, kwargs)
         return await self.runner.relay(self._aask_here(
-            prompt, on_start=on_caller_loop(on_start), on_delta=on_caller_loop(on_delta), **kwargs))
+            prompt, on_start=on_caller_loop(on_start), on_delta=on_caller_loop(on_delta), tool_use=use, **kwargs))
 
     def compare(self, prompt: str, models: list[str], *, on_start: Callable[[list[Reply]], None] | None = None,
-                on_delta: Callable[[int, Reply, str], None] | None = None, **kwargs) -> list[Reply]:
-        """The same prompt to several models at once; no conversation changes. Errors stay in their reply."""
+                on_delta: Callable[[int, Reply, str], None] | None = None, tools=None, approve=False,
+                on_call=None, **kwargs) -> list[Reply]:
+        """The same prompt to several models at once; no conversation changes. Errors stay in their reply.
+
+        With ``tools``, each model runs its own calls; a column's reply is replaced by the next round's.
+        """
         calls: queue.SimpleQueue = queue.SimpleQueue()
+        use = self._tool_use(tools, ("thread", calls), approve, on_call, kwargs)
         return self.runner.wait(self._acompare_here(prompt, models, on_start=in_caller_thread(calls, on_start),
-                                                    on_delta=in_caller_thread(calls, on_delta), **kwargs), calls)
+                                                    on_delta=in_caller_thread(calls, on_delta), tool_use=use,
+                                                    **kwargs), calls)
 
     async def acompare(self, prompt: str, models: list[str], *,
                        on_start: Callable[[list[Reply]], None] | None = None,
-                       on_delta: Callable[[int, Reply, str], None] | None = None, **kwargs) -> list[Reply]:
+                       on_delta: Callable[[int, Reply, str], None] | None = None, tools=None, approve=False,
+                       on_call=None, **kwargs) -> list[Reply]:
         """``compare`` for async code."""
+        use = self._tool_use(tools, ("loop", asyncio.get_running_loop()), approve, on_call, kwargs)
         return await self.runner.relay(self._acompare_here(
-            prompt, models, on_start=on_caller_loop(on_start), on_delta=on_caller_loop(on_delta), **kwargs))
+            prompt, models, on_start=on_caller_loop(on_start), on_delta=on_caller_loop(on_delta), tool_use=use,
+            **kwargs))
+
+    def _tool_use(self, tools, where: tuple, approve, on_call, params: dict):
+        """How the turn may call ``tools``, a ``ToolUse`` (None without any); takes its settings out of ``params``.
+
+        ``where`` the functions run: ("thread", the queue the waiting thread drains) or ("loop", an event loop).
+        """
+        rounds = params.pop("max_tool_rounds", None)
+        if tools is None or tools == []:
+            return None
+        from ._tools import InCallerThread, OnLoop, Toolbox, ToolUse, ask_in_terminal
+
+        if "functions" in params:
+            raise InvalidRequestError("Give tools= (Python functions) or functions= (JSON schemas), not both.",
+                                      field="tools")
+        rounds = self.max_tool_rounds if rounds is None else rounds
+        if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+            raise InvalidRequestError(f"max_tool_rounds must be a whole number of at least 1, got {rounds!r}.",
+                                      field="max_tool_rounds", allowed="an integer >= 1")
+        toolbox = Toolbox([tools] if callable(tools) else tools, max_result_chars=self.max_tool_result_chars)
+        chosen = ask_in_terminal if approve is True else (approve or None)
+        host = InCallerThread(where[1]) if where[0] == "thread" else OnLoop(where[1])
+
+        def told(reply: Reply, call) -> None:
+            self._emit(TurnEvent("call", reply.chat, reply))
+            if on_call is not None:
+                on_call(reply, call)
+        return ToolUse(toolbox, host, chosen, rounds, told, params.pop("tool_choice", None))
 
     async def _aask_here(self, prompt: str, *, model: str | None = None, endpoint: str | None = None,
                          chat: str | None = None, stream: bool = True, system: str | None = None,
                          completion: bool = False, new: bool = False, function_name: str | None = None,
                          on_start: Callable[[Reply], None] | None = None,
                          on_delta: Callable[[Reply, str], None] | None = None, raise_on_error: bool = True,
-                         **params) -> Reply:
+                         tool_use=None, **params) -> Reply:
         """A turn, on the session's loop."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequestError("The prompt is empty: write a question.", field="prompt")
+        if completion and tool_use is not None:
+            raise InvalidRequestError("A completion (continuation) cannot call tools; ask a chat model instead.",
+                                      field="tools")
         if completion:  # a continuation joins no conversation, so none is created for it
             conv = self._conversations.get(chat or "default") or Conversation(chat or "default")
             reply = await self._complete(prompt, conv, model, endpoint, stream, on_start, on_delta, params)
@@ -188,15 +266,16 @@ class Session:
             conv = self.conversation(chat)
             async with conv.lock:
                 reply = await self._chat_turn(conv, prompt, model, endpoint, system, new, function_name, stream,
-                                              on_start, on_delta, params)
+                                              on_start, on_delta, params, tool_use)
         if reply.error is not None and raise_on_error:
             raise reply.error
         return reply
 
     async def _chat_turn(self, conv: Conversation, prompt, model, endpoint, system, new, function_name, stream,
-                         on_start, on_delta, params) -> Reply:
+                         on_start, on_delta, params, tool_use=None) -> Reply:
         if new:
             conv.turns.clear()
+            conv.run_id = new_run_id()
         before = conv.settings()
         try:
             model, endpoint, system = self._settings(conv, model, endpoint, system)
@@ -206,25 +285,74 @@ class Session:
             raise
         request = ({"role": "function", "name": function_name, "content": prompt} if function_name
                    else {"role": "user", "content": prompt})
-        messages = conv.messages() + [request]
+        messages = conv.messages(chosen.api) + [request]
         model = chosen.model
         if self.trim_history and chosen.spec is not None:
-            messages = conv.fit(messages, chosen.spec, system)
+            messages = conv.fit(request, chosen.spec, system, chosen.api)
         call = {**conv.params, **params}
         if system:
             call["system"] = system
         reply = Reply(prompt=prompt, model=model, endpoint=endpoint, chat=conv.name)
         reply.api = chosen.api
+        reply.params = _asked(call, tool_use)
+        chain = [reply]
         if on_start is not None:
             on_start(reply)
+
+        def send(client, streamed: bool, after: list[dict], first: bool):
+            return (client.stream_chat if streamed else client.chat)(
+                model=model, messages=messages + after, endpoint=endpoint, **_round_params(call, tool_use, first))
         try:
-            await self._fill(reply, lambda c, s: (c.stream_chat if s else c.chat)(
-                model=model, messages=messages, endpoint=endpoint, **call), stream, on_delta)
+            await self._rounds(chain, send, stream, on_start, on_delta, tool_use)
         finally:  # also when interrupted: the partial answer is kept, marked
-            if reply.error is not None and not reply.text and not reply.interrupted:
+            reply = chain[-1]
+            if not reply.done:  # stopped between rounds, before this reply's request went out
+                reply.interrupted = reply.done = True
+            if reply.error is not None and not reply.text and not reply.interrupted and not reply.rounds:
                 conv.restore(before)  # a cell that failed outright changes nothing, its settings included
-            self._finish(reply, conv, request)
+            self._finish(reply, conv, request, kind="chat")
         return reply
+
+    async def _rounds(self, chain: list[Reply], send, stream: bool, on_start, on_delta, use) -> None:
+        """Fill the chain's last reply; while it asks for tool calls, run them and ask again with their results.
+
+        ``send(client, stream, after, first)`` makes a request whose messages end with ``after`` (the rounds
+        so far). The chain's last reply is the answer; every earlier one asked for calls that ran.
+        """
+        if use is not None:
+            chain[0].notes.extend(use.toolbox.notes)  # shown with the first reply; every later one carries them too
+        while True:
+            reply = chain[-1]
+            after = [m for step in chain[:-1] for m in step_messages(step, reply.api or "v1")]
+            first = len(chain) == 1
+            await self._fill(reply, lambda c, s, after=after, first=first: send(c, s, after, first), stream, on_delta)
+            if use is None or not reply.ok:
+                return
+            reply.calls = use.toolbox.calls_in(reply, reply.round)
+            if not reply.calls:
+                return
+            if reply.round > use.max_rounds:
+                from . import _tools
+
+                reply.tool_stop = (f"Stopped after {use.max_rounds} round(s) of tool calls: the model asked for "
+                                   f"more ({', '.join(c.label(40) for c in reply.calls)}). Raise max_tool_rounds "
+                                   "to allow more.")
+                for pending in reply.calls:
+                    pending.close("not run", _tools.NOT_RUN)
+                return
+            try:
+                await use.run_calls(reply, reply.calls)
+            except BaseException:
+                reply.interrupted = True
+                raise
+            self._account(reply)  # this round's reply is done; the turn goes on
+            following = Reply(prompt=reply.prompt, model=reply.model, endpoint=reply.endpoint, chat=reply.chat,
+                              kind=reply.kind)
+            following.api, following.rounds, following.params = reply.api, list(chain), reply.params
+            following.notes = list(reply.notes)
+            chain.append(following)
+            if on_start is not None:
+                on_start(following)
 
     def route(self, model: str | None) -> Route:
         """Which API answers ``model`` with the credentials at hand, and under which name."""
@@ -251,42 +379,57 @@ class Session:
         if spec is not None and spec.kind != COMPLETION and endpoint is None and model == conv.model:
             model = None  # the conversation's chat model is not a completion default
         reply = Reply(prompt=prompt, model=model, endpoint=endpoint, chat=conv.name, kind="completion")
+        reply.api = "v1"  # continuations are a v1 service
         if on_start is not None:
             on_start(reply)
         await self._fill(reply, lambda c, s: (c.stream_complete if s else c.complete)(
             prompt, endpoint=endpoint, model=model, **params), stream, on_delta)
-        self._finish(reply)
+        self._finish(reply, request={"role": "user", "content": prompt}, kind="completion")
         return reply
 
     async def _acompare_here(self, prompt: str, models: list[str], *, stream: bool = True,
                              system: str | None = None, on_start: Callable[[list[Reply]], None] | None = None,
-                             on_delta: Callable[[int, Reply, str], None] | None = None, **params) -> list[Reply]:
+                             on_delta: Callable[[int, Reply, str], None] | None = None,
+                             tool_use=None, **params) -> list[Reply]:
         """A comparison, on the session's loop."""
         if not models:
             raise InvalidRequestError("Name at least one model to compare.", field="models")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidRequestError("The prompt is empty.", field="prompt")
         routes = [self._route_or_error(name) for name in models]
-        replies = [Reply(prompt=prompt, model=r.model if isinstance(r, Route) else name, endpoint=None, chat=None)
-                   for name, r in zip(models, routes, strict=True)]
+        replies = [Reply(prompt=prompt, model=r.model if isinstance(r, Route) else name, endpoint=None, chat=None,
+                         kind="compare") for name, r in zip(models, routes, strict=True)]
         if on_start is not None:
             on_start(replies)
+
+        question = {"role": "user", "content": prompt}
 
         async def one(index: int) -> None:
             reply, chosen = replies[index], routes[index]
             if not isinstance(chosen, Route):  # this column cannot be asked; the others go on
                 reply.error, reply.done = chosen, True
-                self._finish(reply)
+                self._finish(reply, request=question, kind="compare")
                 return
             reply.api = chosen.api
             call = dict(params)
             if system and (chosen.api == "v2" or chosen.spec is None or chosen.spec.accepts("system")):
                 call["system"] = system
             delta = (lambda r, d: on_delta(index, r, d)) if on_delta else None
-            await self._fill(reply, lambda c, s: (c.stream_chat if s else c.chat)(
-                model=reply.model, messages=[{"role": "user", "content": prompt}], **call), stream, delta)
-            # Observers heard this reply start; without its end they would wait for it forever.
-            self._finish(reply)
+
+            def send(client, streamed: bool, after: list[dict], first: bool):
+                return (client.stream_chat if streamed else client.chat)(
+                    model=reply.model, messages=[question] + after, **_round_params(call, tool_use, first))
+
+            def next_round(following: Reply) -> None:  # the column shows the latest reply of its chain
+                replies[index] = following
+                if delta is not None:
+                    delta(following, "")
+            chain = [reply]
+            try:
+                await self._rounds(chain, send, stream, next_round, delta, tool_use)
+            finally:
+                # Observers heard this reply start; without its end they would wait for it forever.
+                self._finish(chain[-1], request=question, kind="compare")
 
         await asyncio.gather(*(one(i) for i in range(len(replies))))
         return replies
@@ -306,15 +449,21 @@ class Session:
             raise
         await fill_reply(reply, client, call, stream, on_delta, self._emit)
 
-    def _finish(self, reply: Reply, conv: Conversation | None = None, request: dict | None = None) -> None:
-        """Account for a finished reply, record it in its conversation, and announce its end."""
+    def _finish(self, reply: Reply, conv: Conversation | None = None, request: dict | None = None, *,
+                kind: str) -> None:
+        """A turn's end: its reply accounted for, recorded in its conversation and the log, and announced."""
         self.replies.append(reply)
         if conv is not None:
             cleared = conv.record(request, reply)
             if cleared:
                 self._emit(TurnEvent("cleared", conv.name, reply, message=cleared))
-        chat = conv.name if conv is not None else reply.chat
-        self._emit(TurnEvent("end", chat, reply))
+        self.log.record(request or {"role": "user", "content": reply.prompt}, reply, conv, kind)
+        self._emit(TurnEvent("end", conv.name if conv is not None else reply.chat, reply))
+
+    def _account(self, reply: Reply) -> None:
+        """A reply that is not the end of a turn (a round of tool calls, a column that could not be asked)."""
+        self.replies.append(reply)
+        self._emit(TurnEvent("end", reply.chat, reply))
 
     # -- accounting and export ---------------------------------------------------------------
     def usage(self) -> dict:
@@ -332,7 +481,26 @@ class Session:
         """A conversation as Markdown."""
         return _transcript.markdown(self.conversation(chat), self.default_model)
 
-    def export(self, path: str | os.PathLike, chat: str | None = None) -> Path:
-        """Write conversations (one, or all) as Markdown (.md) or JSON (.json)."""
-        convs = [self.conversation(chat)] if chat else self.chats()
+    def export(self, path: str | os.PathLike, chat: str | None = None, *,
+               conversations: list[Conversation] | None = None) -> Path:
+        """Write conversations (one, all, or those given) as Markdown (.md) or JSON (.json)."""
+        convs = conversations if conversations is not None else [self.conversation(chat)] if chat else self.chats()
         return _transcript.export(convs, path, self.default_model)
+
+
+def _round_params(params: dict, use, first: bool) -> dict:
+    """A round's parameters: the tools offered; ``tool_choice`` in the first request only."""
+    if use is None:
+        return params
+    out = {**params, "functions": use.toolbox.definitions()}
+    if first and use.choice is not None:
+        out["tool_choice"] = use.choice
+    return out
+
+
+def _asked(params: dict, use) -> dict:
+    """What a reply records of its request's parameters: as given, with the tools by name."""
+    asked = {name: value for name, value in params.items() if name != "system"}
+    if use is not None:
+        asked["tools"] = use.toolbox.names
+    return asked

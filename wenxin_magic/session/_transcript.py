@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from ..api import InvalidRequestError
@@ -23,16 +24,33 @@ def markdown(conv: Conversation, default_model: str) -> str:
         who = "Function result" if turn.request.get("role") == "function" else "User"
         lines += [f"**{who}:**", "", str(turn.request.get("content") or ""), ""]
         reply = turn.reply
+        for step in reply.rounds:
+            lines += _calls_markdown(step)
         lines += [f"**{reply.label}:**", ""]
         if reply.reasoning:
             lines += ["<details><summary>Reasoning</summary>", "", reply.reasoning, "", "</details>", ""]
         lines += [reply.text or "", ""]
-        if reply.function_call:
+        if reply.calls:
+            lines += _calls_markdown(reply)
+        elif reply.function_call:
             lines += [f"_function call: `{json.dumps(reply.function_call, ensure_ascii=False)}`_", ""]
+        if reply.tool_stop:
+            lines += [f"_{reply.tool_stop}_", ""]
         notes = _turn_notes(reply)
         if notes:
             lines += [f"_{', '.join(notes)}_", ""]
     return "\n".join(lines)
+
+
+def _calls_markdown(reply) -> list[str]:
+    """The tool calls a reply asked for: each call, its outcome and what the model was sent."""
+    lines = []
+    for call in reply.calls:
+        took = f", {call.duration:.2f} s" if call.duration is not None else ""
+        sent = call.result or call.error
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", sent)), default=0))
+        lines += [f"**Tool call** `{call.name}({call.arguments})` ({call.status}{took}):", "", fence, sent, fence, ""]
+    return lines
 
 
 def _turn_notes(reply) -> list[str]:

@@ -1,0 +1,235 @@
+"""The session's side of the conversation log: a turn as a row when it ends, and rows as turns again.
+
+The log must never cost the user a turn: any failure becomes one warning, and the
+conversation goes on in memory. Nothing secret is written: rows hold what the user
+asked and what came back, never credentials, headers or URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ._conversation import Conversation, Reply, Turn
+
+# The store (``_log``, and sqlite3 with it) and datetime are imported at first use: loading stays light.
+
+log = logging.getLogger(__name__)
+
+
+class LogNotice:
+    """Something a view should say once: ``where`` the log is (first write), or why it ``failed``."""
+
+    __slots__ = ("kind", "text")
+
+    def __init__(self, kind: str, text: str):
+        self.kind, self.text = kind, text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"LogNotice({self.kind!r}, {self.text!r})"
+
+
+def turn_row(request: dict, reply: Reply, conv: Conversation | None, kind: str) -> dict:
+    """What the log keeps of a finished turn: searchable columns, and the whole turn to resume it."""
+    replies = reply.rounds + [reply]
+    usage = [r.usage for r in replies if r.usage is not None]
+    return {
+        "run_id": conv.run_id if conv is not None else None,
+        "chat": conv.name if conv is not None else None,
+        "kind": kind,
+        "question": str(request.get("content") or reply.prompt),
+        "answer": reply.text,
+        "reasoning": "\n\n".join(r.reasoning for r in replies if r.reasoning),
+        "model": reply.model, "endpoint": reply.endpoint, "api": reply.api,
+        "system": conv.system if conv is not None else None,
+        "params": reply.params,
+        "tool_calls": [call.to_dict() for call in reply.all_calls],
+        "prompt_tokens": sum(u.prompt_tokens for u in usage),
+        "completion_tokens": sum(u.completion_tokens for u in usage),
+        "total_tokens": sum(u.total_tokens for u in usage),
+        "latency": sum(r.latency or 0.0 for r in replies),
+        "finish_reason": reply.finish_reason,
+        "error": str(reply.error) if reply.error is not None else None,
+        "retries": sum(r.retries for r in replies),
+        "interrupted": int(reply.interrupted),
+        "created": replies[0].created,
+        "notebook": os.environ.get("JPY_SESSION_NAME"),
+        "turn": {"request": request, "reply": reply.to_dict()},
+    }
+
+
+def row_turn(row: dict) -> Turn:
+    """A logged row as a Turn (``log_id``, ``run_id``, ``notebook`` set from the row)."""
+    data = row.get("turn") if isinstance(row.get("turn"), dict) else {}
+    request = data.get("request") or {"role": "user", "content": row.get("question") or ""}
+    reply = Reply.from_dict(data["reply"]) if isinstance(data.get("reply"), dict) else _reply_from_columns(row)
+    return Turn(request, reply, log_id=row.get("id"), run_id=row.get("run_id"), notebook=row.get("notebook"))
+
+
+def _reply_from_columns(row: dict) -> Reply:
+    return Reply.from_dict({"prompt": row.get("question"), "text": row.get("answer"), "model": row.get("model"),
+                            "api": row.get("api"), "chat": row.get("chat"), "created": row.get("created"),
+                            "finish_reason": row.get("finish_reason"), "error": row.get("error")})
+
+
+def parse_since(text) -> float | None:
+    """A time to search from: a datetime, a unix time, an ISO date or time, or an age such as 7d, 12h, 30m."""
+    from datetime import datetime
+
+    if text is None or isinstance(text, (int, float)):
+        return text
+    if isinstance(text, datetime):
+        return text.timestamp()
+    value = str(text).strip()
+    units = {"d": 86400, "h": 3600, "m": 60}
+    if len(value) >= 2 and value[-1] in units and value[:-1].isdigit():
+        return time.time() - int(value[:-1]) * units[value[-1]]
+    if value.lower() in ("today", "yesterday"):
+        midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        return midnight - (86400 if value.lower() == "yesterday" else 0)
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise ValueError(f"--since {value!r}: give a date (2026-11-01), a date and time (2026-11-01 09:30), "
+                         "today, yesterday, or an age such as 7d, 12h or 30m.") from None
+
+
+OFF_WORDS = ("0", "off", "false", "no")
+
+
+class SessionLog:
+    """Where the session's turns are written when they end, and searched and resumed from."""
+
+    def __init__(self, resume: Callable[[Conversation], Conversation], environ=os.environ):
+        self._environ = environ
+        self._restore = resume
+        self.enabled = self._environ.get("WENXIN_MAGIC_LOG", "").strip().lower() not in OFF_WORDS
+        self._path: Path | None = None
+        self._store = None  # the ConversationLog, once opened
+        self._announced = False
+        self._warned = False
+        self.notices: list[LogNotice] = []  # for a view to show once: where the log is, or why it stopped
+
+    def __repr__(self) -> str:
+        return f"SessionLog({str(self.path)!r}, {'on' if self.enabled else 'off'})"
+
+    @property
+    def path(self) -> Path:
+        from ._log import default_log_path
+
+        if self._path is not None:
+            return self._path
+        if self._environ.get("WENXIN_MAGIC_LOG", "").strip().lower() in OFF_WORDS:  # "off" says whether, not where
+            return default_log_path({})
+        return default_log_path(self._environ)
+
+    def use(self, path: str | os.PathLike | None) -> None:
+        """Log to ``path`` from now on (None: the default place); a warning given before may come again."""
+        self.close()
+        self._path = Path(path).expanduser() if path else None
+        self._announced = self._warned = False
+
+    def turn(self, on: bool) -> None:
+        self.enabled = on
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- writing ------------------------------------------------------------------------------
+    def record(self, request: dict, reply: Reply, conv: Conversation | None, kind: str) -> None:
+        """Write a finished turn; never raises (a failure becomes one notice, and logging stops)."""
+        if not self.enabled or self._warned:
+            return
+        from ._log import LogUnavailable
+
+        try:
+            self._opened().write(turn_row(request, reply, conv, kind))
+        except LogUnavailable as err:
+            self._warn(str(err))
+            return
+        except Exception as err:  # a log bug must not cost the user the turn
+            log.exception("conversation log failed")
+            self._warn(f"The conversation log at {self.path} failed ({type(err).__name__}).")
+            return
+        if not self._announced:
+            self._announced = True
+            self.notices.append(LogNotice("where", f"Conversations are logged to {self.path}."))
+
+    def _warn(self, text: str) -> None:
+        self._warned = True
+        self.notices.append(LogNotice("failed", f"{text} This kernel keeps its conversations in memory."))
+
+    def _opened(self):
+        """The store (a ``_log.ConversationLog``), opened on first use."""
+        from ._log import ConversationLog
+
+        if self._store is None:
+            self._store = ConversationLog(self.path)
+        return self._store
+
+    def _existing(self):
+        """The store to read from; None when there is no log file yet (reading creates none)."""
+        if self._store is None and not self.path.exists():
+            return None
+        return self._opened()
+
+    # -- reading ------------------------------------------------------------------------------
+    def search(self, text: str | None = None, *, chat: str | None = None, model: str | None = None,
+               since: Any = None, kind: str | None = None, limit: int = 20, as_frame: bool = False):
+        """Logged turns, newest first: full-text ``text`` over questions and answers, and filters.
+
+        ``since``: a datetime, unix time, ISO date or an age like ``7d``. ``as_frame=True``: a pandas DataFrame.
+        """
+        since = parse_since(since)
+        store = self._existing()
+        rows = store.search(text, chat=chat, model=model, since=since, kind=kind, limit=limit) if store else []
+        return frame(rows) if as_frame else [row_turn(row) for row in rows]
+
+    def runs(self, chat: str) -> list[dict]:
+        """The logged runs of a conversation name, newest first."""
+        store = self._existing()
+        return store.runs(chat) if store else []
+
+    def conversation(self, chat: str, run_id: str | None = None) -> Conversation | None:
+        """A logged run of ``chat`` rebuilt (its latest, or ``run_id``), without putting it in the session."""
+        store = self._existing()
+        rows = store.run_rows(chat, run_id) if store else []
+        if not rows:
+            return None
+        last = rows[-1]
+        conv = Conversation(chat, model=last.get("model"), endpoint=last.get("endpoint"))
+        conv.system = last.get("system")
+        conv.run_id = last.get("run_id") or conv.run_id
+        for row in rows:  # the same rules as when they were asked: failed turns and cleared rounds drop out
+            turn = row_turn(row)
+            conv.record(turn.request, turn.reply)
+        return conv
+
+    def resume(self, chat: str, run_id: str | None = None) -> Conversation:
+        """Restore a logged conversation into the session: the next turn in ``chat`` continues it."""
+        conv = self.conversation(chat, run_id)
+        if conv is None:
+            which = f"run {run_id!r} of " if run_id else ""
+            raise LookupError(f"The log at {self.path} has no {which}conversation {chat!r}.")
+        return self._restore(conv)
+
+
+def frame(rows: list[dict]):
+    """Rows as a pandas DataFrame, one row per turn."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("as_frame=True needs pandas: pip install pandas") from None
+    columns = ["id", "created", "chat", "run_id", "model", "api", "question", "answer", "total_tokens", "latency",
+               "finish_reason", "error", "notebook"]
+    table = pd.DataFrame([{name: row.get(name) for name in columns} for row in rows], columns=columns)
+    table["created"] = pd.to_datetime(table["created"], unit="s")
+    return table
