@@ -1,7 +1,7 @@
 """Speed figures for wenxin-magic, each beside the same figure for a peer measured in the same run.
 
     python benchmarks/run.py            # everything
-    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools
+    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools, batch
 
 A benchmark, not a test: it prints figures and goal ratios and never fails on time.
 The emulator runs in its own process so the client's CPU time is the client's alone.
@@ -269,8 +269,14 @@ def bench_tools() -> None:
     run()
 
 
+def bench_batch() -> None:
+    from batch import bench_batch as run
+
+    run()
+
+
 SECTIONS = {"client": bench_client, "v2": bench_v2, "imports": bench_imports, "magics": bench_magics,
-            "tools": bench_tools}
+            "tools": bench_tools, "batch": bench_batch}
 
 
 def main(argv: list[str]) -> None:

@@ -7,6 +7,7 @@ are plain functions in ``_fakes.py``; the kernel harness is ``_kernel.py``.
   stopped at the end of the module.
 - ``emulator`` (module): the module's fast Emulator (ttft 0, chunk_delay 0). A module that needs another
   one (credentials, limits) overrides ``emulator`` with one from ``emulator_factory``; ``emu`` then resets it.
+- ``client`` / ``token`` (module): plain httpx to the module's emulator, and a v1 access token from it.
 - ``emu``: ``emulator`` with an empty request log, no faults, empty RPM/TPM windows, and the ttft, chunk
   delay and RPM/TPM limits it was built with restored, before and after the test.
 - ``session_factory`` / ``module_session_factory``: ``make(against=None, keys=FAKE.SESSION, **Session
@@ -26,6 +27,7 @@ import tempfile
 import weakref
 from pathlib import Path
 
+import httpx
 import pytest
 
 from _fakes import CREDENTIAL_VARS, FAKE
@@ -78,6 +80,21 @@ def emu(emulator) -> Emulator:
     reset_emulator(emulator)
     yield emulator
     reset_emulator(emulator)
+
+
+@pytest.fixture(scope="module")
+def client(emulator):
+    """Plain HTTP to the module's emulator, for tests of the wire itself."""
+    with httpx.Client(base_url=emulator.base_url, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def token(client):
+    """A v1 access token from the module's emulator, for ``client``'s requests."""
+    r = client.post("/oauth/2.0/token", params={"grant_type": "client_credentials", "client_id": FAKE.SESSION.ak,
+                                                "client_secret": FAKE.SESSION.sk})
+    return r.json()["access_token"]
 
 
 # -- sessions ------------------------------------------------------------------------------------------

@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-import httpx
 import pytest
 
-from _fakes import FAKE
 
 V1_CHAT = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/completions"
 V2 = "/v2/chat/completions"
@@ -122,18 +120,6 @@ def test_the_checker_catches_what_it_should():
 
 
 # -- clients ---------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def client(emulator):
-    with httpx.Client(base_url=emulator.base_url, timeout=10) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def token(client):
-    r = client.post("/oauth/2.0/token", params={"grant_type": "client_credentials", "client_id": FAKE.SESSION.ak,
-                                                "client_secret": FAKE.SESSION.sk})
-    return r.json()["access_token"]
 
 
 @pytest.fixture

@@ -50,6 +50,8 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
         parts.append(timing)
     if reply.retries:
         parts.append(f"retried {reply.retries}×")
+    if reply.context:
+        parts.append(reply.context)
     if not reply.ended_normally:
         parts.append(f"finish: {reply.finish_reason}")
     if reply.is_truncated:
@@ -486,6 +488,61 @@ class TerminalGrid:
 
 def live_reply(reply: Reply, fmt: str = "markdown", **throttle):
     return LiveReply(reply, fmt=fmt, **throttle) if can_update_display() else TerminalReply(reply)
+
+
+class WidgetBatchProgress:
+    """A batch's progress in a notebook: one ipywidgets bar, and a line with done/total, failures, tokens and ETA."""
+
+    def __init__(self):
+        import ipywidgets as w
+        from IPython.display import display
+
+        self.bar = w.IntProgress(value=0, min=0, max=1, bar_style="info", layout=w.Layout(width="320px"))
+        self.label = w.HTML("starting…")
+        self.widget = w.HBox([self.bar, self.label])
+        self.updates = 0
+        display(self.widget)
+
+    def update(self, progress) -> None:
+        self.bar.max = max(1, progress.total)
+        self.bar.value = progress.done + progress.failed
+        self.label.value = html.escape(progress.summary())
+        self.updates += 1
+
+    def finish(self, progress, note: str = "") -> None:
+        self.update(progress)
+        self.bar.bar_style = "danger" if note else ("warning" if progress.failed else "success")
+        if note:
+            self.label.value += " · " + html.escape(note)
+
+
+class TerminalBatchProgress:
+    """The same as a text bar, rewritten in place on a terminal (a line per update elsewhere)."""
+
+    width = 24
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.updates = 0
+
+    def line(self, progress) -> str:
+        finished = progress.done + progress.failed
+        filled = self.width * finished // max(1, progress.total)
+        return f"[{'#' * filled}{'-' * (self.width - filled)}] {progress.summary()}"
+
+    def update(self, progress) -> None:
+        end = "\r" if self.stream.isatty() else "\n"
+        self.stream.write(self.line(progress) + end)
+        self.stream.flush()
+        self.updates += 1
+
+    def finish(self, progress, note: str = "") -> None:
+        self.stream.write(self.line(progress) + (f" · {note}" if note else "") + "\n")
+        self.stream.flush()
+
+
+def batch_progress():
+    return WidgetBatchProgress() if can_update_display() else TerminalBatchProgress()
 
 
 def live_grid(replies: list[Reply], **throttle):

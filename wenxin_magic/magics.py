@@ -9,7 +9,8 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_MODELS, QianfanError
-from .parsers import FORMATS, SUBCOMMANDS, UsageError, help_text, interpolate, near_subcommand, parse_cell_args
+from .parsers import FORMATS, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate, near_subcommand
+from .parsers import parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
 
 OFFLINE_NOTICE = ("wenxin-magic: no Qianfan credentials found, so answers come from the built-in offline emulator. "
@@ -28,6 +29,8 @@ _HINTS: dict[object, str] = {
     3: "`%wenxin models` lists the models.",
     "resume": "%wenxin reset NAME forgets the kernel's turns of NAME.",
 }
+FIX_PROMPT = ("This cell raised an error. Explain the cause briefly and give the corrected cell in one ```python "
+              "code block.\n\n```python\n{source}\n```\n\n{error}")
 _LOG_OFF = "%wenxin log off (or %config WenxinMagics.log = False) turns it off."
 _LOG_FAILED = "(%wenxin log off turns it off; %config WenxinMagics.log_path = '...' moves it.)"
 
@@ -47,6 +50,7 @@ def load(ipython) -> "WenxinMagics":
     session = get_session()
     magics = WenxinMagics(shell=ipython, session=session)
     ipython.register_magics(magics)
+    ipython.events.register("post_run_cell", magics.note_error)  # for {Err} and %wenxin fix
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)  # so %config WenxinMagics.x = ... reaches it
     if NO_CREDENTIALS in session.notices:
@@ -56,6 +60,9 @@ def load(ipython) -> "WenxinMagics":
 
 
 def unload(ipython) -> None:
+    for callback in list(ipython.events.callbacks.get("post_run_cell", [])):
+        if getattr(callback, "__name__", "") == "note_error":
+            ipython.events.unregister("post_run_cell", callback)
     session = set_session(None)
     if session is not None:
         session.close()
@@ -100,12 +107,16 @@ class WenxinMagics(Magics):
     log = Bool(True, help="Write every turn to the conversation log (%wenxin log).").tag(config=True)
     log_path = Unicode("", help="The log's file (default: WENXIN_MAGIC_LOG, else the user data directory)."
                        ).tag(config=True)
+    context_chars = Int(4000, help="Characters that {variables} such as DataFrames may put into one prompt in all."
+                        ).tag(config=True)
     min_update_interval = Float(0.05, help="Seconds between display updates at most (20 a second).").tag(config=True)
     max_update_interval = Float(0.2, help="Seconds between display updates at least (5 a second).").tag(config=True)
 
     def __init__(self, shell=None, session: Session | None = None, **kwargs):
         super().__init__(shell, **kwargs)
         self.session = session or Session()
+        self._batches: dict[str, object] = {}  # output name -> the batch run stored there, for --resume
+        self.errors = None  # the errors cells raised (a context.ErrorLog), made when the first one is noted
         self._apply_settings()
 
     @validate("temperature", "top_p")
@@ -118,7 +129,7 @@ class WenxinMagics(Magics):
                 raise TraitError(f"WenxinMagics.{name} must be {err.allowed}, got {value!r}.") from None
         return value
 
-    @validate("max_tool_rounds", "max_tool_result_chars")
+    @validate("max_tool_rounds", "max_tool_result_chars", "context_chars")
     def _check_positive(self, proposal):
         if proposal["value"] < 1:
             raise TraitError(f"WenxinMagics.{proposal['trait'].name} must be at least 1, got {proposal['value']!r}.")
@@ -176,10 +187,47 @@ class WenxinMagics(Magics):
                              "below the %%wenxin line; options start with - (%wenxin help lists them).")
         self._ask(args, cell)
 
-    def _prompt(self, args, text: str) -> str:
+    def _prompt(self, args, text: str, context=None) -> str:
+        """``text`` with the notebook's {names} filled; through ``context`` (a ContextRenderer) for a prompt."""
         if args.no_interpolate or not self.interpolate:
             return text
-        return interpolate(text, self.shell.user_ns if self.shell is not None else {})
+        if context is None:  # an options line: names as plain text
+            return interpolate(text, self.shell.user_ns if self.shell is not None else {})
+        from .context import missing_history, notebook_namespace
+
+        for reference in missing_history(text, self._user_ns(), self._errors()):  # said, and left as written
+            print(f"wenxin: {reference} names no cell's input, output or error; it was left as written.",
+                  file=sys.stderr)
+        return interpolate(text, notebook_namespace(self._user_ns(), self._errors()), context)
+
+    def _user_ns(self) -> dict:
+        return self.shell.user_ns if self.shell is not None else {}
+
+    def _errors(self):
+        if self.errors is None:
+            from .context import ErrorLog
+
+            self.errors = ErrorLog()
+        return self.errors
+
+    def _context(self):
+        from .context import ContextRenderer
+
+        return ContextRenderer(budget=self.context_chars)
+
+    def note_error(self, result) -> None:
+        """After each cell (IPython's post_run_cell): keep the error it raised, for {Err} and %wenxin fix."""
+        error = getattr(result, "error_in_exec", None)
+        before = getattr(result, "error_before_exec", None)
+        if error is None and isinstance(before, SyntaxError):  # a cell that did not compile is fixable too
+            error = before
+        if error is None:
+            return
+        # a cell run without history (store_history=False, as nbval does) has no number of its own
+        count = getattr(result, "execution_count", None)
+        if count is None and self.shell is not None:
+            count = self.shell.execution_count
+        self._errors().record(count or 0, error, getattr(result.info, "raw_cell", "") or "")
 
     def _params(self, args) -> dict:
         params = {}
@@ -196,8 +244,11 @@ class WenxinMagics(Magics):
     def _ask(self, args, text: str):
         from . import display
 
+        if args.batch is not None:
+            return self._batch(args, text)
         # A cell's surrounding blank lines are layout, not prompt; inner indentation stays.
-        prompt = self._prompt(args, text).strip("\r\n").rstrip()
+        context = self._context()
+        prompt = self._prompt(args, text, context).strip("\r\n").rstrip()
         if not prompt.strip():
             raise UsageError("%%wenxin: the cell is empty; write the prompt below the %%wenxin line.")
         tools = self._tools(args)
@@ -210,6 +261,7 @@ class WenxinMagics(Magics):
         views = []
 
         def start(reply):
+            reply.context = context.footer()  # how much of the notebook went into the prompt
             if views:  # the next round after tool calls: below the calls and what they printed
                 views[-1].finish()
             view = display.live_reply(reply, fmt, **self._throttle())
@@ -257,6 +309,74 @@ class WenxinMagics(Magics):
         except QianfanError:
             return False  # the turn itself will say what is wrong
         return chosen.spec is not None and chosen.spec.accepts(param)
+
+    def _batch(self, args, text: str):
+        """``--batch VAR``: the cell as a template over VAR's items, one row per item and model, into a table."""
+        from . import display
+
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        if args.batch not in namespace:
+            raise UsageError(f"--batch: {args.batch!r} is not defined in this notebook; make it a list (or a pandas "
+                             "Series or DataFrame) of the items, and run its cell first.")
+        template = text.strip("\r\n").rstrip()
+        if self.interpolate and not args.no_interpolate:
+            template = _notebook_names_in(template, namespace)
+        if not template.strip():
+            raise UsageError("%%wenxin --batch: the cell is empty; write the prompt template, with {item} where each "
+                             "item goes.")
+        out = args.out or "_wenxin_batch"
+        previous = self._previous_batch(out) if args.resume else None
+        params = self._params(args)
+        if args.system:
+            params["system"] = args.system
+        shown = []  # the bar, drawn with the first progress: items refused up front leave none behind
+
+        def progressed(progress) -> None:
+            if not shown:
+                shown.append(display.batch_progress())
+            shown[0].update(progress)
+        run, note = None, ""
+        try:
+            run = self.session.batch(template, namespace[args.batch], models=args.compare, model=args.model,
+                                     concurrency=args.concurrency, resume=previous, endpoint=args.endpoint,
+                                     completion=args.completion, on_progress=progressed, items_name=args.batch,
+                                     **params)
+        except KeyboardInterrupt:
+            run, note = self.session.last_batch, "stopped"
+        except (TypeError, ValueError) as err:  # not a list of items, or --resume of a different batch
+            if isinstance(err, QianfanError):
+                raise
+            raise UsageError(f"--batch: {err}") from None
+        finally:
+            if run is not None and shown:
+                shown[0].finish(run.progress, note)
+        if run is None:
+            return None
+        result = _batch_result(run)
+        namespace[out] = result
+        self._batches[out] = run  # for --resume: the table itself cannot carry the run
+        self._report_batch(run, out, note)
+        from IPython.display import display as show
+
+        show(result)
+        return None
+
+    def _previous_batch(self, out: str):
+        run = self._batches.get(out)
+        if run is None:
+            raise UsageError(f"--resume: this kernel has run no batch into {out!r}; run the cell without --resume "
+                             "first (or name the table with -o NAME).")
+        return run
+
+    @staticmethod
+    def _report_batch(run, out: str, note: str) -> None:
+        progress = run.progress
+        text = f"{progress.summary()} → {out}"
+        if progress.not_run:
+            text += f"; {progress.not_run} row(s) not run: run the cell again with --resume to run only those"
+        if progress.failed:
+            text += f"; {progress.failed} row(s) failed (see the error column)"
+        print(text + ".")
 
     def _tools(self, args) -> list | None:
         """The functions named by --tools (or WenxinMagics.tools), from the notebook's namespace."""
@@ -538,6 +658,19 @@ class WenxinMagics(Magics):
     def _offline(self, args):
         print(self.session.go_offline())
 
+    @_handles("fix")
+    def _fix(self, args):
+        errors = self._errors()
+        error = errors.get(args.cell) if args.cell is not None else errors.last()
+        if error is None:
+            where = f"cell {args.cell} raised no error" if args.cell is not None else "no cell has raised an error yet"
+            print(f"%wenxin fix: nothing to fix: {where}. Run the cell that fails, then %wenxin fix "
+                  "(or %wenxin fix N for cell N).")
+            return None
+        prompt = FIX_PROMPT.format(source=error.source.strip(), error=str(error).strip())
+        # the cell's own braces are code, not {names}; the corrected code is offered as the next cell
+        return self._ask(CellArgs(chat=args.chat, model=args.model, format="code", no_interpolate=True), prompt)
+
     @_handles("panel")
     def _panel(self, args):
         from .panel import open_panel
@@ -545,3 +678,34 @@ class WenxinMagics(Magics):
         if args.resume and not args.chat:
             raise UsageError("%wenxin panel --resume: name the conversation with -c NAME.")
         open_panel(chat=args.chat, model=args.model, session=self.session, resume=args.resume)
+
+
+class BatchReplies(list):
+    """A batch's answers, for notebooks without pandas: a list of Replies; ``.batch`` is the run itself."""
+
+    def __init__(self, run):
+        super().__init__(run.replies())
+        self.batch = run
+
+    def _repr_markdown_(self) -> str:
+        return (f"{len(self)} answers: a list of Replies (`pip install pandas` gives a table: "
+                "item, prompt, model, answer, tokens, latency, error).")
+
+
+def _batch_result(run):
+    """The table of a batch (pandas); without pandas, its answers."""
+    try:
+        table = run.frame()
+    except ImportError:
+        return BatchReplies(run)
+    return table
+
+
+_DOUBLED = ("\x00wenxin-open\x00", "\x00wenxin-close\x00")
+
+
+def _notebook_names_in(template: str, namespace: dict) -> str:
+    """A batch template with the notebook's {names} filled; {item}, {i} and doubled braces are left for each row."""
+    guarded = template.replace("{{", _DOUBLED[0]).replace("}}", _DOUBLED[1])
+    filled = interpolate(guarded, {k: v for k, v in namespace.items() if k not in ("item", "i")})
+    return filled.replace(_DOUBLED[0], "{{").replace(_DOUBLED[1], "}}")

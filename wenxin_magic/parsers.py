@@ -114,8 +114,14 @@ def _build_cell_parser() -> _Parser:
                    help="the notebook's functions the model may call (default: WenxinMagics.tools)")
     p.add_argument("--no-tools", action="store_true", help="offer no tools, whatever WenxinMagics.tools says")
     p.add_argument("--approve", action="store_true", help="ask before each tool call")
+    p.add_argument("--batch", type=_name("--batch"), metavar="VAR",
+                   help="run the cell as a template over the items of VAR ({item}, {item.field}, {i}) into a table")
+    p.add_argument("--concurrency", type=_positive("--concurrency"), metavar="N",
+                   help="with --batch: requests in flight at most (default 8; the quota may allow fewer)")
+    p.add_argument("--resume", action="store_true", help="with --batch: run only the rows the last run (-o) lacks")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
-    p.add_argument("-o", "--out", type=_name("--out"), help="store the Reply in this variable")
+    p.add_argument("-o", "--out", type=_name("--out"),
+                   help="store the Reply in this variable (with --batch: the table; default _wenxin_batch)")
     p.add_argument("--compare", type=_models, help="M1,M2,... side by side")
     p.add_argument("-f", "--format", choices=FORMATS, help="how to show the answer")
     p.add_argument("--no-interpolate", action="store_true", help="leave {braces} as written")
@@ -149,6 +155,9 @@ class CellArgs:
     max_tokens: int | None = None
     web_search: bool = False
     tools: list[str] | None = None
+    batch: str | None = None
+    concurrency: int | None = None
+    resume: bool = False
     no_tools: bool = False
     approve: bool = False
     no_stream: bool = False
@@ -193,9 +202,22 @@ def parse_cell_args(line: str) -> CellArgs:
         raise UsageError("%%wenxin: --tools and --no-tools contradict each other; give one.")
     if args.tools and args.completion:
         raise UsageError("%%wenxin: a completion (continuation) cannot call tools; drop --tools or --completion.")
+    _check_batch(args)
     if args.compare and len(args.compare) > 8:
         raise UsageError("%%wenxin: --compare takes at most 8 models.")
     return args
+
+
+def _check_batch(args: CellArgs) -> None:
+    if args.batch is None:
+        for option, given in (("--concurrency", args.concurrency is not None), ("--resume", args.resume)):
+            if given:
+                raise UsageError(f"%%wenxin: {option} goes with --batch VAR.")
+        return
+    for option, given in (("-c/--chat", args.chat), ("--new", args.new), ("--tools", args.tools)):
+        if given:
+            raise UsageError(f"%%wenxin --batch: {option} does not apply; each row is a fresh single question that "
+                             "joins no conversation.")
 
 
 def parse_line_prompt(line: str) -> CellArgs:
@@ -291,6 +313,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
                         "kept in memory only), and go online"),
     Subcommand("online", "use the real Qianfan service"),
     Subcommand("offline", "use the built-in emulator"),
+    Subcommand("fix", "explain the error a cell raised (the last, or cell N) and offer the corrected cell next", (
+        Argument(("cell",), {"nargs": "?", "type": _positive("N"), "metavar": "N",
+                             "help": "the cell's number, In[N] (default: the last that raised)"}),
+        _chat_option(),
+        Argument(("-m", "--model"), {"metavar": "MODEL", "help": "the model to ask"}))),
     Subcommand("panel", "open the chat panel", (
         _chat_option(),
         Argument(("-m", "--model"), {"metavar": "MODEL", "help": "model for the conversation"}),
@@ -375,8 +402,8 @@ def _lookup(namespace: dict, name: str, path: str):
     return value
 
 
-def interpolate(text: str, namespace: dict) -> str:
-    """Fill {name}, {name.attr} and {name[key]} from ``namespace``.
+def interpolate(text: str, namespace, render: Callable[[object], str] = str) -> str:
+    """Fill {name}, {name.attr} and {name[key]} from ``namespace``, each value through ``render``.
 
     Braces that do not name an existing variable (code, JSON, LaTeX) stay as
     written; {{name}} stands for a literal {name}. Other doubled braces, such
@@ -386,6 +413,6 @@ def interpolate(text: str, namespace: dict) -> str:
         if match.group(1) is not None:  # {{name}} is the escape for a literal {name}
             return "{" + match.group(1) + "}"
         value = _lookup(namespace, match.group(2), match.group(3) or "")
-        return match.group(0) if value is _MISSING else str(value)
+        return match.group(0) if value is _MISSING else render(value)
 
     return _FIELD.sub(replace, text)

@@ -119,31 +119,39 @@ def _has_key(value, key) -> bool:
 
 
 def _describe(value) -> str:
+    if value is None:
+        return "None"
     kind = type(value).__name__
     article = "an" if kind[:1].lower() in "aeiou" else "a"
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
         return f"{article} {kind} of {len(value)}"
     return f"{article} {kind}"
 
 
 def _contents(value) -> str:
     """What an item has, for an error message: its keys, its indices or its public attributes."""
-    keys = getattr(value, "keys", None)
-    if callable(keys):
-        try:
-            names = [str(k) for k in keys()]
-        except TypeError:
-            names = []
-    elif isinstance(value, (list, tuple, str)):
-        return f"indices 0–{len(value) - 1}" if len(value) else "nothing (it is empty)"
-    elif hasattr(value, "__dict__") or hasattr(value, "_fields"):
-        names = list(getattr(value, "_fields", ())) or [n for n in vars(value) if not n.startswith("_")]
-    else:
-        names = [n for n in dir(value) if not n.startswith("_")]
+    if isinstance(value, (str, bytes)):
+        return "only its text"
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return f"indices 0–{len(value) - 1}" if value else "nothing (it is empty)"
+    names = _names(value)
     if not names:
         return "nothing"
     shown = ", ".join(names[:_LISTED])
     return shown if len(names) <= _LISTED else f"{shown}, … ({len(names)} in all)"
+
+
+def _names(value) -> list[str]:
+    keys = getattr(value, "keys", None)
+    if callable(keys):
+        try:
+            return [str(k) for k in keys()]
+        except TypeError:
+            return []
+    if hasattr(value, "_fields"):  # a namedtuple
+        return list(value._fields)
+    own = [n for n in getattr(value, "__dict__", {}) if not n.startswith("_")]
+    return own or [n for n in dir(value) if not n.startswith("_") and not callable(getattr(value, n, None))]
 
 
 # -- items ---------------------------------------------------------------------------------------
@@ -159,7 +167,7 @@ def batch_items(value, name: str = "items") -> list:
         return value.tolist()
     if isinstance(value, (str, bytes, bytearray)):
         raise TypeError(f"{name} is a {type(value).__name__}, which is one prompt, not a list of inputs: "
-                        f"pass [text] for one item, or text.splitlines() for one per line. Accepted: {_ACCEPTED}.")
+                        f"pass [{name}] for one item, or {name}.splitlines() for one per line. Accepted: {_ACCEPTED}.")
     if isinstance(value, Mapping):
         raise TypeError(f"{name} is a {type(value).__name__}: pass list({name}.items()) for (key, value) pairs "
                         f"or list({name}.values()) for the values. Accepted: {_ACCEPTED}.")
@@ -195,7 +203,7 @@ class BatchRow:
     item: Any
     model: str
     prompt: str | None  # None when the template could not be filled
-    reply: Any = None
+    reply: Any = None  # a session Reply (read: text, reasoning, finish_reason, usage, latency, retries, error, ok)
     error: str | None = None
     status: str = "not run"  # "done", "failed" or "not run"
 
@@ -238,7 +246,7 @@ def _tokens(reply) -> int:
 _RATE_LIMIT_CODES = frozenset({18, 336501, 336502})  # v1: QPS, RPM, TPM
 
 
-def is_rate_limited(error) -> bool:
+def _rate_limited(error) -> bool:
     """Whether a reply's error says a quota is used up (v1 codes 18, 336501, 336502; v2 HTTP 429)."""
     if error is None:
         return False
@@ -260,12 +268,14 @@ class Window:
     concurrency: int  # how many may be in flight now: halved on a rate limit, raised back one per success
     limit_requests: int | None = None
     limit_tokens: int | None = None
+    others: int = 0  # requests in the service's window that are not ours (another cell, kernel or client)
+    others_seen: collections.deque = field(default_factory=collections.deque, repr=False)  # (time, lower bound)
     in_flight: int = 0
     peak_requests: int = 0  # the most starts ever counted in one window, this one included
     pauses: int = 0  # how many times a rate limit paused it
     paused_until: float = 0.0
     probed: bool = False  # a reply has come: starts no longer wait for a first one
-    starts: collections.deque = field(default_factory=collections.deque)
+    starts: collections.deque = field(default_factory=collections.deque, repr=False)
     finished_tokens: int = 0
     finished: int = 0
 
@@ -280,8 +290,8 @@ class Window:
 
 
 class Slot:
-    """A request's place in the quota: ``done(reply)`` hands the reply to the Pacer; leaving the
-    ``async with`` (or ``release()``) frees the place."""
+    """A request's place in the quota. ``release(reply)`` (or ``done(reply)`` then leaving the ``async with``)
+    frees it and tells the Pacer what the reply said; ``release()`` without one: the request never ran."""
 
     def __init__(self, pacer: "Pacer", key: str, start: _Start):
         self._pacer, self.key, self._start = pacer, key, start
@@ -298,11 +308,26 @@ class Slot:
             self._released = True
             self._pacer._release(self.key, self._start, self._reply)
 
-    async def __aenter__(self) -> "Slot":
-        return self
+
+class _Held:
+    """``async with pacer.slot(key) as slot``: waits for the place on entry, frees it on exit."""
+
+    def __init__(self, pacer: "Pacer", key: str):
+        self._pacer, self._key = pacer, key
+        self._slot: Slot | None = None
+
+    async def __aenter__(self) -> Slot:
+        self._slot = await self._pacer.acquire(self._key)
+        return self._slot
 
     async def __aexit__(self, *exc) -> None:
-        self.release()
+        self._slot.release()
+
+
+@dataclass(frozen=True)
+class _Wait:
+    seconds: float | None  # None: no timer
+    on_reply: bool  # a reply (any slot released) may open the way sooner
 
 
 class Pacer:
@@ -316,16 +341,17 @@ class Pacer:
     - At most ``concurrency`` requests are in flight in all, and at most a key's current concurrency for it.
     - Until a key has a reply, one request goes first and the others wait for it, so the quota is
       known before a burst.
-    - With ``limit_requests`` known, a request starts only while fewer than that (less ``reserve``)
-      started within the window; with ``limit_tokens`` known, only while the window's tokens (those
-      reported, and the mean for requests in flight) and one more request's estimate fit.
-    - A rate-limit error, or ``remaining_requests == 0`` that its own count does not explain (someone
-      else uses the quota), halves the key's concurrency (not below 1) and pauses its new starts for
-      the error's ``retry_after`` or ``pause`` seconds; each later success raises it back by one.
+    - With ``limit_requests`` known, a request starts only while fewer than that (less ``reserve``, a
+      fraction of the limit, at least 1 when not 0) started within the window; with ``limit_tokens`` known,
+      only while the window's tokens (those reported, the mean for those in flight) and one more mean fit.
+      A start leaves the count ``window + slack`` seconds after it was made.
+    - What the service counts beyond our own starts (``limit - remaining`` less ours that have replied) is
+      someone else's use of the quota, and leaves that much less room in the window.
+    - A rate-limit error halves the key's concurrency (not below 1) and pauses its new starts for the
+      error's ``retry_after`` or ``pause`` seconds; each later success raises it back by one.
 
-    Use: ``async with await pacer.slot(key) as slot: reply = await ask(...); slot.done(reply)``
-    (``slot(key)`` waits for the place; ``slot.release(reply)`` instead of ``async with`` works too).
-    ``clock`` and ``sleep`` are injectable for tests.
+    Use: ``async with pacer.slot(key) as slot: reply = await ask(...); slot.done(reply)``, or
+    ``slot = await pacer.acquire(key)`` … ``slot.release(reply)``. ``clock`` and ``sleep`` are injectable.
     """
 
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, *, window: float = 60.0, slack: float = 1.0,
@@ -352,7 +378,11 @@ class Pacer:
             self._windows[key] = Window(concurrency=self.concurrency)
         return self._windows[key]
 
-    async def slot(self, key: str) -> Slot:
+    def slot(self, key: str) -> _Held:
+        """``async with pacer.slot(key) as slot``: a place for one request for ``key``."""
+        return _Held(self, key)
+
+    async def acquire(self, key: str) -> Slot:
         """Wait until a request for ``key`` may start, and count it as started."""
         window = self.state(key)
         async with self._gates.setdefault(key, asyncio.Lock()):  # first come, first served
@@ -360,7 +390,7 @@ class Pacer:
                 now = self.clock()
                 self._forget_old(window, now)
                 wait = self._wait_needed(window, now)
-                if wait is False:
+                if wait is None:
                     break
                 await self._wait(wait)
             start = _Start(now)
@@ -370,50 +400,47 @@ class Pacer:
             window.peak_requests = max(window.peak_requests, len(window.starts))
         return Slot(self, key, start)
 
-    acquire = slot
-
     def _forget_old(self, window: Window, now: float) -> None:
         while window.starts and window.starts[0].at <= now - self.window - self.slack:
             window.starts.popleft()
 
-    def _wait_needed(self, window: Window, now: float):
-        """False when a request may start now; else seconds to sleep, or None to wait for a reply."""
+    def _wait_needed(self, window: Window, now: float) -> _Wait | None:
+        """None when a request may start now, else what to wait for."""
         if now < window.paused_until:
-            return window.paused_until - now
+            return _Wait(window.paused_until - now, on_reply=False)
         if not window.probed and window.in_flight:
-            return None
+            return _Wait(None, on_reply=True)
         if window.in_flight >= window.concurrency or self.in_flight >= self.concurrency:
-            return None
+            return _Wait(None, on_reply=True)
         until_oldest_leaves = (window.starts[0].at + self.window + self.slack - now) if window.starts else 0.0
-        if window.limit_requests is not None and len(window.starts) >= self._usable(window.limit_requests):
-            return until_oldest_leaves
+        if window.limit_requests is not None and \
+                len(window.starts) >= self._usable(window.limit_requests) - window.others:
+            # a reply of one in flight may show that less of the quota is someone else's
+            return _Wait(until_oldest_leaves, on_reply=window.in_flight > 0 and window.others > 0)
         if window.limit_tokens is not None and window.starts and (
                 window.tokens_in_window() + window.token_estimate > self._usable(window.limit_tokens)):
-            # a reply can free room too: one in flight counted at the mean may have used less
-            return until_oldest_leaves if not window.in_flight else -until_oldest_leaves
-        return False
+            # a request in flight, counted at the mean, may report fewer tokens and make room
+            return _Wait(until_oldest_leaves, on_reply=window.in_flight > 0)
+        return None
 
     def _usable(self, limit: int) -> int:
         return limit - max(1, math.ceil(limit * self.reserve)) if self.reserve > 0 else limit
 
-    async def _wait(self, wait) -> None:
-        """Sleep ``wait`` seconds (negative: or until a reply, whichever comes first), or None: until a reply."""
+    async def _wait(self, wait: _Wait) -> None:
         if self._changed is None:
             self._changed = asyncio.Event()
-        changed = self._changed
-        if wait is None:
-            await changed.wait()
-            return
-        if wait >= 0:
-            await self.sleep(wait)
-            return
-        sleeping = asyncio.ensure_future(self.sleep(-wait))
-        replied = asyncio.ensure_future(changed.wait())
-        try:
-            await asyncio.wait({sleeping, replied}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeping, replied):
-                task.cancel()
+        replied = self._changed
+        if not wait.on_reply:
+            await self.sleep(wait.seconds)
+        elif wait.seconds is None:
+            await replied.wait()
+        else:
+            waits = {asyncio.ensure_future(self.sleep(wait.seconds)), asyncio.ensure_future(replied.wait())}
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
 
     def _release(self, key: str, start: _Start, reply) -> None:
         window = self.state(key)
@@ -437,15 +464,27 @@ class Pacer:
         if rate_limit is not None:
             window.limit_requests = getattr(rate_limit, "limit_requests", None) or window.limit_requests
             window.limit_tokens = getattr(rate_limit, "limit_tokens", None) or window.limit_tokens
-        if is_rate_limited(error):
+            self._count_others(window, rate_limit)
+        if _rate_limited(error):
             self._back_off(window, getattr(error, "retry_after", None))
-        elif getattr(rate_limit, "remaining_requests", None) == 0 and not self._own_use_fills(window):
-            self._back_off(window, None)
         elif error is None:
             window.concurrency = min(self.concurrency, window.concurrency + 1)
 
-    def _own_use_fills(self, window: Window) -> bool:
-        return window.limit_requests is not None and len(window.starts) >= window.limit_requests
+    def _count_others(self, window: Window, rate_limit) -> None:
+        """What the service counted beyond our own starts: the quota someone else is using now."""
+        remaining = getattr(rate_limit, "remaining_requests", None)
+        if window.limit_requests is None or remaining is None:
+            return
+        now = self.clock()
+        self._forget_old(window, now)
+        # The service counted this reply's request and whatever had arrived before it, so what it counted
+        # beyond all our starts is surely someone else's: a lower bound, exact when ours were all answered
+        # (the first request goes alone for that). Replies come back out of order, so a single bound can
+        # fall short: the highest of the last minute stands, as someone else's requests stay a minute too.
+        window.others_seen.append((now, max(0, (window.limit_requests - remaining) - len(window.starts))))
+        while window.others_seen and window.others_seen[0][0] <= now - self.window:
+            window.others_seen.popleft()
+        window.others = max(bound for _, bound in window.others_seen)
 
     def _back_off(self, window: Window, retry_after: float | None) -> None:
         now = self.clock()
@@ -453,6 +492,9 @@ class Pacer:
             window.concurrency = max(1, window.concurrency // 2)
             window.pauses += 1
         window.paused_until = max(window.paused_until, now + (retry_after or self.pause))
+        # after the pause one request goes first again, and its reply says how much of the quota is free
+        window.others, window.probed = 0, False
+        window.others_seen.clear()
 
 
 # -- the batch -----------------------------------------------------------------------------------
@@ -597,7 +639,7 @@ class Batch:
         return self
 
     async def _run_row(self, row: BatchRow, ask, pacer: Pacer, report: "_Throttled") -> None:
-        slot = await pacer.slot(row.model)
+        slot = await pacer.acquire(row.model)
         try:
             reply = await ask(row.prompt, row.model)
         except asyncio.CancelledError:
@@ -607,6 +649,9 @@ class Batch:
             slot.release()
             self._settle(row, None, f"{type(exc).__name__}: {exc}")
         else:
+            if _interrupted(reply):  # an ask that turns cancelling into an interrupted reply: the row never ran
+                slot.release()
+                return
             slot.release(reply)
             self._settle(row, reply, _failure(reply))
         report()
@@ -645,14 +690,16 @@ def _models(models) -> list[str]:
     return list(models)
 
 
+def _interrupted(reply) -> bool:
+    return getattr(reply, "interrupted", False) is True and getattr(reply, "error", None) is None
+
+
 def _failure(reply) -> str | None:
     """Why a reply does not count as done, or None when it does."""
     error = getattr(reply, "error", None)
     if error is not None:
         return str(error)
-    if not getattr(reply, "ok", True):
-        return "interrupted" if getattr(reply, "interrupted", False) else "not answered"
-    return None
+    return None if getattr(reply, "ok", True) else "not answered"
 
 
 class _Throttled:

@@ -51,13 +51,15 @@ class Reply:
         self.tool_calls: list[dict] = []
         self.search_info: dict | None = None
         self.search_results: list[dict] = []
+        self.rate_limit = None  # the quota the service reported with this answer (v1's X-Ratelimit-* headers)
         self.reasoning_started: float | None = None  # perf_counter times, for "thought for N s"
         self.reasoning_ended: float | None = None
         self.cleared_rounds: list[int] = []
         self.calls: list = []  # ToolCalls: the calls this reply asked for, and what became of them
         self.rounds: list[Reply] = []  # the turn's earlier replies, each of which asked for calls
         self.tool_stop = ""  # why the turn stopped with calls not run (the round limit)
-        self.notes: list[str] = []
+        self.notes: list[str] = []  # what the user should know about how it was asked (e.g. untyped tools)
+        self.context = ""  # how much of the notebook a view put into the prompt, for the footer
         self.params: dict[str, Any] = {}  # the request's parameters, as asked (not the messages)  # what the user should know about how this was asked (e.g. untyped tools)
         self.done = False
         self.created = time.time()
@@ -156,6 +158,8 @@ class Reply:
     def absorb(self, part) -> None:
         """Take what a response, or one chunk of a stream, says about how the answer ends."""
         self.id = part.id or self.id
+        if getattr(part, "rate_limit", None) is not None:
+            self.rate_limit = part.rate_limit
         if getattr(part, "is_end", True):
             self.usage = part.usage
             self.finish_reason = part.finish_reason

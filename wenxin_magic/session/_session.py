@@ -53,6 +53,7 @@ class Session:
         self.replies: list[Reply] = []  # every finished reply, for usage accounting
         self.last_reply: Reply | None = None
         self.log = SessionLog(self._restore)  # every turn, written when it ends; searchable, resumable
+        self.last_batch = None  # the latest batch run (a _batch.Batch), finished or stopped
 
     def __repr__(self) -> str:
         return f"Session({self.backend.mode}, auth={self.auth_method!r}, conversations={len(self._conversations)})"
@@ -219,6 +220,64 @@ class Session:
         return await self.runner.relay(self._acompare_here(
             prompt, models, on_start=on_caller_loop(on_start), on_delta=on_caller_loop(on_delta), tool_use=use,
             **kwargs))
+
+    def batch(self, template: str, items, *, models: list[str] | None = None, model: str | None = None,
+              concurrency: int | None = None, resume=None, endpoint: str | None = None, completion: bool = False,
+              on_progress: Callable | None = None, items_name: str = "items", **params):
+        """One prompt template over many items and models, paced to the service's quota; returns the Batch.
+
+        ``template`` uses ``{item}``, ``{item.field}``, ``{item[key]}`` and ``{i}``; ``items`` is a list, a pandas
+        Series or DataFrame (its rows). Each row is a fresh single question: no conversation changes. A row that
+        fails keeps its error and the others go on. ``resume``: a previous Batch of the same cell, whose finished
+        rows are kept. ``batch.frame()`` is the table (pandas), ``batch.replies()`` the answers. On an interrupt
+        the Batch so far stays in ``session.last_batch``, its unfinished rows marked not run. ``items_name`` is what
+        messages call the items.
+        """
+        from ._batch import Batch, batch_items
+
+        if concurrency is not None and (not isinstance(concurrency, int) or isinstance(concurrency, bool)
+                                        or concurrency < 1):
+            raise InvalidRequestError(f"concurrency must be a whole number of at least 1, got {concurrency!r}.",
+                                      field="concurrency", allowed="an integer >= 1")
+        # a deployed service without a model name goes by its endpoint's name in the table
+        names = list(models) if models else [model or endpoint or self.default_model]
+        routes = {name: self._batch_route(name, endpoint, completion) for name in names}
+        previous = getattr(resume, "batch", resume)  # a Batch, or the list of replies that carries one
+        items = batch_items(items, items_name)
+        if not items:
+            raise InvalidRequestError(f"{items_name} is empty: the batch has nothing to run.", field="items")
+        run = Batch(template, items, names, concurrency=concurrency, previous=previous)
+        if concurrency is not None and concurrency > self.backend.client_options.get("max_connections", 20):
+            self.backend.reconfigure(max_connections=concurrency)  # the connection pool must not be the limit
+        self.last_batch = run
+        calls: queue.SimpleQueue = queue.SimpleQueue()
+        self.runner.wait(self._abatch_here(run, routes, endpoint, completion, in_caller_thread(calls, on_progress),
+                                           params), calls)
+        return run
+
+    def _batch_route(self, model: str | None, endpoint: str | None, completion: bool) -> Route:
+        if model == endpoint:  # the endpoint alone, named in the table by its name
+            return Route(api="v1", model=None, spec=None)
+        if completion or endpoint is not None:
+            return Route(api="v1", model=model, spec=find_model(model) if model else None)
+        return self.route(model)  # a model no credentials reach: said before anything runs
+
+    async def _abatch_here(self, run, routes: dict, endpoint, completion: bool, on_progress, params: dict) -> None:
+        async def ask(prompt: str, model: str) -> Reply:
+            chosen = routes[model]
+            reply = Reply(prompt=prompt, model=chosen.model, endpoint=endpoint, chat=None, kind="batch")
+            reply.api, reply.params = chosen.api, dict(params)
+            if completion:
+                call = lambda c, s: c.complete(prompt, endpoint=endpoint, model=chosen.model, **params)  # noqa: E731
+            else:
+                call = lambda c, s: c.chat(model=chosen.model, messages=[{"role": "user", "content": prompt}],  # noqa: E731
+                                           endpoint=endpoint, **params)
+            try:
+                await self._fill(reply, call, False, None)
+            finally:
+                self._finish(reply, request={"role": "user", "content": prompt}, kind="batch")
+            return reply
+        await run.run(ask, on_progress=on_progress)
 
     def _tool_use(self, tools, where: tuple, approve, on_call, params: dict):
         """How the turn may call ``tools``, a ``ToolUse`` (None without any); takes its settings out of ``params``.
