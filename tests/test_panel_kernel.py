@@ -62,7 +62,7 @@ def roles(kernel, chat="class"):
 
 def test_kernel_interrupt_stops_the_panel_answer(kernel):
     type_and_send(kernel, "write 8000 characters about the Great Wall")
-    wait_for(kernel, "p._task is not None and len(session.last_reply.text) > 200")
+    wait_for(kernel, "p._task is not None and session.last_reply is not None and len(session.last_reply.text) > 200")
     kernel.km.interrupt_kernel()
     wait_for(kernel, "p._task.done()")
     reply = kernel.value("session.last_reply.to_dict()")
