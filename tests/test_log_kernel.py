@@ -214,7 +214,7 @@ def test_log_lists_and_searches_the_logged_turns(kernel, log_file):
     listed = kernel.run("%wenxin log")
     ok(listed)
     table = listed.final()
-    assert table.splitlines()[0] == "| id | when | chat | model | question | answer | tokens |"
+    assert table.splitlines()[0] == "| id | when | chat | run | model | question | answer | tokens |"
     for question in ("介绍下故宫的历史", "Tell me about the Summer Palace", "介绍下西湖"):
         assert question in table
     assert table.index("介绍下西湖") < table.index("Tell me about the Summer Palace") < table.index("介绍下故宫")

@@ -384,6 +384,9 @@ def test_reset_starts_a_new_run_and_resume_picks_a_run(online, log_path):
     older = online()
     older.log.resume("runs", run_id=first_run)  # the log's own resume does the same
     assert older.history("runs") == first_history
+    by_prefix = online()
+    by_prefix.resume("runs", run_id=first_run[:8])  # as `%wenxin log` shows it
+    assert by_prefix.history("runs") == first_history and by_prefix.conversation("runs").run_id == first_run
     assert older.conversation("runs").run_id == first_run
     older.ask("first run, third question", chat="runs")
     assert rows_of(log_path)[-1]["run_id"] == first_run

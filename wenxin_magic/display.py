@@ -233,14 +233,14 @@ def log_table(turns) -> tuple[str, str]:
     """Logged turns as a Markdown table and as plain text: when, conversation, model, question, answer, tokens."""
     from datetime import datetime
 
-    rows = ["| id | when | chat | model | question | answer | tokens |", "|---|---|---|---|---|---|---|"]
+    rows = ["| id | when | chat | run | model | question | answer | tokens |", "|---|---|---|---|---|---|---|---|"]
     plain = []
     for turn in turns:
         reply = turn.reply
         when = datetime.fromtimestamp(reply.created).strftime("%Y-%m-%d %H:%M")
         tokens = sum(step.usage.total_tokens for step in turn.replies if step.usage is not None)
         answer = reply.text or (f"⚠ {reply.error}" if reply.error else "")
-        cells = [str(turn.log_id), when, reply.chat or "—", reply.label,
+        cells = [str(turn.log_id), when, reply.chat or "—", (turn.run_id or "")[:8], reply.label,
                  _cell_text(turn.request.get("content"), 60), _cell_text(answer, 90), str(tokens)]
         rows.append("| " + " | ".join(md_escape(cell) for cell in cells) + " |")
         plain.append("  ".join(cells))

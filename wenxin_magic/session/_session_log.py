@@ -201,6 +201,9 @@ class SessionLog:
     def conversation(self, chat: str, run_id: str | None = None) -> Conversation | None:
         """A logged run of ``chat`` rebuilt (its latest, or ``run_id``), without putting it in the session."""
         store = self._existing()
+        if store and run_id:  # the table shows a run's first 8 characters: a unique beginning will do
+            matching = [run["run_id"] for run in store.runs(chat) if str(run["run_id"]).startswith(run_id)]
+            run_id = matching[0] if len(matching) == 1 else run_id
         rows = store.run_rows(chat, run_id) if store else []
         if not rows:
             return None
