@@ -345,8 +345,9 @@ class Pacer:
       fraction of the limit, at least 1 when not 0) started within the window; with ``limit_tokens`` known,
       only while the window's tokens (those reported, the mean for those in flight) and one more mean fit.
       A start leaves the count ``window + slack`` seconds after it was made.
-    - What the service counts beyond our own starts (``limit - remaining`` less ours that have replied) is
-      someone else's use of the quota, and leaves that much less room in the window.
+    - What the service counts beyond all our starts in the window (``limit - remaining`` less them; the
+      highest such bound of the last minute) is someone else's use of the quota, and leaves that much
+      less room in the window.
     - A rate-limit error halves the key's concurrency (not below 1) and pauses its new starts for the
       error's ``retry_after`` or ``pause`` seconds; each later success raises it back by one.
 
