@@ -1,7 +1,7 @@
 """Speed figures for wenxin-magic, each beside the same figure for a peer measured in the same run.
 
     python benchmarks/run.py            # everything
-    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools, batch
+    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools, batch, render
 
 A benchmark, not a test: it prints figures and goal ratios and never fails on time.
 The emulator runs in its own process so the client's CPU time is the client's alone.
@@ -177,8 +177,8 @@ def _first_display_ms(kernel, options: str, repeats: int = 5) -> tuple[float, fl
     for _ in range(repeats):
         run = kernel.run(f"%%wenxin --new{options}\n介绍一下北京")
         first = next(m for m in run.of("update_display_data", "display_data")
-                     if "…" not in m["content"]["data"].get("text/markdown", "…")[:3]
-                     or "Thinking" in m["content"]["data"].get("text/markdown", ""))
+                     if not m["content"]["data"].get("text/html", "<p>…</p>").startswith("<p>…</p>")
+                     or "Thinking" in m["content"]["data"].get("text/html", ""))
         served = kernel.value("session.backend.start_emulator().requests[-1]['first_chunk_at']")
         parsed = kernel.value("session.last_reply.first_token_at")
         extras.append((_iso(first["header"]["date"]) - served) * 1000)
@@ -269,6 +269,12 @@ def bench_tools() -> None:
     run()
 
 
+def bench_render() -> None:
+    from render import bench_render as run
+
+    run()
+
+
 def bench_batch() -> None:
     from batch import bench_batch as run
 
@@ -276,7 +282,7 @@ def bench_batch() -> None:
 
 
 SECTIONS = {"client": bench_client, "v2": bench_v2, "imports": bench_imports, "magics": bench_magics,
-            "tools": bench_tools, "batch": bench_batch}
+            "tools": bench_tools, "batch": bench_batch, "render": bench_render}
 
 
 def main(argv: list[str]) -> None:

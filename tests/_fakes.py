@@ -6,6 +6,8 @@ Fixtures live in conftest.py; test modules import these names directly (``from _
 from __future__ import annotations
 
 import hashlib
+import html
+import re
 from dataclasses import dataclass
 
 CREDENTIAL_VARS = ("QIANFAN_AK", "QIANFAN_SK", "QIANFAN_ACCESS_KEY", "QIANFAN_SECRET_KEY", "QIANFAN_ACCESS_TOKEN",
@@ -76,6 +78,23 @@ class FAKE:
     NOTEBOOK = fake_keys("notebook")  # must not reach a saved notebook's outputs
     MATRIX = fake_keys("matrix")  # the fault matrix's kernel
     HYGIENE = fake_keys("hygiene")  # the secret-hygiene scan
+
+
+# -- what a display shows ----------------------------------------------------------------------------
+
+def text_of(fragment: str) -> str:
+    """What HTML shows as text: tags dropped, entities read, white space folded."""
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", "", fragment)).split())
+
+
+def words_of(markdown_text: str) -> str:
+    """The words of Markdown source as its rendering shows them: emphasis, list numbers and heading marks dropped."""
+    return " ".join(re.sub(r"\*\*|__|^[ \t]*\d+\.[ \t]+|^#+[ \t]+", "", markdown_text, flags=re.M).split())
+
+
+def shows(markdown_text: str, fragment: str) -> bool:
+    """Whether the HTML ``fragment`` shows the words of ``markdown_text`` (an answer's source), in order."""
+    return words_of(markdown_text) in words_of(text_of(fragment))
 
 
 # -- the emulator's request log ----------------------------------------------------------------------

@@ -55,7 +55,7 @@ class CellRun:
     def displays(self) -> list[dict]:
         return self.of(*DISPLAY_TYPES)
 
-    def final(self, mime: str = "text/markdown") -> str:
+    def final(self, mime: str = "text/html") -> str:
         """The last content shown for ``mime``."""
         for m in reversed(self.displays):
             if mime in m["content"]["data"]:

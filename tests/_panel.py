@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from _fakes import text_of, words_of  # noqa: F401 - the panel tests take them from here too
 
-def markdown(bubble) -> str:
-    return bubble.outputs[0]["data"]["text/markdown"] if bubble.outputs else ""
+
+def shown(bubble) -> str:
+    """The HTML a bubble displays."""
+    return bubble.outputs[0]["data"]["text/html"] if bubble.outputs else ""
 
 
 def bubbles(panel, kind):

@@ -116,7 +116,7 @@ def test_api_and_emulator_speak_no_magic():
 
 
 HEAVY = ("httpx", "ipywidgets", "pydantic", "pandas", "starlette", "uvicorn", "wenxin_magic.emulator",
-         "wenxin_magic.panel", "wenxin_magic.display")
+         "wenxin_magic.panel", "wenxin_magic.display", "markdown_it", "mdit_py_plugins", "nh3")
 
 
 def test_loading_the_extension_imports_nothing_heavy():

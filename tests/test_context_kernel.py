@@ -66,7 +66,7 @@ def sent(k, chat: str) -> str:
 def footer(r) -> tuple[int, int] | None:
     """(objects, characters) the answer's footer says went into the prompt, or None without one."""
     final = r.final()
-    subs = re.findall(r"<sub>(.*?)</sub>", final, re.S)
+    subs = re.findall(r"<sub[^>]*>(.*?)</sub>", final, re.S)
     assert subs, final
     match = FOOTER.search(subs[-1])
     if match is None:

@@ -177,7 +177,7 @@ def test_sigkill_while_an_answer_streams_leaves_a_sound_log(kernel_factory, emu,
             continue
         if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] in ("display_data",
                                                                                "update_display_data"):
-            shown = msg["content"]["data"].get("text/markdown", "")
+            shown = msg["content"]["data"].get("text/html", "")
             streamed = "Great Wall" in shown and "characters so far" in shown  # part of the answer, not all
     os.kill(kernel_pid(k), signal.SIGKILL)
     deadline = time.monotonic() + 20
@@ -214,12 +214,13 @@ def test_log_lists_and_searches_the_logged_turns(kernel, log_file):
     listed = kernel.run("%wenxin log")
     ok(listed)
     table = listed.final()
-    assert table.splitlines()[0] == "| id | when | chat | run | model | question | answer | tokens |"
+    assert table.startswith("<table><thead><tr><th>id</th><th>when</th><th>chat</th><th>run</th><th>model</th>"
+                            "<th>question</th><th>answer</th><th>tokens</th></tr></thead>")
     for question in ("介绍下故宫的历史", "Tell me about the Summer Palace", "介绍下西湖"):
         assert question in table
     assert table.index("介绍下西湖") < table.index("Tell me about the Summer Palace") < table.index("介绍下故宫")
     rows = {r["question"]: r for r in rows_of(log_file)}
-    assert f"| {rows['介绍下西湖']['id']} |" in table and str(rows["介绍下西湖"]["total_tokens"]) in table
+    assert f"<td>{rows['介绍下西湖']['id']}</td>" in table and str(rows["介绍下西湖"]["total_tokens"]) in table
     assert rows["介绍下西湖"]["notebook"] == "/home/me/log-tests.ipynb"
 
     found = kernel.run("%wenxin log -q 故宫").final()
@@ -231,7 +232,7 @@ def test_log_lists_and_searches_the_logged_turns(kernel, log_file):
     by_model = kernel.run("%wenxin log -m ERNIE-Lite-8K").final()
     assert "介绍下西湖" in by_model and "故宫" not in by_model
     one = kernel.run("%wenxin log -n 1").final()
-    assert "介绍下西湖" in one and "Summer Palace" not in one and len(one.splitlines()) == 3
+    assert "介绍下西湖" in one and "Summer Palace" not in one and one.count("<tr>") == 2
     recent = kernel.run("%wenxin log --since 1d -c beijing").final()
     assert "故宫" in recent and "Summer Palace" in recent
     chats = kernel.run("%wenxin log --kind chat -n 1").final()

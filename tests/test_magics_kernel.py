@@ -52,7 +52,7 @@ def test_answer_streams_into_one_updated_output(kernel):
     updates = run.of("update_display_data")
     assert len(first) == 1 and len(display_ids(run)) == 1
     assert len(updates) >= 3  # at least two intermediate states and the final one
-    shown = [m["content"]["data"]["text/markdown"] for m in updates[:-1]]
+    shown = [m["content"]["data"]["text/html"] for m in updates[:-1]]
     assert len(set(shown)) == len(shown)
     final = run.final()
     assert "Forbidden City" in final and "ERNIE-Speed-8K" in final and "tokens" in final
@@ -102,7 +102,7 @@ def test_format_code_offers_the_next_cell(kernel):
 
 def test_format_text_and_json(kernel):
     run = kernel.run("%%wenxin -f text\n你好")
-    assert run.final("text/plain") and "text/markdown" not in run.displays[-1]["content"]["data"]
+    assert run.final("text/plain") and "text/html" not in run.displays[-1]["content"]["data"]
     run = kernel.run('%%wenxin -f json -m ERNIE-3.5-8K\nlist three cities as JSON')
     assert last_request(kernel)["json"]["response_format"] == "json_object"
     assert run.displays  # shown as JSON when the answer parses, else as Markdown

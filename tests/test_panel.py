@@ -8,7 +8,7 @@ import json
 import pytest
 
 from _fakes import FAKE, assert_history_valid
-from _panel import bubbles, finished, markdown, send
+from _panel import bubbles, finished, send, shown, text_of, words_of
 from wenxin_magic.panel import NEW_CHAT, ChatPanel
 
 
@@ -41,7 +41,7 @@ async def test_send_streams_an_answer_into_a_bubble(session, emu):
         original(event)
         if event.kind == "delta":
             assistant = bubbles(panel, "assistant")[-1]
-            states.append(markdown(assistant))
+            states.append(shown(assistant))
 
     session._observers[-1] = spy
     reply = await send(panel, "介绍一下北京")
@@ -49,8 +49,8 @@ async def test_send_streams_an_answer_into_a_bubble(session, emu):
     users, answers = bubbles(panel, "user"), bubbles(panel, "assistant")
     assert len(users) == len(answers) == 1
     assert "介绍一下北京" in users[0].value
-    final = markdown(answers[0])
-    assert reply.text in final and "tokens" in final and "ERNIE-Speed-8K" in final
+    final = shown(answers[0])
+    assert words_of(reply.text) in words_of(text_of(final)) and "tokens" in final and "ERNIE-Speed-8K" in final
     intermediate = {s for s in states if s != final}
     assert len(intermediate) >= 2  # the answer grew in place before it was done
     assert panel.input.value == "" and not panel.input.disabled and panel.stop.disabled
@@ -78,7 +78,7 @@ async def test_stop_keeps_the_partial_answer(session, emu):
     reply = await finished(panel)
     assert reply.interrupted and 100 <= len(reply.text) < 6000
     assert panel.stop.disabled and not panel.send.disabled
-    assert "interrupted" in markdown(bubbles(panel, "assistant")[-1])
+    assert "interrupted" in shown(bubbles(panel, "assistant")[-1])
     assert "Stopped" in panel.status.value
     history = session.history()
     assert_history_valid(history)
@@ -109,7 +109,7 @@ async def test_errors_show_in_words_and_keep_the_message(session, emu):
     emu.inject("busy", times=5)
     reply = await send(panel, "请帮我规划行程")
     assert reply.error is not None and reply.error.code == 336100
-    assert "336100" in markdown(bubbles(panel, "assistant")[-1])
+    assert "336100" in shown(bubbles(panel, "assistant")[-1])
     assert "Not sent" in panel.status.value and "wenxin-error" in panel.status.value
     assert panel.input.value == "请帮我规划行程"  # nothing typed is lost
     assert not panel.send.disabled and session.history() == []

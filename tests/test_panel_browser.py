@@ -5,24 +5,18 @@ Set WENXIN_SCREENSHOTS=DIR to keep the screenshots (the README's come from here)
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from _lab import chromium, jupyterlab, open_notebook, run_new_cell
+
 pytestmark = pytest.mark.browser  # JupyterLab starts its own kernel: this is the browser tier, not the kernel one
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SETUP = ("%load_ext wenxin_magic\nimport wenxin_magic\nsession = wenxin_magic.get_session()\n"
          "session.backend.emulator_options.update(ttft=0.3, chunk_delay=0.06)")
 
@@ -38,91 +32,25 @@ FOLLOWING_BUBBLE = "xpath=following-sibling::*[contains(concat(' ', @class, ' ')
 PRECEDING_BUBBLE = "xpath=preceding-sibling::*[contains(concat(' ', @class, ' '), ' wenxin-assistant ')][1]"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"JupyterLab did not answer at {url} within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: the README's test command installs Debian's chromium (apt-get)")
     root = tmp_path_factory.mktemp("lab")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell("%wenxin panel -c demo")]
     nbformat.write(nb, root / "panel.ipynb")
-    port = _free_port()
-    state = tmp_path_factory.mktemp("lab-state")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QIANFAN_")}
-    env.update(JUPYTERLAB_SETTINGS_DIR=str(state / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(state / "ws"),
-               JUPYTER_RUNTIME_DIR=str(state / "runtime"))
-    # no "get notified about news?" prompt over the panel
-    notification = state / "settings" / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True)
-    (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    log = state / "lab.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-             "--ServerApp.password=", f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-             "--LabApp.expose_app_in_browser=True", "--ServerApp.allow_root=True"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_for(f"{base}/api/status", proc, log)
+    with jupyterlab(root, tmp_path_factory.mktemp("lab-state")) as base:
         yield base, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
 def page(lab, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
     base, _ = lab
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as p:
-        try:
-            context = p.chromium.launch_persistent_context(
-                str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 1000})
-        except Exception as err:  # the browser must start: say why it did not
-            pytest.fail(f"Chromium did not start: {err}")
-        page = context.pages[0] if context.pages else context.new_page()
-        page.set_default_timeout(60000)
-        page.goto(f"{base}/lab/tree/panel.ipynb")
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-                               " === 'idle'")
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as page:
+        open_notebook(page, base, "panel.ipynb")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_selector(".wenxin-panel .wenxin-input input")
         yield page
-        context.close()
 
 
 def _screenshot_dir(tmp_path_factory) -> Path:
@@ -143,16 +71,6 @@ def _ask(page, text: str) -> None:
     box = page.locator(".wenxin-panel .wenxin-input input")
     box.fill(text)
     page.locator(".wenxin-panel button.wenxin-send").click()
-
-
-def _run_new_cell(page, source: str) -> None:
-    page.evaluate("""(source) => {
-        const panel = window.jupyterapp.shell.currentWidget;
-        const model = panel.content.model;
-        model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source});
-        panel.content.activeCellIndex = model.cells.length - 1;
-        return window.jupyterapp.commands.execute('notebook:run-cell');
-    }""", source)
 
 
 def test_panel_streams_stops_and_follows_cells(page, tmp_path_factory):
@@ -196,7 +114,7 @@ def test_panel_streams_stops_and_follows_cells(page, tmp_path_factory):
 
     # 3. a %%wenxin cell on the panel's conversation appears in the panel as it streams
     count = _answers(page)
-    _run_new_cell(page, "%%wenxin -c demo\n我在北京周末可以去哪里玩")
+    run_new_cell(page, "%%wenxin -c demo\n我在北京周末可以去哪里玩")
     page.wait_for_function("() => Array.from(document.querySelectorAll('.wenxin-panel .wenxin-user'))"
                            ".some(u => u.innerText.includes('我在北京周末可以去哪里玩'))")
     page.wait_for_function(f"() => {{ const a = document.querySelectorAll('.wenxin-panel .wenxin-assistant');"
@@ -204,7 +122,7 @@ def test_panel_streams_stops_and_follows_cells(page, tmp_path_factory):
     assert "北京" in _last_answer(page)
 
     # 4. the side-by-side comparison, for the README
-    _run_new_cell(page, "%%wenxin --compare BLOOMZ-7B,ERNIE-Speed-8K,ERNIE-3.5-8K-Preemptible\n介绍下故宫")
+    run_new_cell(page, "%%wenxin --compare BLOOMZ-7B,ERNIE-Speed-8K,ERNIE-3.5-8K-Preemptible\n介绍下故宫")
     page.wait_for_function("() => { const t = document.querySelectorAll('.jp-OutputArea-output table');"
                            " return t.length && t[t.length - 1].innerText.split('tokens').length > 3; }")
     grid = page.locator(".jp-OutputArea-output table").last
@@ -243,8 +161,8 @@ def test_tools_in_cells_and_panel(page, tmp_path_factory):
     shots.mkdir(parents=True, exist_ok=True)
 
     # 1. a %%wenxin cell with --tools: the call's block, what the function printed, then the answer
-    _run_new_cell(page, WEATHER_TOOL)
-    _run_new_cell(page, "%%wenxin -m ERNIE-3.5-8K --tools get_current_weather -c weather\n上海市今天天气如何？")
+    run_new_cell(page, WEATHER_TOOL)
+    run_new_cell(page, "%%wenxin -m ERNIE-3.5-8K --tools get_current_weather -c weather\n上海市今天天气如何？")
     cell = page.locator(".jp-Notebook .jp-CodeCell").filter(
         has=page.locator("summary", has_text="get_current_weather")).last
     outputs = cell.locator(".jp-OutputArea-output")

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from _fakes import assert_tool_history_valid, model_requests
-from _panel import bubbles, finished, markdown, send
+from _panel import bubbles, finished, send, shown, text_of, words_of
 from wenxin_magic.panel import ChatPanel
 
 MODEL = "ERNIE-3.5-8K"
@@ -74,8 +74,8 @@ async def test_the_panel_answers_with_the_function_in_a_bubble_per_round(shell, 
     users, answers = bubbles(panel, "user"), bubbles(panel, "assistant")
     assert len(users) == 1 and WEATHER in users[0].value  # the round after the calls asks no new question
     assert len(answers) == 2
-    assert "🔧" in markdown(answers[0]) and "get_current_weather(location=&#x27;Beijing&#x27;)" in markdown(answers[0])
-    assert reply.text in markdown(answers[1])
+    assert "🔧" in shown(answers[0]) and "get_current_weather(location='Beijing')" in text_of(shown(answers[0]))
+    assert words_of(reply.text) in words_of(text_of(shown(answers[1])))
     sent = [r["json"] for r in model_requests(emu)]
     assert len(sent) == 2 and all([f["name"] for f in body["functions"]] == ["get_current_weather"]
                                   for body in sent)
@@ -100,7 +100,7 @@ async def test_declining_in_the_panel_tells_the_model(shell, session, emu, ran):
     told = model_requests(emu)[-1]["json"]["messages"][-1]
     assert told["role"] == "function" and "declined" in json.loads(told["content"])["error"]
     assert "could not use get_current_weather" in reply.text
-    assert "🚫" in markdown(bubbles(panel, "assistant")[0])
+    assert "🚫" in shown(bubbles(panel, "assistant")[0])
     assert_tool_history_valid(session.history("panel-decline"), "v1")
 
 

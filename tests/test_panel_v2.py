@@ -7,8 +7,8 @@ import asyncio
 from wenxin_magic.panel import ChatPanel
 
 
-def markdown(bubble) -> str:
-    return bubble.outputs[0]["data"]["text/markdown"] if bubble.outputs else ""
+def shown(bubble) -> str:
+    return bubble.outputs[0]["data"]["text/html"] if bubble.outputs else ""
 
 
 def assistant_bubbles(panel):
@@ -26,12 +26,12 @@ async def test_a_reasoning_model_in_the_panel(session):
     while not panel._task.done():
         bubbles = assistant_bubbles(panel)
         if bubbles:
-            seen.append(markdown(bubbles[-1]))
+            seen.append(shown(bubbles[-1]))
         await asyncio.sleep(0.005)
     assert await asyncio.to_thread(panel._task.finished.wait, 30)
     assert any("<summary>Thinking…</summary>" in shown for shown in seen), "the thinking never showed"
-    final = markdown(assistant_bubbles(panel)[-1])
-    assert "<details><summary>Thought for " in final and final.index("</details>") < final.index("<sub>")
+    final = shown(assistant_bubbles(panel)[-1])
+    assert "<details><summary>Thought for " in final and final.index("</details>") < final.index("<sub")
     assert panel.last_reply.api == "v2" and panel.last_reply.reasoning
     assert all("reasoning_content" not in m for m in session.history("think"))
     panel.close()

@@ -19,31 +19,33 @@ def reply(text="", reasoning="", **fields) -> Reply:
 
 def test_thinking_streams_collapsed_and_then_says_how_long():
     r = reply(reasoning="先比较整数部分……", reasoning_started=10.0)
-    streaming = ReplyView(r).markdown(streaming=True)
+    streaming = ReplyView(r).html(streaming=True)
     assert streaming.startswith("<details><summary>Thinking…</summary>") and "先比较整数部分" in streaming
     assert "<details open" not in streaming  # collapsed
     assert "thinking…" in footer(r, streaming=True)
     r.text, r.reasoning_ended, r.done = "9.9 更大。", 12.5, True
-    final = ReplyView(r).markdown()
+    final = ReplyView(r).html()
     assert "<summary>Thought for 2.5 s</summary>" in final
-    assert final.index("</details>") < final.index("9.9 更大。") < final.index("<sub>")
+    assert final.index("</details>") < final.index("9.9 更大。") < final.index("<sub")
 
 
-def test_reasoning_is_escaped_and_fences_closed_inside_the_block():
-    r = reply(reasoning="<script>x</script> ```python\nprint(1)", done=True, text="ok")
-    md = ReplyView(r).markdown()
-    assert "<script>" not in md and "&lt;script&gt;" in md
-    inside = md[md.index("<summary>"):md.index("</details>")]
-    assert inside.count("```") % 2 == 0
+def test_reasoning_is_escaped_and_an_open_fence_stays_inside_the_block():
+    r = reply(reasoning="<script>x</script> \n```python\nprint(1)", done=True, text="ok")
+    shown = ReplyView(r).html()
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    inside = shown[shown.index("<summary>"):shown.index("</details>")]
+    assert "<pre><code" in inside and "print(1)" in inside  # the open fence is a code block, ended with it
+    assert shown.index("</details>") < shown.index("ok") < shown.index("<sub")
 
 
 def test_references_are_numbered_links_matching_the_marks():
     results = [{"index": 1, "url": "https://example.com/a", "title": "A [report]"},
                {"index": 2, "url": "javascript:alert(1)", "title": "not a link"}]
     r = reply(text="答案^[1]^^[2]^", done=True, search_results=results)
-    md = ReplyView(r).markdown()
-    assert "**References**" in md and "1. [A \\[report\\]](https://example.com/a)" in md
-    assert "2. not a link" in md and "javascript:" not in md
+    shown = ReplyView(r).html()
+    assert "<strong>References</strong>" in shown
+    assert '[1] <a href="https://example.com/a">A [report]</a>' in shown
+    assert "[2] not a link" in shown and "javascript:" not in shown
     assert "References:\n[1] A [report] https://example.com/a" in ReplyView(r).plain()
 
 
@@ -65,8 +67,8 @@ def test_plain_text_marks_the_reasoning_before_the_answer():
 
 def test_a_reply_without_reasoning_renders_as_before():
     r = reply(text="你好", done=True)
-    md = ReplyView(r).markdown()
-    assert "<details>" not in md and md.startswith("你好") and "References" not in md
+    shown = ReplyView(r).html()
+    assert "<details>" not in shown and shown.startswith("<p>你好</p>") and "References" not in shown
 
 
 def test_the_terminal_prints_reasoning_marked_then_the_answer():

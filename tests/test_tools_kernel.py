@@ -76,13 +76,14 @@ def run(k, code: str, **kwargs):
 
 
 def outputs(r) -> list[tuple[str | None, str]]:
-    """(display id, last markdown) of each display output of the cell, in the order they appeared."""
+    """(display id, last HTML or Markdown) of each display output of the cell, in the order they appeared."""
     shown: dict = {}
     for m in r.displays:
         display_id = m["content"].get("transient", {}).get("display_id") or id(m)
-        markdown = m["content"]["data"].get("text/markdown")
-        if markdown is not None:
-            shown[display_id] = markdown
+        data = m["content"]["data"]
+        rich = data.get("text/html", data.get("text/markdown"))
+        if rich is not None:
+            shown[display_id] = rich
     return list(shown.items())
 
 
@@ -101,8 +102,8 @@ def test_what_a_tool_prints_and_displays_comes_between_its_block_and_the_next_ro
     assert len(tool_outputs) == 2  # one output per round
     (first_id, first), (second_id, second) = tool_outputs
     assert first_id != second_id
-    assert "<details><summary>🔧 <code>get_current_weather(location=&#x27;Beijing&#x27;)</code>" in first
-    assert "**arguments**" in first and "**sent to the model**" in first and '"temperature": 25' in first
+    assert "<details><summary>🔧 <code>get_current_weather(location='Beijing')</code>" in first
+    assert "<strong>arguments</strong>" in first and "<strong>sent to the model</strong>" in first and '"temperature": 25' in first
     assert " s</summary>" in first
     assert "Today in Beijing" in second and "25" in second and "<details>" not in second
     # the order the notebook shows them in: block, what the function printed and displayed, next round
@@ -110,7 +111,7 @@ def test_what_a_tool_prints_and_displays_comes_between_its_block_and_the_next_ro
     for m in r.messages:
         content = m["content"]
         if m["msg_type"] == "display_data":
-            data = content["data"].get("text/markdown", "")
+            data = content["data"].get("text/html", content["data"].get("text/markdown", ""))
             display_id = content.get("transient", {}).get("display_id")
             order.append("displayed" if "DISPLAYED for Beijing" in data else display_id)
         elif m["msg_type"] == "stream" and "PRINTED for Beijing" in content["text"]:
@@ -119,7 +120,7 @@ def test_what_a_tool_prints_and_displays_comes_between_its_block_and_the_next_ro
     # and the block said it was running before the function printed
     printed_at = next(i for i, m in enumerate(r.messages)
                       if m["msg_type"] == "stream" and "PRINTED" in m["content"]["text"])
-    before = [m["content"]["data"].get("text/markdown", "") for m in r.messages[:printed_at]
+    before = [m["content"]["data"].get("text/html", "") for m in r.messages[:printed_at]
               if m["msg_type"] in ("display_data", "update_display_data")]
     assert any("⏳" in s and "running" in s for s in before)
     assert_tool_history_valid(k.value("session.history('show')"), "v1")
@@ -129,7 +130,7 @@ def test_a_tool_that_raises(k):
     r = run(k, "%%wenxin -m ERNIE-3.5-8K -c raise --tools divide\nPlease divide 7 by 0")
     (_, block), (_, answer) = outputs(r)
     assert "<details><summary>❌ <code>divide(a=7, b=0)</code> raised ZeroDivisionError: division by zero" in block
-    assert "**traceback** (your code)" in block and "in divide" in block and "return a / b" in block
+    assert "<strong>traceback</strong> (your code)" in block and "in divide" in block and "return a / b" in block
     assert "wenxin_magic" not in block
     assert "ZeroDivisionError" in answer
     [call] = last_calls(k)
@@ -143,7 +144,7 @@ def test_two_calls_in_one_v2_round(k):
     assert len(tool_outputs) == 2
     block, answer = tool_outputs
     assert block.count("<details><summary>🔧") == 2
-    assert "location=&#x27;Beijing&#x27;" in block and "location=&#x27;Shanghai&#x27;" in block
+    assert "location='Beijing'" in block and "location='Shanghai'" in block
     assert "Beijing" in answer and "Shanghai" in answer and "25" in answer
     assert r.stdout.count("PRINTED for") == 2
     assert_tool_history_valid(k.value("session.history('two')"), "v2")
@@ -271,9 +272,9 @@ def test_compare_with_tools_runs_each_column(k):
     r = run(k, "%%wenxin --compare ERNIE-3.5-8K,deepseek-v3 --tools get_air_quality\n"
                "What's the air quality in Beijing?")
     final = r.final()
-    assert "<table>" in final and final.count("<th>") == 2
+    assert '<table class="wenxin-grid">' in final and final.count("<th>") == 2
     assert "<th>ERNIE-3.5-8K</th>" in final and "<th>deepseek-v3</th>" in final
-    assert final.count("<details><summary>🔧 <code>get_air_quality(location=&#x27;Beijing&#x27;)</code>") == 2
+    assert final.count("<details><summary>🔧 <code>get_air_quality(location='Beijing')</code>") == 2
     assert final.count("aqi is 42") == 2  # each column's answer used its call's result
 
 

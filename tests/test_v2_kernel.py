@@ -34,11 +34,11 @@ def v2_requests(kernel) -> list[dict]:
 def test_a_reasoning_model_shows_its_thinking_collapsed_above_the_answer(kernel):
     run = kernel.run("%%wenxin -m deepseek-r1 -c think\n9.11 和 9.9 哪个大？")
     assert run.error is None
-    shown = [m["content"]["data"].get("text/markdown", "") for m in run.displays]
+    shown = [m["content"]["data"].get("text/html", "") for m in run.displays]
     assert any("<summary>Thinking…</summary>" in s for s in shown[:-1]), "no intermediate state while thinking"
     final = run.final()
     assert "<details><summary>Thought for " in final and "</details>" in final
-    assert final.index("</details>") < final.index("<sub>deepseek-r1")  # thinking, the answer, then the footer
+    assert final.index("</details>") < final.index('<sub class="wenxin-footer">deepseek-r1')  # thinking, the answer, then the footer
     assert "reasoning)" in final  # the footer counts reasoning tokens
     assert v2_requests(kernel)[-1]["json"]["model"] == "deepseek-r1"
     reply = kernel.value("{'reasoning': len(session.last_reply.reasoning), 'api': session.last_reply.api}")
@@ -74,7 +74,7 @@ def test_one_grid_mixes_both_apis(kernel):
 def test_web_search_lists_its_references_under_the_answer(kernel):
     run = kernel.run("%%wenxin -m ernie-4.5-turbo-32k --web-search -c news\n今年的诺贝尔文学奖得主是谁？")
     final = run.final()
-    assert "^[1]^" in final and "**References**" in final and "1. [" in final
+    assert "^[1]^" in final and "<strong>References</strong>" in final and "<li>[1] <a href=" in final
     sent = v2_requests(kernel)[-1]["json"]
     assert sent["web_search"] == {"enable": True, "enable_citation": True, "enable_trace": True}
 

@@ -1,11 +1,14 @@
-"""Rendering answers: streaming Markdown in one updatable output, the comparison grid, a terminal fallback.
+"""Rendering answers: streaming HTML in one updatable output, the comparison grid, a terminal fallback.
+
+Answers are Markdown from outside, so they are rendered here, through ``sanitize.safe_html``, and sent as
+HTML: JupyterLab would insert the HTML inside a trusted ``text/markdown`` output as it is.
 
 A display update replaces the whole output, so sending the full text on every
 chunk costs O(n^2) bytes. Updates here are throttled in time (at most one per
 ``min_interval``, at least one per ``max_interval`` while text arrives) and in
 bytes: the streamed updates of an answer never total more than
 ``budget_factor`` (2) times its size plus a small floor, so with the final
-output (Markdown and plain text, sent once) the traffic stays within about
+output (HTML and plain text, sent once) the traffic stays within about
 five times the answer.
 Long, slow answers therefore update less often as they grow.
 """
@@ -13,13 +16,13 @@ Long, slow answers therefore update less often as they grow.
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import re
 import sys
 import time
 from typing import Callable
 
+from .sanitize import clean, safe_html, safe_terminal, safe_url
 from .session import Reply
 
 
@@ -61,33 +64,38 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
     return " · ".join(parts)
 
 
-def error_text(reply: Reply) -> str:
+def error_html(reply: Reply) -> str:
+    """The error of a reply: its code, the message, what to do and the request id, all as text."""
     err = reply.error
     if err is None:
         return ""
-    # The texts are ours or the service's, written with Markdown in mind; only HTML is neutralised.
-    code = f" [{err.code}]" if err.code is not None else ""
-    lines = [f"**Error{code}:** {html.escape(err.message, quote=False)}"]
+    code = f" [{safe_html(err.code, markdown=False)}]" if err.code is not None else ""
+    lines = [f"<strong>Error{code}:</strong> {safe_html(err.message, markdown=False)}"]
     if err.hint and err.hint != err.message:
-        lines.append(html.escape(err.hint, quote=False))
+        lines.append(safe_html(err.hint, markdown=False))
     if err.request_id:
-        lines.append(f"request id `{err.request_id}`")
-    return "  \n".join(lines)
+        lines.append(f"request id <code>{safe_html(err.request_id, markdown=False)}</code>")
+    return "<p>" + "<br>\n".join(lines) + "</p>"
 
 
-def md_escape(text: str) -> str:
-    """``text`` with Markdown's special characters escaped, for table cells and labels."""
-    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text)
+def _text(value) -> str:
+    return safe_html(value, markdown=False)
 
 
-def _close_fences(text: str) -> str:
-    """A partial answer may stop inside a code fence; close it so the footer is not swallowed."""
-    return text + "\n```" if text.count("```") % 2 else text
+def _quote(text: str) -> str:
+    return f"<blockquote><p>{text}</p></blockquote>"
+
+
+def code_block_html(text: str) -> str:
+    """Untrusted text as a code block: escaped, so nothing in it can end the block."""
+    return f"<pre><code>{_text(text)}</code></pre>"
 
 
 class ReplyView:
-    """One reply rendered: Markdown for cells, grid columns and panel bubbles, plain text for terminals.
+    """One reply rendered: HTML for cells, grid columns and panel bubbles, plain text for terminals.
 
+    Every string of the reply came from outside, so each goes through ``sanitize.safe_html``; the HTML
+    assembled around them goes through ``sanitize.clean`` once more (``html_bundle``).
     ``compact`` (the panel's bubbles) names a requested function call instead of showing its JSON.
     """
 
@@ -95,59 +103,57 @@ class ReplyView:
         self.reply = reply
         self.compact = compact
 
-    def markdown(self, *, streaming: bool = False) -> str:
+    def html(self, *, streaming: bool = False) -> str:
         reply = self.reply
-        body = _close_fences(reply.text) if reply.text else ("…" if streaming and not reply.reasoning else "")
+        body = safe_html(reply.text) if reply.text else ("<p>…</p>" if streaming and not reply.reasoning else "")
         if reply.calls and not reply.text:
             body = ""  # a round that only asked for calls: its blocks say what happened
         # notes belong to the question, so they show with its first reply only
-        parts = [f"> ℹ {html.escape(note, quote=False)}" for note in reply.notes] if not reply.rounds else []
-        parts += [self._thinking_markdown()] if reply.reasoning else []
+        parts = [_quote(f"ℹ {_text(note)}") for note in reply.notes] if not reply.rounds else []
+        parts += [self._thinking_html()] if reply.reasoning else []
         parts += [body] if body else []
         if reply.search_results:
-            parts.append(self._references_markdown())
+            parts.append(self._references_html())
         if reply.calls:
-            parts.extend(call_markdown(call, compact=self.compact) for call in reply.calls)
+            parts.extend(call_html(call, compact=self.compact) for call in reply.calls)
         elif reply.function_call:
-            parts.append(self._function_call_markdown())
+            parts.append(self._function_call_html())
         if reply.tool_stop:
-            parts.append(f"> ⏸ {html.escape(reply.tool_stop, quote=False)}")
+            parts.append(_quote(f"⏸ {_text(reply.tool_stop)}"))
         if reply.error is not None:
-            parts.append(error_text(reply))
+            parts.append(error_html(reply))
         if reply.cleared_rounds:
-            parts.append(f"> ⚠ The service flagged this conversation as unsafe (ban_round {reply.ban_round}) and "
-                         f"asked to clear it: round(s) {', '.join(map(str, reply.cleared_rounds))} removed.")
-        parts.append(f"<sub>{html.escape(footer(reply, streaming=streaming))}</sub>")
-        return "\n\n".join(parts)
+            rounds = ", ".join(str(int(n)) for n in reply.cleared_rounds)
+            parts.append(_quote(f"⚠ The service flagged this conversation as unsafe (ban_round "
+                                f"{_text(reply.ban_round)}) and asked to clear it: round(s) {rounds} removed."))
+        parts.append(f'<sub class="wenxin-footer">{_text(footer(reply, streaming=streaming))}</sub>')
+        return "\n".join(parts)
 
-    def _thinking_markdown(self) -> str:
+    def _thinking_html(self) -> str:
         """The reasoning, collapsed: 'Thinking…' while it streams, then how long it took."""
         reply = self.reply
         seconds = reply.thought_for
-        if reply.thinking or seconds is None:
-            summary = "Thinking…"
-        else:
-            summary = f"Thought for {seconds:.1f} s"
-        # blank lines around the text let Markdown inside the HTML block render
-        return (f"<details><summary>{summary}</summary>\n\n{_close_fences(html.escape(reply.reasoning, quote=False))}"
-                "\n\n</details>")
+        summary = "Thinking…" if reply.thinking or seconds is None else f"Thought for {seconds:.1f} s"
+        return f"<details><summary>{summary}</summary>\n{safe_html(reply.reasoning)}</details>"
 
-    def _references_markdown(self) -> str:
+    def _references_html(self) -> str:
         """Web search results as numbered links, matching the ^[n]^ marks in the answer."""
-        lines = ["**References**", ""]
+        items = []
         for position, result in enumerate(self.reply.search_results, start=1):
             number = result.get("index", position)
-            title = md_escape(str(result.get("title") or result.get("url") or "source"))
-            url = str(result.get("url") or "")
-            lines.append(f"{number}. [{title}]({url})" if url.startswith(("http://", "https://")) else
-                         f"{number}. {title}")
-        return "\n".join(lines)
+            number = number if isinstance(number, int) and not isinstance(number, bool) else position
+            title = _text(result.get("title") or result.get("url") or "source")
+            url = safe_url(str(result.get("url") or ""))
+            link = f'<a href="{_text(url)}">{title}</a>' if url else title
+            items.append(f"<li>[{number}] {link}</li>")
+        return "<p><strong>References</strong></p>\n<ul>" + "".join(items) + "</ul>"
 
-    def _function_call_markdown(self) -> str:
+    def _function_call_html(self) -> str:
         call = self.reply.function_call
         if self.compact:
-            return f"*function call requested: `{call.get('name')}`*"
-        return f"**Function call requested:**\n\n```json\n{json.dumps(call, ensure_ascii=False, indent=1)}\n```"
+            return f"<p><em>function call requested: <code>{_text(call.get('name'))}</code></em></p>"
+        return ("<p><strong>Function call requested:</strong></p>\n"
+                + code_block_html(json.dumps(call, ensure_ascii=False, indent=1)))
 
     def plain_notes(self) -> list[str]:
         """What follows the text in plain output: tool calls (or a requested function call), the error."""
@@ -194,61 +200,84 @@ def _call_outcome(call) -> str:
     return outcome + (f" · {call.duration:.2f} s" if call.duration is not None else "")
 
 
-def _fenced(text: str, info: str = "") -> str:
-    """``text`` in a code fence longer than any run of backticks inside it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{text}\n{fence}"
-
-
-def call_markdown(call, *, compact: bool = False) -> str:
+def call_html(call, *, compact: bool = False) -> str:
     """One tool call as a collapsed block: the call and its outcome; inside, the arguments and the result sent."""
-    summary = (f"{_CALL_ICONS.get(call.status, '🔧')} <code>{html.escape(call.label(60 if compact else 100))}</code> "
-               f"{html.escape(_call_outcome(call), quote=False)}")
+    summary = (f"{_CALL_ICONS.get(call.status, '🔧')} <code>{_text(call.label(60 if compact else 100))}</code> "
+               f"{_text(_call_outcome(call))}")
     try:
         arguments = json.dumps(json.loads(call.arguments or "{}"), ensure_ascii=False, indent=1)
     except ValueError:
         arguments = call.arguments
-    inside = [f"**arguments**\n\n{_fenced(arguments, 'json')}"]
+    inside = [f"<p><strong>arguments</strong></p>\n{code_block_html(arguments)}"]
     if call.thoughts:
-        inside.insert(0, f"*{html.escape(call.thoughts, quote=False)}*")
+        inside.insert(0, f"<p><em>{_text(call.thoughts)}</em></p>")
     if call.user_frames:
-        inside.append(f"**traceback** (your code)\n\n{_fenced(call.user_frames.rstrip())}")
+        inside.append(f"<p><strong>traceback</strong> (your code)</p>\n{code_block_html(call.user_frames.rstrip())}")
     if call.result:
-        inside.append(f"**sent to the model**\n\n{_fenced(call.result)}")
-    # blank lines around the inside let its Markdown render within the HTML block
-    return f"<details><summary>{summary}</summary>\n\n" + "\n\n".join(inside) + "\n\n</details>"
+        inside.append(f"<p><strong>sent to the model</strong></p>\n{code_block_html(call.result)}")
+    return f"<details><summary>{summary}</summary>\n" + "\n".join(inside) + "\n</details>"
 
 
 def call_plain(call) -> str:
     return f"[tool] {call.label(100)} {_call_outcome(call)}"
 
 
+# Markdown's markers, which a one-line preview shows as clutter: emphasis, code ticks, headings, list numbers
+_MARKERS = re.compile(r"\*\*|__|`+|^#+\s+|^\s*(?:\d+\.|[-*+])\s+", re.MULTILINE)
+
+
 def _cell_text(text: str | None, limit: int) -> str:
-    text = " ".join(str(text or "").split())
+    """A one-line preview of Markdown: its words, cut at ``limit`` characters."""
+    text = " ".join(_MARKERS.sub("", str(text or "")).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def table_html(header: list[str], rows: list[list]) -> str:
+    """A table whose every cell is untrusted text."""
+    head = "".join(f"<th>{_text(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{_text(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def log_table(turns) -> tuple[str, str]:
-    """Logged turns as a Markdown table and as plain text: when, conversation, model, question, answer, tokens."""
+    """Logged turns as an HTML table and as plain text: when, conversation, model, question, answer, tokens."""
     from datetime import datetime
 
-    rows = ["| id | when | chat | run | model | question | answer | tokens |", "|---|---|---|---|---|---|---|---|"]
-    plain = []
+    header = ["id", "when", "chat", "run", "model", "question", "answer", "tokens"]
+    rows = []
     for turn in turns:
         reply = turn.reply
         when = datetime.fromtimestamp(reply.created).strftime("%Y-%m-%d %H:%M")
         tokens = sum(step.usage.total_tokens for step in turn.replies if step.usage is not None)
         answer = reply.text or (f"⚠ {reply.error}" if reply.error else "")
-        cells = [str(turn.log_id), when, reply.chat or "—", (turn.run_id or "")[:8], reply.label,
-                 _cell_text(turn.request.get("content"), 60), _cell_text(answer, 90), str(tokens)]
-        rows.append("| " + " | ".join(md_escape(cell) for cell in cells) + " |")
-        plain.append("  ".join(cells))
-    return "\n".join(rows), "\n".join(plain)
+        rows.append([str(turn.log_id), when, reply.chat or "—", (turn.run_id or "")[:8], reply.label,
+                     _cell_text(turn.request.get("content"), 60), _cell_text(answer, 90), str(tokens)])
+    plain = ["  ".join(header)] + ["  ".join(cells) for cells in rows]
+    return table_html(header, rows), "\n".join(plain)
 
 
-def reply_markdown(reply: Reply, *, streaming: bool = False) -> str:
-    return ReplyView(reply).markdown(streaming=streaming)
+def transcript_html(conv, default_model: str) -> str:
+    """A conversation for a cell (``%wenxin history``): its settings, then each question and its replies."""
+    totals = conv.totals
+    parts = [f"<h3>Conversation: {_text(conv.name)}</h3>",
+             f"<ul><li>model: {_text(conv.label(default_model))}</li>"
+             + (f"<li>system: {_text(conv.system)}</li>" if conv.system else "")
+             + f"<li>turns: {totals['turns']}, tokens: {totals['total_tokens']}</li></ul>"]
+    for turn in conv.turns:
+        who = "Function result" if turn.request.get("role") == "function" else "User"
+        parts.append(f"<p><strong>{who}:</strong></p>\n{safe_html(turn.request.get('content') or '')}")
+        for reply in turn.replies:
+            parts.append(f"<p><strong>{_text(reply.label)}:</strong></p>\n{ReplyView(reply).html()}")
+    return "\n".join(parts)
+
+
+def html_bundle(fragment: str, plain: str) -> dict:
+    """What a view displays: the HTML through the allowlist once more, and plain text beside it."""
+    return {"text/html": clean(fragment), "text/plain": plain}
+
+
+def reply_html(reply: Reply, *, streaming: bool = False) -> str:
+    return ReplyView(reply).html(streaming=streaming)
 
 
 def reply_plain(reply: Reply) -> str:
@@ -370,7 +399,7 @@ class LiveReply(_Live):
         return _shown_bytes(self.reply)
 
     def _streaming_bundle(self) -> dict:
-        return {"text/markdown": reply_markdown(self.reply, streaming=True)}
+        return {"text/html": clean(reply_html(self.reply, streaming=True))}
 
     def _final_bundle(self) -> dict:
         reply = self.reply
@@ -380,13 +409,13 @@ class LiveReply(_Live):
             data = extract_json(reply.text)
             if data is not None and reply.error is None:
                 return {"application/json": data, "text/plain": json.dumps(data, ensure_ascii=False, indent=2)}
-        return {"text/markdown": reply_markdown(reply), "text/plain": reply_plain(reply)}
+        return html_bundle(reply_html(reply), reply_plain(reply))
 
 
-def _chain_markdown(reply: Reply, *, streaming: bool) -> str:
+def _chain_html(reply: Reply, *, streaming: bool) -> str:
     """A reply after the turn's tool rounds: each earlier round's calls, then the reply."""
-    calls = [call_markdown(call, compact=True) for step in reply.rounds for call in step.calls]
-    return "\n\n".join(calls + [reply_markdown(reply, streaming=streaming)])
+    calls = [call_html(call, compact=True) for step in reply.rounds for call in step.calls]
+    return "\n".join(calls + [reply_html(reply, streaming=streaming)])
 
 
 class LiveGrid(_Live):
@@ -401,22 +430,20 @@ class LiveGrid(_Live):
 
     def _grid(self, streaming: bool) -> str:
         width = max(1, 100 // len(self.replies))
-        head = "".join(f"<th>{html.escape(r.label)}</th>" for r in self.replies)
-        cells = "".join(
-            f'</td><td width="{width}%" valign="top" style="vertical-align: top">\n\n'
-            f'{_chain_markdown(r, streaming=streaming and not r.done)}\n\n'
-            for r in self.replies)
-        return f"<table>\n<tr>{head}</tr>\n<tr><td>{cells}</td></tr>\n</table>".replace("<tr><td></td>", "<tr>", 1)
+        head = "".join(f"<th>{_text(r.label)}</th>" for r in self.replies)
+        cells = "".join(f'<td width="{width}%" valign="top" style="vertical-align: top">\n'
+                        f'{_chain_html(r, streaming=streaming and not r.done)}\n</td>' for r in self.replies)
+        return f'<table class="wenxin-grid">\n<tr>{head}</tr>\n<tr>{cells}</tr>\n</table>'
 
     def _plain(self) -> str:
         return "\n\n".join(f"=== {r.label} ===\n" + "\n\n".join(reply_plain(step) for step in r.rounds + [r])
                            for r in self.replies)
 
     def _streaming_bundle(self) -> dict:
-        return {"text/markdown": self._grid(True)}
+        return {"text/html": clean(self._grid(True))}
 
     def _final_bundle(self) -> dict:
-        return {"text/markdown": self._grid(False), "text/plain": self._plain()}
+        return html_bundle(self._grid(False), self._plain())
 
 
 class TerminalReply:
@@ -440,7 +467,7 @@ class TerminalReply:
         if new:
             if self._thought and not self._printed:
                 self.stream.write(f"{self._undim}\n[/thinking]\n\n")
-            self.stream.write(new)
+            self.stream.write(safe_terminal(new))
             self.stream.flush()
             self._printed += len(new)
             self.updates += 1
@@ -449,7 +476,7 @@ class TerminalReply:
         """Reasoning goes first, marked (and dim on a terminal), while no answer text has been printed."""
         new = self.reply.reasoning[self._thought:]
         if new and not self._printed:
-            self.stream.write(("[thinking]\n" + self._dim if not self._thought else "") + new)
+            self.stream.write(("[thinking]\n" + self._dim if not self._thought else "") + safe_terminal(new))
             self.stream.flush()
             self._thought += len(new)
             self.updates += 1
@@ -459,9 +486,11 @@ class TerminalReply:
         if self._thought and not self._printed:
             self.stream.write(f"{self._undim}\n[/thinking]\n")
         if self.reply.search_results:
-            self.stream.write("\n" + "\n".join(["References:"] + ReplyView(self.reply).plain_references()) + "\n")
+            references = ReplyView(self.reply).plain_references()
+            self.stream.write(safe_terminal("\n" + "\n".join(["References:"] + references) + "\n"))
         notes = ReplyView(self.reply).plain_notes()
         tail = ("\n" if self._printed else "") + "".join(f"{n}\n" for n in notes) + f"[{footer(self.reply)}]\n"
+        tail = safe_terminal(tail)
         self.stream.write(tail)
         self.stream.flush()
 
@@ -482,7 +511,7 @@ class TerminalGrid:
 
     def finish(self) -> None:
         for reply in self.replies:
-            self.stream.write(f"=== {reply.label} ===\n{reply_plain(reply)}\n\n")
+            self.stream.write(safe_terminal(f"=== {reply.label} ===\n{reply_plain(reply)}") + "\n\n")
         self.stream.flush()
 
 
@@ -506,14 +535,14 @@ class WidgetBatchProgress:
     def update(self, progress) -> None:
         self.bar.max = max(1, progress.total)
         self.bar.value = progress.done + progress.failed
-        self.label.value = html.escape(progress.summary())
+        self.label.value = _text(progress.summary())
         self.updates += 1
 
     def finish(self, progress, note: str = "") -> None:
         self.update(progress)
         self.bar.bar_style = "danger" if note else ("warning" if progress.failed else "success")
         if note:
-            self.label.value += " · " + html.escape(note)
+            self.label.value += " · " + _text(note)
 
 
 class TerminalBatchProgress:

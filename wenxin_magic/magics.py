@@ -109,6 +109,8 @@ class WenxinMagics(Magics):
                        ).tag(config=True)
     context_chars = Int(4000, help="Characters that {variables} such as DataFrames may put into one prompt in all."
                         ).tag(config=True)
+    remote_images = Bool(False, help="Load the images an answer's Markdown points at; off, each is a link (an "
+                         "image's URL can carry the conversation to whoever serves it).").tag(config=True)
     min_update_interval = Float(0.05, help="Seconds between display updates at most (20 a second).").tag(config=True)
     max_update_interval = Float(0.2, help="Seconds between display updates at least (5 a second).").tag(config=True)
 
@@ -138,6 +140,12 @@ class WenxinMagics(Magics):
     @observe("model", "timeout", "max_retries", "trim_history", "max_tool_rounds", "max_tool_result_chars")
     def _settings_changed(self, change) -> None:
         self._apply_settings()
+
+    @observe("remote_images")
+    def _images_switched(self, change) -> None:
+        from .sanitize import allow_remote_images
+
+        allow_remote_images(change["new"])
 
     @observe("log")
     def _log_switched(self, change) -> None:
@@ -181,7 +189,7 @@ class WenxinMagics(Magics):
     def _cell(self, line: str, cell: str):
         args = parse_cell_args(line)
         if "{" in line and self.interpolate and not args.no_interpolate:  # e.g. -m {model}
-            args = parse_cell_args(self._prompt(args, line))
+            args = parse_cell_args(line, fill=lambda token: self._prompt(args, token))
         if args.words:
             raise UsageError(f"%%wenxin: unexpected {' '.join(args.words)!r}: the prompt goes in the cell body, "
                              "below the %%wenxin line; options start with - (%wenxin help lists them).")
@@ -336,6 +344,7 @@ class WenxinMagics(Magics):
                 shown.append(display.batch_progress())
             shown[0].update(progress)
         run, note = None, ""
+        earlier = self.session.last_batch
         try:
             run = self.session.batch(template, namespace[args.batch], models=args.compare, model=args.model,
                                      concurrency=args.concurrency, resume=previous, endpoint=args.endpoint,
@@ -343,6 +352,10 @@ class WenxinMagics(Magics):
                                      **params)
         except KeyboardInterrupt:
             run, note = self.session.last_batch, "stopped"
+            if run is earlier:  # stopped while the items were read: the latest run is an earlier cell's
+                run = None
+                print(f"The batch was stopped before it started, while {args.batch}'s items were read: nothing "
+                      f"was asked, and {out} is unchanged.")
         except (TypeError, ValueError) as err:  # not a list of items, or --resume of a different batch
             if isinstance(err, QianfanError):
                 raise
@@ -458,29 +471,38 @@ class WenxinMagics(Magics):
     def _subcommand(self, name: str, rest: str):
         return _HANDLERS[name](self, SUBCOMMANDS[name].parse(rest))
 
-    def _show(self, markdown: str, plain: str | None = None):
+    def _show(self, fragment: str, plain: str):
+        """HTML the display module built (every untrusted piece through its one sanitising function)."""
         from IPython.display import display
 
-        display({"text/markdown": markdown, "text/plain": plain if plain is not None else markdown}, raw=True)
+        from .display import html_bundle
+
+        display(html_bundle(fragment, plain), raw=True)
+
+    def _show_table(self, header: list[str], rows: list[list], plain: str | None = None, title: str = ""):
+        from .display import table_html
+
+        heading = f"<p><strong>{title}</strong></p>" if title else ""
+        if plain is None:
+            plain = "\n".join("  ".join(str(cell) for cell in row) for row in [header] + rows)
+        self._show(heading + table_html(header, rows), plain)
 
     @_handles("help")
     def _help(self, args):
         if args.subcommand is not None and args.subcommand.lower() not in SUBCOMMANDS:
             raise UsageError(f"%wenxin help: no subcommand {args.subcommand!r}; "
                              f"the subcommands are: {', '.join(SUBCOMMANDS)}.")
+        from .display import code_block_html
+
         text = help_text(args.subcommand.lower() if args.subcommand else None)
-        self._show(f"```\n{text}\n```", text)
+        self._show(code_block_html(text), text)
 
     @_handles("models")
     def _models(self, args):
-        from .display import md_escape
-
-        rows = ["| model | API | endpoint | kind | input limit | takes |", "|---|---|---|---|---|---|"]
-        plain = []
-        for name, api, path, kind, limit, takes in self._model_rows():
-            rows.append(f"| {md_escape(name)} | {api} | `{path}` | {kind} | {limit} | {takes} |")
-            plain.append(f"{name:<32} {api:<3} {path:<40} {kind:<10} {limit:<26} {takes}")
-        self._show("\n".join(rows), "\n".join(plain))
+        rows = [list(row) for row in self._model_rows()]
+        plain = [f"{name:<32} {api:<3} {path:<40} {kind:<10} {limit:<26} {takes}"
+                 for name, api, path, kind, limit, takes in rows]
+        self._show_table(["model", "API", "endpoint", "kind", "input limit", "takes"], rows, "\n".join(plain))
 
     @staticmethod
     def _model_rows():
@@ -508,13 +530,12 @@ class WenxinMagics(Magics):
 
     @_handles("chats")
     def _chats(self, args):
-        rows = ["| conversation | model | turns | tokens | system |", "|---|---|---|---|---|"]
+        rows = []
         for conv in self.session.chats() or [self.session.conversation()]:
             totals = conv.totals
-            system = (conv.system or "")[:40]
-            rows.append(f"| {conv.name} | {conv.label(self.session.default_model)} | {totals['turns']} | "
-                        f"{totals['total_tokens']} | {system} |")
-        self._show("\n".join(rows))
+            rows.append([conv.name, conv.label(self.session.default_model), totals["turns"], totals["total_tokens"],
+                         (conv.system or "")[:40]])
+        self._show_table(["conversation", "model", "turns", "tokens", "system"], rows)
 
     def _named_chat(self, args, sub: str) -> str | None:
         if args.name and args.chat and args.name != args.chat:
@@ -527,7 +548,10 @@ class WenxinMagics(Magics):
         if name and not self.session.has_conversation(name):
             raise UsageError(f"%wenxin history: no conversation {name!r}; "
                              f"there are: {', '.join(c.name for c in self.session.chats()) or 'none yet'}.")
-        self._show(self.session.transcript(name))
+        from .display import transcript_html
+
+        conv = self.session.conversation(name)
+        self._show(transcript_html(conv, self.session.default_model), self.session.transcript(name))
 
     @_handles("reset")
     def _reset(self, args):
@@ -562,24 +586,24 @@ class WenxinMagics(Magics):
         ] + [(name, f"set (hidden): {reaches}" if present else "not set")
              for name, present, reaches in backend.credential_status()]
         rows += [(f"WenxinMagics.{name}", repr(getattr(self, name))) for name in sorted(self.trait_names(config=True))]
-        self._show("\n".join(["| setting | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]),
-                   "\n".join(f"{k:<28} {v}" for k, v in rows))
+        self._show_table(["setting", "value"], [list(row) for row in rows], "\n".join(f"{k:<28} {v}" for k, v in rows))
 
     @_handles("usage")
     def _usage(self, args):
-        usage = self.session.usage()
+        from .display import safe_html, table_html
 
-        def table(title, data):
-            lines = [f"**{title}**", "", "| | turns | prompt tokens | completion tokens | total tokens | latency |",
-                     "|---|---|---|---|---|---|"]
-            for name, t in data.items():
-                lines.append(f"| {name} | {t['turns']} | {t['prompt_tokens']} | {t['completion_tokens']} | "
-                             f"{t['total_tokens']} | {t['latency']:.2f} s |")
-            return lines
-        lines = table("per model", usage["models"]) + [""] + table("per conversation", usage["chats"])
+        usage = self.session.usage()
+        header = ["", "turns", "prompt tokens", "completion tokens", "total tokens", "latency"]
+        parts, plain = [], []
+        for title, data in (("per model", usage["models"]), ("per conversation", usage["chats"])):
+            rows = [[name, t["turns"], t["prompt_tokens"], t["completion_tokens"], t["total_tokens"],
+                     f"{t['latency']:.2f} s"] for name, t in data.items()]
+            parts.append(f"<p><strong>{title}</strong></p>" + table_html(header, rows))
+            plain += [title] + ["  ".join(str(cell) for cell in row) for row in rows] + [""]
         total = usage["total"]
-        lines += ["", f"total: {total['turns']} answers, {total['total_tokens']} tokens, {total['latency']:.2f} s"]
-        self._show("\n".join(lines))
+        answers = f"{total['turns']} answer" + ("" if total["turns"] == 1 else "s")
+        summary = f"total: {answers}, {total['total_tokens']} tokens, {total['latency']:.2f} s"
+        self._show("\n".join(parts + [f"<p>{safe_html(summary, markdown=False)}</p>"]), "\n".join(plain + [summary]))
 
     @_handles("export")
     def _export(self, args):
@@ -607,7 +631,7 @@ class WenxinMagics(Magics):
 
     @_handles("log")
     def _log(self, args):
-        from .display import log_table
+        from .display import log_table, safe_html
 
         if args.action is not None:
             self.log = args.action == "on"  # the trait tells the session
@@ -619,11 +643,12 @@ class WenxinMagics(Magics):
                                                        since=args.since, kind=args.kind, limit=args.limit))
         except ValueError as err:
             raise UsageError(str(err)) from None
-        markdown, plain = log_table(rows)
+        fragment, plain = log_table(rows)
         if not rows:
             where = f" matching {args.query!r}" if args.query else ""
-            markdown = plain = f"No logged turns{where} in {self.session.log.path}."
-        self._show(markdown, plain)
+            plain = f"No logged turns{where} in {self.session.log.path}."
+            fragment = f"<p>{safe_html(plain, markdown=False)}</p>"
+        self._show(fragment, plain)
 
     @_handles("resume")
     def _resume(self, args):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import html
 import signal
 import sys
 import threading
@@ -22,7 +21,8 @@ from pathlib import Path
 import ipywidgets as w
 
 from .api import CHAT, MODELS, PARAMETERS, V2_MODELS
-from .display import ReplyView, Throttle
+from .display import ReplyView, Throttle, html_bundle
+from .sanitize import safe_html
 from .session import Reply, Session, TurnEvent, get_session
 
 NEW_CHAT = "＋ new conversation"
@@ -131,10 +131,9 @@ class _Bubble:
         self.render()
 
     def render(self, final: bool = False) -> int:
-        markdown = ReplyView(self.reply, compact=True).markdown(streaming=not final)
-        self.widget.outputs = ({"output_type": "display_data", "metadata": {},
-                                "data": {"text/markdown": markdown, "text/plain": self.reply.text}},)
-        return len(markdown)
+        bundle = html_bundle(ReplyView(self.reply, compact=True).html(streaming=not final), self.reply.text)
+        self.widget.outputs = ({"output_type": "display_data", "metadata": {}, "data": bundle},)
+        return len(bundle["text/html"])
 
     def changed(self) -> None:
         self._throttle.poke(0)
@@ -254,10 +253,10 @@ class ChatPanel:
         parts = [mode, f"{self.chat}: {totals['turns']} turns, {totals['total_tokens']} tokens"]
         if self._busy:
             parts.append("answering…")
-        text = " · ".join(html.escape(p) for p in parts)
+        text = " · ".join(safe_html(p, markdown=False) for p in parts)
         if message:
             cls = "wenxin-error" if error else ""
-            text += f' · <span class="{cls}">{html.escape(message)}</span>'
+            text += f' · <span class="{cls}">{safe_html(message, markdown=False)}</span>'
         self.status.value = text
 
     @property
@@ -265,14 +264,14 @@ class ChatPanel:
         return self._answering
 
     def _user_bubble(self, prompt: str) -> w.HTML:
-        bubble = w.HTML(f"<div>{html.escape(prompt)}</div>", layout=w.Layout(align_self="flex-end",
+        bubble = w.HTML(f"<div>{safe_html(prompt, markdown=False)}</div>", layout=w.Layout(align_self="flex-end",
                                                                               max_width="85%"))
         bubble.add_class("wenxin-bubble")
         bubble.add_class("wenxin-user")
         return bubble
 
     def _notice(self, text: str) -> w.HTML:
-        notice = w.HTML(html.escape(text), layout=w.Layout(align_self="center"))
+        notice = w.HTML(safe_html(text, markdown=False), layout=w.Layout(align_self="center"))
         notice.add_class("wenxin-notice")
         return notice
 
@@ -333,7 +332,7 @@ class ChatPanel:
     def _approval(self, call):
         """Yes/No buttons in the transcript; the future they settle says whether ``call`` may run."""
         decided = asyncio.get_running_loop().create_future()
-        question = w.HTML(f"Allow <code>{html.escape(call.label())}</code>?")
+        question = w.HTML(f"Allow <code>{safe_html(call.label(), markdown=False)}</code>?")
         allow = w.Button(description="Allow", button_style="success", icon="check")
         deny = w.Button(description="Decline", button_style="danger", icon="times")
         box = w.HBox([question, allow, deny])

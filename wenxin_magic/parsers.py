@@ -67,14 +67,17 @@ def _tool_names(text: str) -> list[str]:
     return names
 
 
-def _positive(option: str):
+def _positive(option: str, most: int | None = None):
+    allowed = "of at least 1" if most is None else f"from 1 to {most:,}"
+
     def convert(text: str) -> int:
         try:
             value = int(text)
-        except ValueError:
+        except ValueError:  # not a number, or more digits than int() will read
             value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{option} takes a whole number of at least 1, got {text!r}")
+        if value < 1 or (most is not None and value > most):
+            got = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text):,} characters)"
+            raise argparse.ArgumentTypeError(f"{option} takes a whole number {allowed}, got {got}")
         return value
     return convert
 
@@ -175,11 +178,38 @@ class CellArgs:
         return {name: value for name, value in values.items() if value is not None}
 
 
+# shlex takes quadratic time in a value's length (a 1 MB -s took 30 s); long text belongs in a {variable}
+MAX_OPTIONS_LINE = 10_000
+
+
 def split_line(line: str) -> list[str]:
+    if len(line) > MAX_OPTIONS_LINE:
+        raise UsageError(f"%%wenxin: the options line is {len(line):,} characters long; it may have at most "
+                         f"{MAX_OPTIONS_LINE:,}. Put long text in a variable and name it (-s {{persona}}), or put "
+                         "the question in the cell body.")
     try:
         return shlex.split(line)
     except ValueError as exc:
         raise UsageError(f"%%wenxin: cannot read the options ({exc}); check the quotes.") from None
+
+
+def _filled(tokens: list[str], fill: Callable[[str], str]) -> list[str]:
+    """Each token with its {names} filled: a value is always one argument, never an option.
+
+    The line was split before filling, so a value's spaces and quotes cannot make new options. A value that
+    itself begins with '-' is joined to the option before it (``-s=--x``), or refused where none takes it.
+    """
+    out: list[str] = []
+    for token in tokens:
+        value = fill(token)
+        if value != token and value.startswith("-") and not token.startswith("-"):
+            if out and out[-1].startswith("-") and "=" not in out[-1]:
+                out[-1] = f"{out[-1]}={value}"
+                continue
+            raise UsageError(f"%%wenxin: {token} holds {value[:40]!r}, which would read as an option; a {{name}} "
+                             "on the options line can only be an option's value (e.g. -m {model}).")
+        out.append(value)
+    return out
 
 
 def _check_stop(stop: list[str]) -> None:
@@ -189,9 +219,13 @@ def _check_stop(stop: list[str]) -> None:
         raise UsageError(f"%%wenxin: --stop takes {err.allowed}; got {len(stop)}: {stop!r}.") from None
 
 
-def parse_cell_args(line: str) -> CellArgs:
-    """Options of a %%wenxin line. Words that are not options are an error (the prompt is the cell)."""
-    namespace = cell_parser().parse_args(split_line(line))
+def parse_cell_args(line: str, fill: Callable[[str], str] | None = None) -> CellArgs:
+    """Options of a %%wenxin line. Words that are not options are an error (the prompt is the cell).
+
+    ``fill`` fills the notebook's {names} into each argument after the line is split (``_filled``).
+    """
+    tokens = split_line(line)
+    namespace = cell_parser().parse_args(_filled(tokens, fill) if fill is not None else tokens)
     args = CellArgs(**vars(namespace))
     if args.stop:
         _check_stop(args.stop)
@@ -297,7 +331,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
     Subcommand("log", "the conversation log: recent turns, full-text search, filters; on or off", (
         Argument(("action",), {"nargs": "?", "choices": ("on", "off"), "metavar": "on|off",
                                "help": "turn logging on or off for this kernel"}),
-        Argument(("-n", "--limit"), {"type": _positive("-n"), "default": 20, "metavar": "N",
+        # bounded: SQLite's LIMIT takes at most a 64-bit integer, and no table of a million turns is read
+        Argument(("-n", "--limit"), {"type": _positive("-n", most=1_000_000), "default": 20, "metavar": "N",
                                      "help": "how many turns (default 20)"}),
         Argument(("-q", "--query"), {"metavar": "TEXT", "help": "words to find in questions and answers"}),
         Argument(("-m", "--model"), {"metavar": "MODEL", "help": "only this model's turns"}),

@@ -8,7 +8,7 @@ import os
 import time
 from urllib.parse import urlsplit
 
-from ._errors import APIConnectionError, APITimeoutError, AuthenticationError, Secret, redact
+from ._errors import APIConnectionError, APITimeoutError, AuthenticationError, Secret, mask_secrets, redact
 from ._signing import DEFAULT_EXPIRATION, canonical_time, sign_request
 
 TOKEN_PATH = "/oauth/2.0/token"
@@ -43,6 +43,17 @@ async def call_token_service(request, *, limit: float, timed_out: str, unreachab
         raise APITimeoutError(f"{timed_out} timed out ({limit:g} s).", hint=hint) from None
     except httpx.TransportError as exc:
         raise APIConnectionError(f"Could not reach {unreachable} ({type(exc).__name__}).", hint=hint) from None
+
+
+def sent_credentials(request) -> tuple[Secret, ...]:
+    """The credentials an httpx request carried, which a service's error may echo back: its token parameters and
+    its Authorization value (past a scheme such as ``Bearer``), and the secret or signature at that value's end."""
+    sent = [request.url.params.get(name) for name in ("access_token", "client_id", "client_secret")]
+    authorization = request.headers.get("authorization")
+    if authorization:
+        credential = authorization.rpartition(" ")[2]
+        sent += [credential, credential.rpartition("/")[2]]
+    return tuple(Secret(value) for value in sent if value)
 
 
 def json_or_empty(content: bytes) -> dict:
@@ -111,9 +122,14 @@ class Credentials:
                    environ.get(ENV_APP_ID))
 
     @property
-    def secrets(self) -> tuple[str, ...]:
+    def keys(self) -> tuple[str, ...]:
+        """The credentials proper: ``secrets`` but the app id, an identifier that may be a short number."""
         return tuple(s for s in (self.api_key, self.secret_key, self.access_key, self.secret_access_key,
-                                 self.access_token, self.bearer_token, self.app_id) if s)
+                                 self.access_token, self.bearer_token) if s)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (*self.keys, self.app_id) if self.app_id else self.keys
 
     @property
     def method(self) -> str:
@@ -197,7 +213,7 @@ class TokenSource:
             http.post(base_url + TOKEN_PATH, params=params, timeout=limit), limit=limit,
             timed_out=f"Fetching an access token from {redact(base_url)}",
             unreachable=f"the token service at {redact(base_url)}", hint=_UNREACHABLE_HINT)
-        data = json_or_empty(response.content)
+        data = json_or_empty(mask_secrets(response.content, creds.keys))
         if response.status_code != 200 or "access_token" not in data:
             raise _keys_refused(response.status_code, data, creds)
         expires_in = float(data.get("expires_in") or 2592000)
@@ -233,9 +249,11 @@ class Signer:
         signed = {"Host": parts.netloc, "Content-Type": headers.get("Content-Type", "application/json"),
                   "x-bce-date": canonical_time(time.time())}
         params = dict(p.split("=", 1) if "=" in p else (p, "") for p in parts.query.split("&") if p)
-        signed["Authorization"] = sign_request(self._credentials.access_key, self._credentials.secret_access_key,
-                                               method, parts.path, params, signed, timestamp=signed["x-bce-date"],
-                                               expiration=self._expiration)
+        signature = sign_request(self._credentials.access_key, self._credentials.secret_access_key, method,
+                                 parts.path, params, signed, timestamp=signed["x-bce-date"],
+                                 expiration=self._expiration)
+        # a Secret: it names the access key, and the caller's frame (its locals in a traceback) holds it
+        signed["Authorization"] = Secret(signature)
         return signed
 
 

@@ -14,13 +14,15 @@ from typing import Any, AsyncIterator
 
 import httpx
 
-from ._auth import ENV_APP_ID, ENV_BASE_URL, ENV_IAM_BASE_URL, Credentials, Signer, TokenSource, ensure_credentials
+from ._auth import (ENV_APP_ID, ENV_BASE_URL, ENV_IAM_BASE_URL, Credentials, Signer, TokenSource, ensure_credentials,
+                    sent_credentials)
 from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, InvalidRequestError, QianfanError,
-                      RateLimitError, ServerError, StreamInterruptedError, TOKEN_CODES, error_from_code, redact)
+                      RateLimitError, Secret, ServerError, StreamInterruptedError, TOKEN_CODES, error_from_code,
+                      mask_secrets, redact)
 from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, ModelSpec, find_model,
                         model_for_endpoint, unknown_model_error)
 from ._routing import V2, Route, route, unreachable_error
-from ._sse import DONE, LineDecoder, parse_line
+from ._sse import DONE, NOT_JSON, LineDecoder, parse_line
 from ._types import ChatChunk, ChatResponse, RateLimit, v2_response
 from ._v2_client import CHAT_PATH, IAM_BASE_URL, V2_BASE_URL, BearerSource, request_id_of, v2_answer_json, v2_body
 from ._v2_validation import validate_v2_request
@@ -251,8 +253,15 @@ class QianfanClient:
     async def __aexit__(self, *exc) -> None:
         await self.aclose()
 
+    def _secrets(self, request: httpx.Request | None = None) -> tuple[Secret, ...]:
+        """What an answer may echo back: the keys this client holds, the tokens it obtained, and what ``request``
+        carried (a token a concurrent refresh has since replaced included)."""
+        held = (*self._credentials.keys, self._tokens.current, self._bearer.current)
+        sent = sent_credentials(request) if request is not None else ()
+        return tuple(Secret(s) for s in {*held, *sent} if s)
+
     def _redact(self, text: str) -> str:
-        return redact(text, self._credentials.secrets)
+        return redact(text, (*self._credentials.secrets, *self._secrets()))
 
     @staticmethod
     def _encode(body: dict) -> bytes:
@@ -357,7 +366,7 @@ class QianfanClient:
         if stream and response.status_code == 200 and "text/event-stream" in response.headers.get("content-type", ""):
             return response, None
         try:
-            content = await response.aread()
+            content = mask_secrets(await response.aread(), self._secrets(request))
         finally:
             await response.aclose()
         if api == "v2":
@@ -562,6 +571,8 @@ class ChatStream:
                     raise self._interrupted("The stream ended before its last chunk.")
                 return
             except QianfanError as err:
+                # Verbose tracebacks print this frame's locals: the bytes and line read last may echo a credential.
+                data = line = None
                 if self.chunks:
                     raise  # text was delivered: starting again would repeat it
                 # Failed before any text: the same recovery as a plain request.
@@ -611,6 +622,11 @@ class ChatStream:
         if chunk.is_end:
             self.done = True
 
+    def _masked(self, value, response: httpx.Response):
+        """``value`` read from ``response`` without the credentials it may echo, before an error is made of it:
+        the frames it passes show their locals in verbose tracebacks."""
+        return mask_secrets(value, self._client._secrets(response.request))
+
     def _interrupted(self, why: str, code: int | None = None, request_id: str | None = None) -> StreamInterruptedError:
         hint = ("The partial answer is kept; ask again to get the rest." if self.chunks else
                 "Nothing arrived; try again.")
@@ -624,10 +640,14 @@ class ChatStream:
         try:
             data = parse_line(line)
         except ValueError:
-            raise self._interrupted("The stream sent a line that is not JSON.") from None
+            data = NOT_JSON
+        if data is NOT_JSON:  # raised out here, so the decode error (its doc the whole line) is no __context__
+            line = self._masked(line, response)
+            raise self._interrupted("The stream sent a line that is not JSON.")
         if data is None or data is DONE:
             return data
         if "error_code" in data:
+            line, data = self._masked(line, response), self._masked(data, response)
             error = _error_from_payload(data, response.headers, response.status_code)
             if self.chunks == 0:
                 raise error

@@ -76,6 +76,41 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return text
 
 
+def mask_secrets(value, secrets):
+    """``value`` (bytes, text, or parsed JSON) with every one of ``secrets`` masked as ``redact`` masks it.
+
+    Applied where an answer is read, before it is parsed or kept: a service may echo the credentials a request
+    carried in its error, which would then reach the error's texts, and the raw body the locals that verbose
+    tracebacks print. Unlike ``redact`` it masks no pattern, so an answer's own text stays as written.
+    """
+    if isinstance(value, dict):
+        return {mask_secrets(k, secrets): mask_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, secrets) for v in value]
+    if not isinstance(value, (str, bytes)) or not value:
+        return value
+    # longest first, so a token is not masked piecemeal through a shorter secret it contains
+    for secret in sorted(secrets, key=len, reverse=True):
+        if not secret or len(secret) < 4:
+            continue
+        mask = _mask(secret)
+        # JSON may write "/" as "\/", and bearer tokens are full of slashes
+        for spelling in {str(secret), secret.replace("/", "\\/")}:
+            if isinstance(value, bytes):
+                value = value.replace(spelling.encode(), mask.encode())
+            else:
+                value = value.replace(spelling, mask)
+    return value
+
+
+def _mask(secret: str) -> str:
+    """``***`` after the kind of credential it stands for, as ``redact`` writes it, so a message still says which."""
+    for kind in ("bce-v3/", "bce-auth-v1/"):
+        if secret.startswith(kind):
+            return kind + "***"
+    return "***"
+
+
 class Secret(str):
     """A credential that behaves as its text but never shows it in a repr.
 
@@ -163,7 +198,7 @@ class InvalidRequestError(QianfanError):
         self.field = field
         self.allowed = allowed
         self.model = model
-        self.wire_message = wire_message or message
+        self.wire_message = redact(wire_message) if wire_message else self.message
 
 
 class ServerError(QianfanError):

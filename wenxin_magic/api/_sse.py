@@ -12,6 +12,7 @@ import json
 from typing import AsyncIterator
 
 DONE = object()
+NOT_JSON = object()  # what a stream makes of a line that does not parse
 
 
 class LineDecoder:

@@ -10,8 +10,8 @@ import json
 import time
 from datetime import datetime
 
-from ._auth import Signer, SingleFlight, call_token_service, json_or_empty, token_service_limit
-from ._errors import AuthenticationError, Secret, ServerError, redact
+from ._auth import Signer, SingleFlight, call_token_service, json_or_empty, sent_credentials, token_service_limit
+from ._errors import AuthenticationError, Secret, ServerError, mask_secrets, redact
 from ._v2_errors import is_error_payload, v2_error, v2_http_error
 
 V2_BASE_URL = "https://qianfan.baidubce.com"
@@ -142,7 +142,8 @@ class BearerSource:
             http.get(url, headers=headers, timeout=limit), limit=limit,
             timed_out=f"Minting a v2 bearer token at {redact(iam_url)}",
             unreachable=f"the IAM token service at {redact(iam_url)}", hint=_UNREACHABLE_HINT)
-        data = json_or_empty(response.content)
+        data = json_or_empty(mask_secrets(response.content, (*self._credentials.keys,
+                                                             *sent_credentials(response.request))))
         if response.status_code != 200 or not isinstance(data.get("token"), str):
             raise _mint_refused(response, data)
         self._token = Secret(data["token"])

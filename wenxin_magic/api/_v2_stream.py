@@ -11,7 +11,7 @@ import httpx
 
 from ._client import ChatStream
 from ._errors import QianfanError
-from ._sse import DONE, parse_line
+from ._sse import DONE, NOT_JSON, parse_line
 from ._types import ChatChunk, RateLimit, Usage, v2_chunk
 from ._v2_client import request_id_of
 from ._v2_errors import is_error_payload, v2_error
@@ -110,12 +110,16 @@ class V2ChatStream(ChatStream):
         try:
             data = parse_line(line)
         except ValueError:
-            raise self._interrupted("The stream sent a line that is not JSON.") from None
+            data = NOT_JSON
+        if data is NOT_JSON:  # raised out here, so the decode error (its doc the whole line) is no __context__
+            line = self._masked(line, response)
+            raise self._interrupted("The stream sent a line that is not JSON.")
         if data is None:
             return None
         if data is DONE:
             return DONE if self.done else self._end(rate_limit, request_id, retries)
         if is_error_payload(data):
+            line, data = self._masked(line, response), self._masked(data, response)
             raise self._failed(data, response)
         if not data.get("choices"):  # the usage chunk: its figures go on the last chunk
             self._usage_chunk = data

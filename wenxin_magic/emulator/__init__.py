@@ -92,13 +92,14 @@ class Emulator:
 
     ``credentials`` (application keys) and ``iam_credentials`` (IAM keys, which also mint v2 bearer tokens)
     lock the emulator to those keys; ``v2_keys`` does the same for v2 API keys (``bce-v3/ALTAK-…/…``).
-    None, the default, accepts any (well-formed) key.
+    None, the default, accepts any (well-formed) key. ``request_log_size`` is how many of the newest requests
+    ``requests`` keeps (None: 1,000).
     """
 
     def __init__(self, port: int = 0, ttft: float = 0.0, chunk_delay: float = 0.0, credentials: dict | None = None,
                  iam_credentials: dict | None = None, rpm: int = 300, tpm: int = 300000, token_ttl: int = 2592000,
                  deployments: dict | None = None, strict_endpoints: bool = False, answer_chars: int | None = None,
-                 host: str = "127.0.0.1", v2_keys=None):
+                 host: str = "127.0.0.1", v2_keys=None, request_log_size: int | None = None):
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the emulator only listens on loopback, not {host!r}")
         self._host = host
@@ -106,7 +107,7 @@ class Emulator:
         self._options = dict(ttft=ttft, chunk_delay=chunk_delay, credentials=credentials,
                              iam_credentials=iam_credentials, rpm=rpm, tpm=tpm, token_ttl=token_ttl,
                              deployments=deployments, strict_endpoints=strict_endpoints, answer_chars=answer_chars,
-                             v2_keys=v2_keys)
+                             v2_keys=v2_keys, request_log_size=request_log_size)
         self._state = None
         self._server = None
         self._thread = None
@@ -197,7 +198,9 @@ class Emulator:
 
     @property
     def requests(self) -> list[dict]:
-        """One dict per request received (method, path, query, headers, json, status), secrets masked."""
+        """One dict per request received (method, path, query, headers, json, status), secrets masked; the
+        newest ``request_log_size`` only. A body over 256 KiB is not kept: its entry has ``json`` None,
+        ``body_cut`` True and ``body_size``; a client that hung up mid-body, ``client_closed`` True."""
         return self.state().snapshot_requests()
 
     def inject(self, fault: str, times: int = 1, **kw) -> None:

@@ -18,7 +18,7 @@ import time
 import zlib
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -47,6 +47,11 @@ _HTML_500 = ("<html>\r\n<head><title>500 Internal Server Error</title></head>\r\
              "<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
              "</body>\r\n</html>\r\n")
 
+# The log lives as long as its emulator, which in an offline notebook kernel is the kernel's whole life:
+# it keeps only the newest requests, and a body too large to keep whole only by its size.
+REQUEST_LOG_SIZE = 1000
+LOGGED_BODY_LIMIT = 256 * 1024
+
 _SECRET_HEADER = re.compile(r"key|token|secret|auth|password|cookie|credential|signature", re.I)
 
 # (server addr, client addr) -> transport, filled in by the emulator's uvicorn protocol so a
@@ -68,7 +73,7 @@ class EmulatorState:
 
     def __init__(self, *, ttft=0.0, chunk_delay=0.0, credentials=None, iam_credentials=None, rpm=300,
                  tpm=300000, token_ttl=2592000, deployments=None, strict_endpoints=False, answer_chars=None,
-                 v2_keys=None):
+                 v2_keys=None, request_log_size=None):
         self.lock = threading.Lock()
         self.ttft = float(ttft)
         self.chunk_delay = float(chunk_delay)
@@ -85,6 +90,9 @@ class EmulatorState:
         self.bearer_tokens: dict[str, dict] = {}  # minted at /v1/BCE-BEARER/token
         self.faults: list[dict] = []
         self.requests: list[dict] = []
+        self.request_log_size = REQUEST_LOG_SIZE if request_log_size is None else int(request_log_size)
+        if self.request_log_size < 1:
+            raise ValueError("request_log_size must be at least 1")
         self.windows: dict[tuple, collections.deque] = {}
         self.counter = 0
         self.seen_secrets: set[str] = set()
@@ -243,12 +251,15 @@ class EmulatorState:
             elif _SECRET_HEADER.search(k):
                 v = "***"
             headers[k] = v
+        cut = len(body) > LOGGED_BODY_LIMIT
         try:
-            parsed = json.loads(body) if body else None
+            parsed = json.loads(body) if body and not cut else None
         except ValueError:
             parsed = None
         entry = {"method": request.method, "path": request.url.path, "query": query, "headers": headers,
                  "json": parsed, "status": None}
+        if cut:
+            entry.update(body_cut=True, body_size=len(body))
         if "appid" in request.headers:
             entry["appid"] = request.headers["appid"]
         with self.lock:
@@ -263,10 +274,15 @@ class EmulatorState:
                             v = v.replace(s, "***")
                     entry[section][k] = v
             self.requests.append(entry)
+            del self.requests[:-self.request_log_size]
         return entry
 
 
 # ----------------------------------------------------------------- responses
+
+class _ClientGone(Exception):
+    """The ASGI server could not send: the client hung up."""
+
 
 class _Raw:
     """A response written by hand to the ASGI ``send``, for streams and cut connections."""
@@ -275,7 +291,16 @@ class _Raw:
         self.fn = fn
 
     async def __call__(self, scope, receive, send):
-        await self.fn(scope, receive, send)
+        async def send_to_client(message):
+            try:
+                await send(message)
+            except OSError:  # ASGI lets a server raise this for a closed connection (uvicorn's h11 just drops it)
+                raise _ClientGone from None
+
+        try:
+            await self.fn(scope, receive, send_to_client)
+        except _ClientGone:
+            pass  # nobody is left to answer, and a hang-up is no error of the emulator's
 
 
 def _connection(scope) -> tuple:
@@ -326,7 +351,13 @@ def build_app(state: EmulatorState) -> Starlette:
         return Response(_json({"error_code": 3, "error_msg": "Unsupported openapi method", "id": request_id()}),
                         status_code=404, media_type="application/json")
 
-    return Starlette(routes=[
+    async def client_left(request: Request, exc: ClientDisconnect):
+        # every handler reads the whole body before it logs the request: a client that hangs up meanwhile
+        # (an interrupted notebook cell) is logged here, without the body it never finished sending
+        state.log(request, b"")["client_closed"] = True
+        return Response(status_code=400)  # never sent: uvicorn drops writes to a closed connection
+
+    return Starlette(exception_handlers={ClientDisconnect: client_left}, routes=[
         Route("/oauth/2.0/token", token, methods=["GET", "POST"]),
         Route(PREFIX + "/{kind:str}/{endpoint:path}", v1, methods=_ANY_METHOD),
         *_v2.routes(state),
@@ -691,6 +722,13 @@ def _make_stream(state: EmulatorState, events: list[dict], headers: dict, faults
     ttft, delay = state.ttft, state.chunk_delay
 
     async def run(scope, receive, send):
+        try:
+            await write_stream(scope, send)
+        except _ClientGone:
+            entry["client_closed"] = True
+            raise
+
+    async def write_stream(scope, send):
         if slow:
             await asyncio.sleep(slow)
         await send(_start(200, {**headers, "Cache-Control": "no-cache"}, "text/event-stream;charset=utf-8"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import math
 import re
@@ -18,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 __all__ = ["TemplateError", "batch_items", "fill_template", "template_fields", "BatchRow", "COLUMNS", "Pacer",
-           "Slot", "Window", "Progress", "Batch", "DEFAULT_CONCURRENCY"]
+           "Slot", "Window", "Progress", "Batch", "DEFAULT_CONCURRENCY", "MAX_ITEMS"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 8
+MAX_ITEMS = 100_000  # an endless iterable must end in an error, not in a kernel that reads it forever
 COLUMNS: tuple[str, ...] = ("i", "item", "model", "prompt", "answer", "reasoning", "finish_reason", "prompt_tokens",
                             "completion_tokens", "latency_s", "retries", "error", "status")
 _ACCEPTED = "a list, tuple, range, set, generator, pandas Series or pandas DataFrame"
@@ -159,8 +161,11 @@ def _names(value) -> list[str]:
 def batch_items(value, name: str = "items") -> list:
     """The items of a batch, as a list: the elements of a list, tuple, range, set (in its iteration order)
     or generator, a pandas Series' values, or a pandas DataFrame's rows (each a Series, so ``{item.col}``
-    and ``{item[col]}`` work). A str, bytes, dict or non-iterable is refused with a TypeError."""
+    and ``{item[col]}`` work). A str, bytes, dict or non-iterable is refused with a TypeError, and more than
+    MAX_ITEMS items with a ValueError."""
     kind = _pandas_kind(value)
+    if kind is not None and len(value) > MAX_ITEMS:
+        raise ValueError(_too_many(name))
     if kind == "DataFrame":
         return [row for _, row in value.iterrows()]
     if kind == "Series":
@@ -172,9 +177,19 @@ def batch_items(value, name: str = "items") -> list:
         raise TypeError(f"{name} is a {type(value).__name__}: pass list({name}.items()) for (key, value) pairs "
                         f"or list({name}.values()) for the values. Accepted: {_ACCEPTED}.")
     try:
-        return list(value)
+        iterator = iter(value)
     except TypeError:
         raise TypeError(f"{name} is {_describe(value)}, which holds no items. Accepted: {_ACCEPTED}.") from None
+    items = list(itertools.islice(iterator, MAX_ITEMS + 1))
+    if len(items) > MAX_ITEMS:
+        raise ValueError(_too_many(name))
+    return items
+
+
+def _too_many(name: str) -> str:
+    return (f"{name} has more than {MAX_ITEMS:,} items, the most a batch takes (an endless iterator such as "
+            f"itertools.count() never ends): pass a slice of it, e.g. list(itertools.islice({name}, 1000)) "
+            f"({name}[:1000] for a list), and run the rest as another batch.")
 
 
 def _pandas_kind(value) -> str | None:

@@ -181,6 +181,9 @@ class Session:
         rounds). ``approve=True`` asks before each call (or give a function ``approve(call) -> bool``);
         ``on_call(reply, call)`` hears each call start and end. A new request begins each round, with
         ``on_start`` called again for its reply; the one returned is the last, its ``rounds`` the others.
+        An ``async def`` tool is awaited to its end on an event loop of its own, in a short-lived thread (this
+        thread's loop, in a kernel, is busy running the cell that waits); a generator's items are sent as a list
+        of at most 1,000.
         """
         calls: queue.SimpleQueue = queue.SimpleQueue()
         use = self._tool_use(tools, ("thread", calls), approve, on_call, params)
@@ -193,7 +196,7 @@ class Session:
                    on_delta: Callable[[Reply, str], None] | None = None, tools=None, approve=False,
                    on_call=None, tools_loop: asyncio.AbstractEventLoop | None = None, **kwargs) -> Reply:
         """``ask`` for async code: awaitable from any event loop; callbacks, and tools, run on the caller's loop
-        (or on ``tools_loop``). ``approve`` may return an awaitable there."""
+        (or on ``tools_loop``), where an ``async def`` tool is awaited. ``approve`` may return an awaitable there."""
         use = self._tool_use(tools, ("loop", tools_loop or asyncio.get_running_loop()), approve, on_call, kwargs)
         return await self.runner.relay(self._aask_here(
             prompt, on_start=on_caller_loop(on_start), on_delta=on_caller_loop(on_delta), tool_use=use, **kwargs))
@@ -230,8 +233,9 @@ class Session:
         Series or DataFrame (its rows). Each row is a fresh single question: no conversation changes. A row that
         fails keeps its error and the others go on. ``resume``: a previous Batch of the same cell, whose finished
         rows are kept. ``batch.frame()`` is the table (pandas), ``batch.replies()`` the answers. On an interrupt
-        the Batch so far stays in ``session.last_batch``, its unfinished rows marked not run. ``items_name`` is what
-        messages call the items.
+        the Batch so far stays in ``session.last_batch``, its unfinished rows marked not run; an interrupt while the
+        items are read leaves ``last_batch`` as it was. At most ``MAX_ITEMS`` (100,000) items. ``items_name`` is
+        what messages call the items.
         """
         from ._batch import Batch, batch_items
 
@@ -243,6 +247,7 @@ class Session:
         names = list(models) if models else [model or endpoint or self.default_model]
         routes = {name: self._batch_route(name, endpoint, completion) for name in names}
         previous = getattr(resume, "batch", resume)  # a Batch, or the list of replies that carries one
+        # read here, in the caller's thread, where an interrupt can stop a slow generator
         items = batch_items(items, items_name)
         if not items:
             raise InvalidRequestError(f"{items_name} is empty: the batch has nothing to run.", field="items")

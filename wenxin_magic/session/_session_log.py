@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class LogNotice:
-    """Something a view should say once: ``where`` the log is (first write), or why it ``failed``."""
+    """Something a view should say once: ``where`` the log is (first write, or again after a failure), or why
+    it ``failed``."""
 
     __slots__ = ("kind", "text")
 
@@ -78,26 +79,57 @@ def _reply_from_columns(row: dict) -> Reply:
                             "finish_reason": row.get("finish_reason"), "error": row.get("error")})
 
 
+MAX_AGE_DAYS = 36_500  # a century: older than any log, and an age the clock can still be wound back by
+_AGE_UNITS = {"d": 86400, "h": 3600, "m": 60}
+
+
 def parse_since(text) -> float | None:
     """A time to search from: a datetime, a unix time, an ISO date or time, or an age such as 7d, 12h, 30m."""
     from datetime import datetime
 
-    if text is None or isinstance(text, (int, float)):
-        return text
-    if isinstance(text, datetime):
-        return text.timestamp()
+    if text is None:
+        return None
+    if isinstance(text, (int, float, datetime)):
+        return _unix_time(text)
     value = str(text).strip()
-    units = {"d": 86400, "h": 3600, "m": 60}
-    if len(value) >= 2 and value[-1] in units and value[:-1].isdigit():
-        return time.time() - int(value[:-1]) * units[value[-1]]
+    if len(value) >= 2 and value[-1] in _AGE_UNITS and value[:-1].isascii() and value[:-1].isdigit():
+        return time.time() - _age_seconds(value)
     if value.lower() in ("today", "yesterday"):
         midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         return midnight - (86400 if value.lower() == "yesterday" else 0)
     try:
-        return datetime.fromisoformat(value).timestamp()
+        when = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"--since {value!r}: give a date (2026-11-01), a date and time (2026-11-01 09:30), "
+        raise ValueError(f"--since {_shown(value)}: give a date (2026-11-01), a date and time (2026-11-01 09:30), "
                          "today, yesterday, or an age such as 7d, 12h or 30m.") from None
+    try:
+        return when.timestamp()
+    except (ValueError, OverflowError, OSError):  # year 1, say: before what the platform's local time can hold
+        raise ValueError(f"--since {_shown(value)}: that date is too far in the past or future for this computer's "
+                         "clock; give a later one, or an age such as 7d, 12h or 30m.") from None
+
+
+def _age_seconds(value: str) -> int:
+    digits, unit = value[:-1].lstrip("0") or "0", value[-1]
+    most = MAX_AGE_DAYS * _AGE_UNITS["d"]
+    # digits counted first: int() refuses thousands of them with a message of its own
+    if len(digits) > len(str(most)) or int(digits) * _AGE_UNITS[unit] > most:
+        raise ValueError(f"--since {_shown(value)}: an age is a whole number with a unit, d, h or m (7d, 12h, "
+                         f"30m), of at most {MAX_AGE_DAYS:,} days.")
+    return int(digits) * _AGE_UNITS[unit]
+
+
+def _unix_time(when) -> float:
+    try:
+        return float(when) if isinstance(when, (int, float)) else when.timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise ValueError(f"since: {type(when).__name__} out of range; give a unix time in seconds, a datetime, "
+                         "a date (2026-11-01), or an age such as 7d, 12h or 30m.") from None
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a message; a very long one cut, so the message stays readable."""
+    return repr(value) if len(value) <= 40 else f"{value[:20]!r}... ({len(value):,} characters)"
 
 
 OFF_WORDS = ("0", "off", "false", "no")
@@ -113,7 +145,8 @@ class SessionLog:
         self._path: Path | None = None
         self._store = None  # the ConversationLog, once opened
         self._announced = False
-        self._warned = False
+        self._failing = False  # the last write failed and the user was told; the next turn tries again
+        self.busy_timeout = 5.0  # seconds a write waits for another connection's lock; read when the store opens
         self.notices: list[LogNotice] = []  # for a view to show once: where the log is, or why it stopped
 
     def __repr__(self) -> str:
@@ -133,10 +166,13 @@ class SessionLog:
         """Log to ``path`` from now on (None: the default place); a warning given before may come again."""
         self.close()
         self._path = Path(path).expanduser() if path else None
-        self._announced = self._warned = False
+        self._announced = self._failing = False
 
     def turn(self, on: bool) -> None:
+        """Log from the next turn on, or not; turning it on forgets a failure, so a new one is said again."""
         self.enabled = on
+        if on:
+            self._failing = False
 
     def close(self) -> None:
         if self._store is not None:
@@ -145,26 +181,35 @@ class SessionLog:
 
     # -- writing ------------------------------------------------------------------------------
     def record(self, request: dict, reply: Reply, conv: Conversation | None, kind: str) -> None:
-        """Write a finished turn; never raises (a failure becomes one notice, and logging stops)."""
-        if not self.enabled or self._warned:
+        """Write a finished turn; never raises. A failure becomes one notice, however many turns it lasts; every
+        turn tries again, so the log resumes by itself once the file can be written."""
+        if not self.enabled:
             return
         from ._log import LogUnavailable
 
         try:
             self._opened().write(turn_row(request, reply, conv, kind))
         except LogUnavailable as err:
-            self._warn(str(err))
+            self._failed(str(err))
             return
         except Exception as err:  # a log bug must not cost the user the turn
-            log.exception("conversation log failed")
-            self._warn(f"The conversation log at {self.path} failed ({type(err).__name__}).")
+            if not self._failing:
+                log.exception("conversation log failed")
+            self._failed(f"The conversation log at {self.path} failed ({type(err).__name__}).")
             return
-        if not self._announced:
+        if self._failing:
+            self._failing = False
+            self._announced = True
+            self.notices.append(LogNotice("where", f"Conversations are logged to {self.path} again."))
+        elif not self._announced:
             self._announced = True
             self.notices.append(LogNotice("where", f"Conversations are logged to {self.path}."))
 
-    def _warn(self, text: str) -> None:
-        self._warned = True
+    def _failed(self, text: str) -> None:
+        if self._failing:
+            log.debug("conversation log still failing: %s", text)
+            return
+        self._failing = True
         self.notices.append(LogNotice("failed", f"{text} This kernel keeps its conversations in memory."))
 
     def _opened(self):
@@ -172,7 +217,7 @@ class SessionLog:
         from ._log import ConversationLog
 
         if self._store is None:
-            self._store = ConversationLog(self.path)
+            self._store = ConversationLog(self.path, busy_timeout=self.busy_timeout)
         return self._store
 
     def _existing(self):

@@ -9,8 +9,12 @@ come from ``_tool_schema`` (pydantic, imported only once tools are used).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import inspect
+import itertools
 import json
+import threading
 import time
 import traceback
 import weakref
@@ -23,6 +27,8 @@ from ..api import InvalidRequestError
 DECLINED = "declined: the user did not allow this call"
 NOT_RUN = "not run: the turn ended before this call ran"
 INTERRUPTED = "interrupted: the user stopped this call before it finished"
+
+MAX_GENERATED_ITEMS = 1000  # what a generator tool's result keeps: an endless one must still give an answer
 
 _PACKAGE_DIR = __file__.rsplit("session", 1)[0]  # frames from here on are the extension's, not the user's
 
@@ -179,10 +185,12 @@ class Toolbox:
                                   thoughts=str(call.get("thoughts") or "")))
         return calls
 
-    def run(self, call: ToolCall) -> None:
+    def run(self, call: ToolCall):
         """Validate the arguments and run the function, here and now; the outcome goes on ``call``.
 
-        A function's exception becomes the call's result (the turn goes on); an interrupt does not.
+        A function's exception becomes the call's result (the turn goes on); an interrupt does not. A
+        generator's items become a list (at most MAX_GENERATED_ITEMS). For an ``async def`` or an async
+        generator, this returns the part still to await, which settles ``call``; else None.
         """
         schema = self.schemas.get(call.name)
         if schema is None:
@@ -195,24 +203,70 @@ class Toolbox:
             return self._refuse(call, "invalid", f"invalid arguments: {err}")
         call.status = "running"
         started = time.perf_counter()
-        try:
-            call.value = schema.function(*args, **kwargs)
-        except Exception as err:
-            call.status, call.error = "error", f"{type(err).__name__}: {err}"
-            call.user_frames = _user_frames(err)
-            call.result = json.dumps({"error": call.error}, ensure_ascii=False)
-        except BaseException:
-            call.close("interrupted", INTERRUPTED)
-            raise
-        else:
-            call.status = "ok"
-            call.result = format_result(call.value, self.max_result_chars)
-        finally:
-            call.duration = time.perf_counter() - started
+        with _outcome(call, started):
+            value = schema.function(*args, **kwargs)
+            if inspect.iscoroutine(value) or inspect.isasyncgen(value):
+                return self._awaited(call, value, started)
+            self._answered(call, *_collected(value))
+        return None
+
+    async def _awaited(self, call: ToolCall, pending, started: float) -> None:
+        with _outcome(call, started):
+            if inspect.isasyncgen(pending):
+                self._answered(call, *await _collected_async(pending))
+            else:
+                self._answered(call, await pending, False)
+
+    def _answered(self, call: ToolCall, value, cut: bool) -> None:
+        call.status, call.value = "ok", value
+        call.result = format_result(value, self.max_result_chars)
+        if cut:
+            call.result += (f" [cut: the generator yielded more than {MAX_GENERATED_ITEMS:,} items; these are the "
+                            f"first {MAX_GENERATED_ITEMS:,}]")
 
     def _refuse(self, call: ToolCall, status: str, reason: str) -> None:
         call.status, call.error = status, reason
         call.result = json.dumps({"error": reason}, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def _outcome(call: ToolCall, started: float):
+    """A function's exception becomes the call's result (the turn goes on); an interrupt is raised on."""
+    try:
+        yield
+    except Exception as err:
+        call.status, call.error = "error", f"{type(err).__name__}: {err}"
+        call.user_frames = _user_frames(err)
+        call.result = json.dumps({"error": call.error}, ensure_ascii=False)
+    except BaseException:
+        call.close("interrupted", INTERRUPTED)
+        raise
+    finally:
+        call.duration = time.perf_counter() - started
+
+
+def _collected(value) -> tuple[Any, bool]:
+    """A generator's items as a list, and whether it had more than MAX_GENERATED_ITEMS; any other value as it is."""
+    if not inspect.isgenerator(value):
+        return value, False
+    try:  # in Python code, item by item, so an interrupt stops an endless or slow generator
+        items = list(itertools.islice(value, MAX_GENERATED_ITEMS + 1))
+    finally:
+        value.close()
+    return items[:MAX_GENERATED_ITEMS], len(items) > MAX_GENERATED_ITEMS
+
+
+async def _collected_async(generator) -> tuple[list, bool]:
+    """``_collected`` for an async generator."""
+    items: list = []
+    try:
+        async for item in generator:
+            if len(items) == MAX_GENERATED_ITEMS:
+                return items, True
+            items.append(item)
+    finally:
+        await generator.aclose()
+    return items, False
 
 
 def _text(arguments) -> str:
@@ -230,7 +284,12 @@ def ask_in_terminal(call: ToolCall) -> bool:
 # -- where functions run -------------------------------------------------------------------------------------
 
 class InCallerThread:
-    """Runs jobs in the thread that waits for the turn (``Session.ask``), through its callback queue."""
+    """Runs jobs in the thread that waits for the turn (``Session.ask``), through its callback queue.
+
+    An ``async def`` tool (or an async generator) is awaited to its end on an event loop of its own, in a
+    short-lived thread, while this thread waits: in a kernel this thread's loop is busy running the cell that
+    waits for the turn, and a running loop cannot be entered again.
+    """
 
     def __init__(self, calls):
         self._calls = calls
@@ -250,6 +309,11 @@ class InCallerThread:
         self._calls.put(work)
         return await future
 
+    @staticmethod
+    def settle(pending):
+        """An async tool's part still to await (or None), awaited to its end here; returns None."""
+        return None if pending is None else _run_on_own_loop(pending)
+
 
 class OnLoop:
     """Runs jobs on an event loop (the kernel's, for ``aask`` and the panel); a job may return an awaitable."""
@@ -262,6 +326,41 @@ class OnLoop:
             return await _settle(job())
         future = asyncio.run_coroutine_threadsafe(_call(job), self._loop)
         return await asyncio.wrap_future(future)
+
+    @staticmethod
+    def settle(pending):
+        """An async tool's part still to await (or None), left to the job's caller, which awaits it on the loop."""
+        return pending
+
+
+def _run_on_own_loop(awaitable):
+    """``awaitable``'s result, awaited on a new event loop in a short-lived thread while this thread waits.
+
+    The wait is where an interrupt reaches this thread: it cancels the awaitable and is raised on.
+    """
+    started: concurrent.futures.Future = concurrent.futures.Future()  # (loop, task), to cancel it
+    outcome: concurrent.futures.Future = concurrent.futures.Future()
+
+    async def main():
+        started.set_result((asyncio.get_running_loop(), asyncio.current_task()))
+        return await awaitable
+
+    def work():
+        try:
+            outcome.set_result(asyncio.run(main()))
+        except BaseException as err:
+            outcome.set_exception(err)
+
+    threading.Thread(target=work, name="wenxin-async-tool", daemon=True).start()
+    try:
+        return outcome.result()
+    except BaseException:
+        if not outcome.done():
+            loop, task = started.result()
+            with contextlib.suppress(RuntimeError):  # it ended meanwhile and its loop is closed
+                loop.call_soon_threadsafe(task.cancel)
+            concurrent.futures.wait([outcome], timeout=5)  # its own clean-up first, then the turn's
+        raise
 
 
 async def _call(job):
@@ -314,24 +413,32 @@ class ToolUse:
                 return self._approved_later(reply, call, allowed)
             if not allowed:
                 return self._declined(reply, call)
-        self._run(reply, call)
-        return None
+        return self._run(reply, call)
 
     async def _approved_later(self, reply, call: ToolCall, allowed):
         if not await allowed:
             return self._declined(reply, call)
-        self._run(reply, call)
-        return None
+        return await _settle(self._run(reply, call))
 
     def _declined(self, reply, call: ToolCall) -> None:
         call.close("declined", DECLINED)
         self._tell(reply, call)
 
-    def _run(self, reply, call: ToolCall) -> None:
+    def _run(self, reply, call: ToolCall):
+        """Run the call; for an async tool on a loop, returns what the host's loop must still await."""
         call.status = "running"
         self._tell(reply, call)
+        pending = None
         try:
-            self.toolbox.run(call)
+            pending = self.host.settle(self.toolbox.run(call))
+        finally:
+            if pending is None:  # it ended here (or was stopped); otherwise once awaited
+                self._tell(reply, call)
+        return None if pending is None else self._told_after(reply, call, pending)
+
+    async def _told_after(self, reply, call: ToolCall, pending) -> None:
+        try:
+            await pending
         finally:
             self._tell(reply, call)
 

@@ -4,38 +4,42 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from ..api import InvalidRequestError
+from ..sanitize import code_span, fenced, safe_markdown
 from ._conversation import Conversation
 
 SUFFIXES = (".md", ".markdown", ".json")
 
 
 def markdown(conv: Conversation, default_model: str) -> str:
-    """A conversation as a Markdown transcript: its settings, then each turn with its notes."""
-    lines = [f"# Conversation: {conv.name}", "", f"- model: {conv.label(default_model)}"]
+    """A conversation as a Markdown transcript: its settings, then each turn with its notes.
+
+    Everything in it came from outside but the headings, so each piece goes through ``safe_markdown``
+    (prose) or ``code_span`` / ``fenced`` (code): a reader of the file renders no tag from it.
+    """
+    lines = [f"# Conversation: {safe_markdown(conv.name)}", "", f"- model: {safe_markdown(conv.label(default_model))}"]
     if conv.system:
-        lines.append(f"- system: {conv.system}")
+        lines.append(f"- system: {safe_markdown(' '.join(conv.system.splitlines()))}")
     totals = conv.totals
     lines += [f"- turns: {totals['turns']}, tokens: {totals['total_tokens']}", ""]
     for turn in conv.turns:
         who = "Function result" if turn.request.get("role") == "function" else "User"
-        lines += [f"**{who}:**", "", str(turn.request.get("content") or ""), ""]
+        lines += [f"**{who}:**", "", safe_markdown(turn.request.get("content") or ""), ""]
         reply = turn.reply
         for step in reply.rounds:
             lines += _calls_markdown(step)
-        lines += [f"**{reply.label}:**", ""]
+        lines += [f"**{safe_markdown(reply.label)}:**", ""]
         if reply.reasoning:
-            lines += ["<details><summary>Reasoning</summary>", "", reply.reasoning, "", "</details>", ""]
-        lines += [reply.text or "", ""]
+            lines += ["<details><summary>Reasoning</summary>", "", safe_markdown(reply.reasoning), "", "</details>", ""]
+        lines += [safe_markdown(reply.text or ""), ""]
         if reply.calls:
             lines += _calls_markdown(reply)
         elif reply.function_call:
-            lines += [f"_function call: `{json.dumps(reply.function_call, ensure_ascii=False)}`_", ""]
+            lines += [f"_function call:_ {code_span(json.dumps(reply.function_call, ensure_ascii=False))}", ""]
         if reply.tool_stop:
-            lines += [f"_{reply.tool_stop}_", ""]
+            lines += [f"_{safe_markdown(reply.tool_stop)}_", ""]
         notes = _turn_notes(reply)
         if notes:
             lines += [f"_{', '.join(notes)}_", ""]
@@ -48,8 +52,8 @@ def _calls_markdown(reply) -> list[str]:
     for call in reply.calls:
         took = f", {call.duration:.2f} s" if call.duration is not None else ""
         sent = call.result or call.error
-        fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", sent)), default=0))
-        lines += [f"**Tool call** `{call.name}({call.arguments})` ({call.status}{took}):", "", fence, sent, fence, ""]
+        lines += [f"**Tool call** {code_span(f'{call.name}({call.arguments})')} ({safe_markdown(call.status)}{took}):",
+                  "", fenced(sent), ""]
     return lines
 
 
