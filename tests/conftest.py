@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 import weakref
 from pathlib import Path
@@ -34,6 +35,11 @@ from _fakes import CREDENTIAL_VARS, FAKE
 from _kernel import KernelPool
 from wenxin_magic.emulator import Emulator
 from wenxin_magic.session import Session
+
+# pytest rewrites the asserts of every test module as it imports it, after this file has run. Where
+# PYTHONDONTWRITEBYTECODE is set (it is on our machines) nothing is cached, so every xdist worker re-parses
+# ~90 modules on every run: about 10 s of the fast tier. The rewritten modules go to __pycache__, which git ignores.
+sys.dont_write_bytecode = False
 
 FAST_EMULATOR = {"ttft": 0.0, "chunk_delay": 0.0}
 RETRY_BACKOFF = 0.01

@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from wenxin_magic import sanitize
 from wenxin_magic.sanitize import clean, code_span, safe_html, safe_markdown, safe_terminal
@@ -136,10 +137,25 @@ def test_random_html_ish_text_never_yields_a_live_tag(pieces):
 @given(st.text(alphabet="<>`\\ab\n [](!)*:/&#;", max_size=60))
 def test_random_text_in_a_markdown_file_never_holds_a_raw_tag(text):
     written = safe_markdown(text)
-    outside_code = re.sub(r"```.*?(```|$)", "", written, flags=re.S)
-    spans = [m.span() for m in re.finditer(r"(`+)(?:.(?!\1))*?.?\1", outside_code, re.S)]
-    prose = "".join(ch for i, ch in enumerate(outside_code) if not any(a <= i < b for a, b in spans))
-    assert "<" not in prose
+    # a CommonMark reader with raw HTML on, as GitHub's or Jupyter's: nothing of the file may read as a tag
+    raw = [token.content for token in _tokens(_READER.parse(written)) if token.type in ("html_inline", "html_block")]
+    assert not raw, (text, written)
+
+
+def _tokens(tokens):
+    for token in tokens:
+        yield token
+        yield from _tokens(token.children or [])
+
+
+_READER = MarkdownIt("commonmark", {"html": True})
+
+
+@pytest.mark.parametrize("text", ["`\n`<b>`", "x `\ny `<img src=x onerror=alert(1)>` z", "a `\n<b>` c",
+                                  "``\n`<b>`\n``", "\\`<b>`", "```` `<b>` ````"])
+def test_code_spans_across_lines_cannot_unmask_a_tag(text):
+    written = safe_markdown(text)
+    assert not [t for t in _tokens(_READER.parse(written)) if t.type in ("html_inline", "html_block")], written
 
 
 def test_a_markdown_file_keeps_markdown_and_neutralises_html():

@@ -175,8 +175,22 @@ def _neutral_line(line: str) -> str:
     return "".join(pieces)
 
 
+def _escape_backticks(text: str) -> str:
+    """Backticks left in prose, escaped: a code span would otherwise open here and close on a later line,
+    turning what this line left as prose into code, and what it kept as code into prose."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\":
+            out.append(text[i:i + 2])
+            i += 2
+            continue
+        out.append("\\`" if text[i] == "`" else text[i])
+        i += 1
+    return "".join(out)
+
+
 def _neutral_prose(text: str) -> str:
-    text = text.replace("<", "&lt;")
+    text = _escape_backticks(text).replace("<", "&lt;")
     if not remote_images():
         text = text.replace("![", "\\![")
     text = _LINK_TARGET.sub(lambda m: m.group(0) if safe_url(m.group(1)) else m.group(0).replace("](", "]\\(", 1),
