@@ -570,6 +570,27 @@ class TerminalBatchProgress:
         self.stream.flush()
 
 
+class BatchReplies(list):
+    """A batch's answers, for notebooks without pandas: a list of Replies; ``.batch`` is the run itself."""
+
+    def __init__(self, run):
+        super().__init__(run.replies())
+        self.batch = run
+
+    def _repr_markdown_(self) -> str:
+        return (f"{len(self)} answers: a list of Replies (`pip install pandas` gives a table: "
+                "item, prompt, model, answer, tokens, latency, error).")
+
+
+def batch_result(run):
+    """The table of a batch (pandas); without pandas, its answers."""
+    try:
+        table = run.frame()
+    except ImportError:
+        return BatchReplies(run)
+    return table
+
+
 def batch_progress():
     return WidgetBatchProgress() if can_update_display() else TerminalBatchProgress()
 

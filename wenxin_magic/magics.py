@@ -9,40 +9,20 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_MODELS, QianfanError
-from .parsers import FORMATS, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate, near_subcommand
-from .parsers import parse_cell_args
+from .driver import OnScreen, add_hint, drive
+from .parsers import FORMATS, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate, interpolate_template
+from .parsers import near_subcommand, parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
+from .tool_lookup import ToolLookupError, find_tools
 
 OFFLINE_NOTICE = ("wenxin-magic: no Qianfan credentials found, so answers come from the built-in offline emulator. "
                   "For the real service set QIANFAN_API_KEY (a v2 API Key) or QIANFAN_AK and QIANFAN_SK (v1 keys), "
                   "or run %wenxin login, then %wenxin online.")
 
-# What to do about an error, in the magics' own words: keyed by the service's code, else by the error's field.
-_HINTS: dict[object, str] = {
-    "model": "`%wenxin models` lists the models; for a service you deployed yourself, use --endpoint NAME.",
-    "endpoint": "In a cell, name it with --endpoint NAME.",
-    "credentials": "%wenxin login asks for the keys without echoing them; %wenxin online then uses them.",
-    "functions": "Tools need a model that takes function calls: the `takes` column of `%wenxin models` says "
-                 "`functions` (v1) or `tools` (v2).",
-    "tools": "Tools need a model that takes function calls: the `takes` column of `%wenxin models` says "
-             "`functions` (v1) or `tools` (v2).",
-    3: "`%wenxin models` lists the models.",
-    "resume": "%wenxin reset NAME forgets the kernel's turns of NAME.",
-}
 FIX_PROMPT = ("This cell raised an error. Explain the cause briefly and give the corrected cell in one ```python "
               "code block.\n\n```python\n{source}\n```\n\n{error}")
 _LOG_OFF = "%wenxin log off (or %config WenxinMagics.log = False) turns it off."
 _LOG_FAILED = "(%wenxin log off turns it off; %config WenxinMagics.log_path = '...' moves it.)"
-
-
-def add_hint(err: QianfanError | None) -> QianfanError | None:
-    """Append what a notebook user can do about ``err`` (the api layer knows nothing of magics)."""
-    if err is None:
-        return err
-    extra = _HINTS.get(err.code) or _HINTS.get(getattr(err, "field", None))
-    if extra and extra not in (err.hint or ""):
-        err.hint = f"{err.hint} {extra}" if err.hint and err.hint != err.message else extra
-    return err
 
 
 def load(ipython) -> "WenxinMagics":
@@ -250,8 +230,7 @@ class WenxinMagics(Magics):
         return {"min_interval": self.min_update_interval, "max_interval": self.max_update_interval}
 
     def _ask(self, args, text: str):
-        from . import display
-
+        """The cell's request, by one of three drivers: a batch, a comparison grid or a single answer."""
         if args.batch is not None:
             return self._batch(args, text)
         # A cell's surrounding blank lines are layout, not prompt; inner indentation stays.
@@ -262,51 +241,52 @@ class WenxinMagics(Magics):
         tools = self._tools(args)
         if args.compare:
             return self._compare(args, prompt, tools)
+        return self._answer(args, prompt, tools, context)
+
+    def _answer(self, args, prompt: str, tools: list | None, context):
+        """One answer (and its rounds after tool calls), streamed into a live view."""
+        from . import display
+
         fmt = args.format or self.format
         params = self._params(args)
         if fmt == "json" and not args.completion and self._accepts(args, "response_format"):
             params.setdefault("response_format", "json_object")
-        views = []
+        on_screen = OnScreen()
 
         def start(reply):
             reply.context = context.footer()  # how much of the notebook went into the prompt
-            if views:  # the next round after tool calls: below the calls and what they printed
-                views[-1].finish()
-            view = display.live_reply(reply, fmt, **self._throttle())
-            view.start()
-            views.append(view)
-
-        def delta(reply, text):
-            views[-1].changed()
-
-        def call_changed(reply, call):
-            views[-1].finish()  # at once: what the function prints comes next
+            # the next round after tool calls goes below the calls and what they printed
+            on_screen.show(display.live_reply(reply, fmt, **self._throttle()))
 
         session = self.session
-        reply = None
-        if tools:
-            params.update(tools=tools, approve=args.approve, on_call=call_changed)
-        try:
-            reply = session.ask(
+        if tools:  # a call's view is finished at once: what the function prints comes next
+            params.update(tools=tools, approve=args.approve, on_call=lambda reply, call: on_screen.finish())
+        reply = drive(
+            lambda: session.ask(
                 prompt, model=args.model, endpoint=args.endpoint, chat=args.chat, stream=not args.no_stream
                 and self.stream, system=args.system, completion=args.completion, new=args.new,
-                on_start=start, on_delta=delta, raise_on_error=False, **params)
-        except KeyboardInterrupt:
-            reply = session.last_reply
-            if reply is not None:
-                reply.interrupted = True
-        finally:
-            if reply is not None:
-                add_hint(reply.error)
-            if views:
-                views[-1].finish()
+                on_start=start, on_delta=lambda reply, text: on_screen.changed(), raise_on_error=False, **params),
+            interrupted=self._interrupted_reply,
+            errors=lambda reply: [reply.error] if reply is not None else [],
+            finish=lambda reply: on_screen.finish())
         if reply is None:
             return None
-        if args.out:
-            self.shell.user_ns[args.out] = reply
+        self._store(args.out, reply)
         if fmt == "code" and reply.text and self.shell is not None:
             self.shell.set_next_input(display.extract_code(reply.text), replace=False)
         return None
+
+    def _interrupted_reply(self):
+        """After Ctrl-C: the answer as far as it came, marked interrupted."""
+        reply = self.session.last_reply
+        if reply is not None:
+            reply.interrupted = True
+        return reply
+
+    def _store(self, out: str | None, value) -> None:
+        """``-o NAME``: the result into the notebook's namespace."""
+        if out:
+            self.shell.user_ns[out] = value
 
     def _accepts(self, args, param: str) -> bool:
         conv = self.session.conversation(args.chat)
@@ -322,13 +302,13 @@ class WenxinMagics(Magics):
         """``--batch VAR``: the cell as a template over VAR's items, one row per item and model, into a table."""
         from . import display
 
-        namespace = self.shell.user_ns if self.shell is not None else {}
+        namespace = self._user_ns()
         if args.batch not in namespace:
             raise UsageError(f"--batch: {args.batch!r} is not defined in this notebook; make it a list (or a pandas "
                              "Series or DataFrame) of the items, and run its cell first.")
         template = text.strip("\r\n").rstrip()
         if self.interpolate and not args.no_interpolate:
-            template = _notebook_names_in(template, namespace)
+            template = interpolate_template(template, namespace)
         if not template.strip():
             raise UsageError("%%wenxin --batch: the cell is empty; write the prompt template, with {item} where each "
                              "item goes.")
@@ -343,29 +323,35 @@ class WenxinMagics(Magics):
             if not shown:
                 shown.append(display.batch_progress())
             shown[0].update(progress)
-        run, note = None, ""
-        earlier = self.session.last_batch
-        try:
-            run = self.session.batch(template, namespace[args.batch], models=args.compare, model=args.model,
-                                     concurrency=args.concurrency, resume=previous, endpoint=args.endpoint,
-                                     completion=args.completion, on_progress=progressed, items_name=args.batch,
-                                     **params)
-        except KeyboardInterrupt:
-            run, note = self.session.last_batch, "stopped"
+        note, earlier = "", self.session.last_batch
+
+        def stopped():
+            nonlocal note
+            note, run = "stopped", self.session.last_batch
             if run is earlier:  # stopped while the items were read: the latest run is an earlier cell's
-                run = None
                 print(f"The batch was stopped before it started, while {args.batch}'s items were read: nothing "
                       f"was asked, and {out} is unchanged.")
+                return None
+            return run
+
+        def finish(run) -> None:
+            if run is not None and shown:
+                shown[0].finish(run.progress, note)
+
+        def ask():
+            return self.session.batch(template, namespace[args.batch], models=args.compare, model=args.model,
+                                      concurrency=args.concurrency, resume=previous, endpoint=args.endpoint,
+                                      completion=args.completion, on_progress=progressed, items_name=args.batch,
+                                      **params)
+        try:
+            run = drive(ask, interrupted=stopped, finish=finish)
         except (TypeError, ValueError) as err:  # not a list of items, or --resume of a different batch
             if isinstance(err, QianfanError):
                 raise
             raise UsageError(f"--batch: {err}") from None
-        finally:
-            if run is not None and shown:
-                shown[0].finish(run.progress, note)
         if run is None:
             return None
-        result = _batch_result(run)
+        result = display.batch_result(run)
         namespace[out] = result
         self._batches[out] = run  # for --resume: the table itself cannot carry the run
         self._report_batch(run, out, note)
@@ -396,55 +382,35 @@ class WenxinMagics(Magics):
         if args.no_tools or (args.completion and not args.tools):
             return None
         names = args.tools if args.tools is not None else list(self.tools)
-        namespace = self.shell.user_ns if self.shell is not None else {}
-        return [self._tool(name, namespace) for name in names] or None
-
-    @staticmethod
-    def _tool(name: str, namespace: dict):
-        head, *attributes = name.split(".")
-        if head not in namespace:
-            raise UsageError(f"--tools: {name!r} is not defined in this notebook; define the function (def {head}"
-                             "(...): ...) and run its cell first, or check the spelling.")
-        found = namespace[head]
-        for attribute in attributes:
-            if not hasattr(found, attribute):
-                raise UsageError(f"--tools: {name!r}: {type(found).__name__} has no attribute {attribute!r}.")
-            found = getattr(found, attribute)
-        if not callable(found):
-            raise UsageError(f"--tools: {name!r} is not a function but a value of type {type(found).__name__}; "
-                             "name functions defined with def (or other callables).")
-        return found
+        try:
+            return find_tools(names, self._user_ns()) or None
+        except ToolLookupError as err:
+            raise UsageError(f"--tools: {err}") from None
 
     def _compare(self, args, prompt: str, tools: list | None = None):
         from . import display
 
-        views = []
+        on_screen = OnScreen()
+        extra = {"tools": tools, "approve": args.approve, "on_call": lambda r, c: on_screen.changed()} if tools else {}
 
-        def start(replies):
-            view = display.live_grid(replies, **self._throttle())
-            view.start()
-            views.append(view)
+        def columns() -> list:
+            return on_screen.view.replies if on_screen.view is not None else []
 
-        session = self.session
-        replies = None
-        try:
-            extra = {"tools": tools, "approve": args.approve, "on_call": lambda r, c: views[-1].changed()} if tools \
-                else {}
-            replies = session.compare(
-                prompt, args.compare, stream=not args.no_stream and self.stream, system=args.system,
-                on_start=start, on_delta=lambda i, r, d: views[-1].changed(), **extra, **self._params(args))
-        except KeyboardInterrupt:
-            for reply in (views[-1].replies if views else []):
+        def interrupted() -> None:
+            for reply in columns():
                 if not reply.done or not reply.ok:
                     reply.interrupted = True
                     reply.done = True
-        finally:
-            for reply in (views[-1].replies if views else []):
-                add_hint(reply.error)
-            if views:
-                views[-1].finish()
-        if args.out and views:
-            self.shell.user_ns[args.out] = replies if replies is not None else views[-1].replies
+        replies = drive(
+            lambda: self.session.compare(
+                prompt, args.compare, stream=not args.no_stream and self.stream, system=args.system,
+                on_start=lambda replies: on_screen.show(display.live_grid(replies, **self._throttle())),
+                on_delta=lambda i, r, d: on_screen.changed(), **extra, **self._params(args)),
+            interrupted=interrupted,
+            errors=lambda replies: [reply.error for reply in columns()],
+            finish=lambda replies: on_screen.finish())
+        if on_screen.view is not None:
+            self._store(args.out, replies if replies is not None else columns())
         return None
 
     # -- line magic: subcommands and one-line questions ----------------------------------------
@@ -703,34 +669,3 @@ class WenxinMagics(Magics):
         if args.resume and not args.chat:
             raise UsageError("%wenxin panel --resume: name the conversation with -c NAME.")
         open_panel(chat=args.chat, model=args.model, session=self.session, resume=args.resume)
-
-
-class BatchReplies(list):
-    """A batch's answers, for notebooks without pandas: a list of Replies; ``.batch`` is the run itself."""
-
-    def __init__(self, run):
-        super().__init__(run.replies())
-        self.batch = run
-
-    def _repr_markdown_(self) -> str:
-        return (f"{len(self)} answers: a list of Replies (`pip install pandas` gives a table: "
-                "item, prompt, model, answer, tokens, latency, error).")
-
-
-def _batch_result(run):
-    """The table of a batch (pandas); without pandas, its answers."""
-    try:
-        table = run.frame()
-    except ImportError:
-        return BatchReplies(run)
-    return table
-
-
-_DOUBLED = ("\x00wenxin-open\x00", "\x00wenxin-close\x00")
-
-
-def _notebook_names_in(template: str, namespace: dict) -> str:
-    """A batch template with the notebook's {names} filled; {item}, {i} and doubled braces are left for each row."""
-    guarded = template.replace("{{", _DOUBLED[0]).replace("}}", _DOUBLED[1])
-    filled = interpolate(guarded, {k: v for k, v in namespace.items() if k not in ("item", "i")})
-    return filled.replace(_DOUBLED[0], "{{").replace(_DOUBLED[1], "}}")

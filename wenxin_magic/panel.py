@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import signal
 import sys
-import threading
 import time
 import types
 from pathlib import Path
@@ -22,8 +20,10 @@ import ipywidgets as w
 
 from .api import CHAT, MODELS, PARAMETERS, V2_MODELS
 from .display import ReplyView, Throttle, html_bundle
+from .interrupts import cancel_on_interrupt, main_thread_loop, note_tool_call, rewatch_if_lost
 from .sanitize import safe_html
 from .session import Reply, Session, TurnEvent, get_session
+from .tool_lookup import ToolLookupError, find_tools, split_tool_names
 
 NEW_CHAT = "＋ new conversation"
 
@@ -41,67 +41,6 @@ _CSS = """
                    padding: 2px 8px; }
 </style>
 """
-
-
-# ipykernel ignores SIGINT while no cell runs, so the kernel's interrupt button
-# would not reach a panel's answer. While one streams, SIGINT cancels it;
-# otherwise the previous handler decides, as before.
-_RUNNING: set[concurrent.futures.Future] = set()
-_TOOLS_RUNNING: set[int] = set()  # ids of tool calls running in the kernel's thread, for a panel's answer
-_previous_sigint = None
-
-
-def _on_sigint(signum, frame):
-    if _RUNNING:
-        for future in list(_RUNNING):
-            future.cancel()
-        if _TOOLS_RUNNING:  # the handler runs inside the function: stop it there
-            raise KeyboardInterrupt
-        return
-    if callable(_previous_sigint):
-        _previous_sigint(signum, frame)
-    elif _previous_sigint == signal.SIG_DFL:
-        raise KeyboardInterrupt
-
-
-def _watch_sigint() -> None:
-    """Install the handler; again after a cell, which restores the one it found when it began."""
-    global _previous_sigint
-    if threading.current_thread() is threading.main_thread():
-        current = signal.getsignal(signal.SIGINT)
-        if current is not _on_sigint:
-            _previous_sigint = current
-            signal.signal(signal.SIGINT, _on_sigint)
-
-
-def _track(future: concurrent.futures.Future) -> None:
-    _RUNNING.add(future)
-    future.add_done_callback(_untrack)
-    _watch_sigint()
-
-
-def _untrack(future: concurrent.futures.Future) -> None:
-    _RUNNING.discard(future)
-    if (not _RUNNING and threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is _on_sigint):
-        signal.signal(signal.SIGINT, _previous_sigint)
-
-
-def _main_thread_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop running in the main thread, when called from it (a cell, a click on the shell)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _note_running(reply, call) -> None:
-    if call.status == "running":
-        _TOOLS_RUNNING.add(id(call))
-    else:
-        _TOOLS_RUNNING.discard(id(call))
 
 
 def _slider(name: str, value: float, step: float = 0.01) -> w.FloatSlider:
@@ -153,7 +92,7 @@ class ChatPanel:
         self._intervals = (min_interval, max_interval)
         self._task: concurrent.futures.Future | None = None  # the answer, running on the session's loop
         self._answering = False
-        self._main_loop = _main_thread_loop()  # the kernel's: tools and the interrupt handler need its thread
+        self._main_loop = main_thread_loop()  # the kernel's: tools and the interrupt handler need its thread
         self.last_reply: Reply | None = None
         self._bubbles: dict[int, _Bubble] = {}
         resumed = self._resume_logged(self.chat) if resume else ""
@@ -308,26 +247,21 @@ class ChatPanel:
         self.stop.disabled = False
         self._answering = True
         # A click may be handled on another of the kernel's threads (a subshell); only the main one's loop will do.
-        self._main_loop = _main_thread_loop() or self._main_loop
+        self._main_loop = main_thread_loop() or self._main_loop
         self._set_status()  # before the turn starts: one that fails at once must not be written over
         self._task = self.session.runner.submit(self._ask(text))
-        _track(self._task)
+        cancel_on_interrupt(self._task)
         return self._task
 
     def _named_tools(self) -> list:
-        """The functions the tools box names, from the kernel's namespace; ValueError names any missing."""
-        names = [name.strip() for name in self.tools.value.split(",") if name.strip()]
+        """The functions the tools box names, from the kernel's namespace, by the rule ``--tools`` follows."""
+        names = split_tool_names(self.tools.value)
         if not names:
             return []
         from IPython import get_ipython
 
         shell = get_ipython()
-        namespace = shell.user_ns if shell is not None else {}
-        missing = [name for name in names if not callable(namespace.get(name))]
-        if missing:
-            raise ValueError(f"tools: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a function "
-                             "defined in this notebook; run its cell first, or check the spelling.")
-        return [namespace[name] for name in names]
+        return find_tools(names, shell.user_ns if shell is not None else {})
 
     def _approval(self, call):
         """Yes/No buttons in the transcript; the future they settle says whether ``call`` may run."""
@@ -360,15 +294,15 @@ class ChatPanel:
         try:
             tools = self._named_tools()
             extra = {"tools": tools, "approve": self._approval if self.approve.value else False,
-                     "tools_loop": self._main_loop, "on_call": _note_running} if tools else {}
+                     "tools_loop": self._main_loop, "on_call": note_tool_call} if tools else {}
             reply = await self.session.aask(prompt, chat=self.chat, temperature=round(self.temperature.value, 2),
                                             raise_on_error=False, **extra)
         except asyncio.CancelledError:
             reply = self.session.last_reply
+        except ToolLookupError as err:  # the tools box names no function: said as --tools says it, the text kept
+            self._not_sent(prompt, f"tools: {err}")
         except Exception as err:  # a bad prompt or setting: said in words, the text kept
-            self._restore_input(prompt)
-            self._answering = False  # before the status line is written
-            self._set_status(f"{type(err).__name__}: {err}", error=True)
+            self._not_sent(prompt, f"{type(err).__name__}: {err}")
         finally:
             self._answering = False
             self.input.disabled = self.send.disabled = False
@@ -384,6 +318,11 @@ class ChatPanel:
             else:
                 self._set_status(notices, error=notices.startswith("The conversation log"))
         return reply
+
+    def _not_sent(self, prompt: str, message: str) -> None:
+        self._restore_input(prompt)
+        self._answering = False  # before the status line is written
+        self._set_status(message, error=True)
 
     def _restore_input(self, prompt: str) -> None:
         if not self.input.value:
@@ -450,9 +389,8 @@ class ChatPanel:
             self.transcript.children = self.transcript.children + asked + (bubble.widget,)
             self._set_status()
         elif event.kind == "delta":
-            if self._answering and self._main_loop is not None and signal.getsignal(signal.SIGINT) is not _on_sigint:
-                # a cell that ran meanwhile restored the handler it found: install ours again
-                self._main_loop.call_soon_threadsafe(_watch_sigint)
+            if self._answering:
+                rewatch_if_lost(self._main_loop)
             bubble = self._bubbles.get(id(reply))
             if bubble is not None:
                 bubble.changed()

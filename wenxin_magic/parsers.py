@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .api import PARAMETERS, Parameter, QianfanError
+from .tool_lookup import ToolLookupError, split_tool_names
 
 FORMATS = ("markdown", "text", "code", "json")
 
@@ -59,9 +60,11 @@ def _models(text: str) -> list[str]:
 
 
 def _tool_names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", n)]
-    if not names or bad:
+    try:
+        names = split_tool_names(text)  # the rule the panel's tools box follows too
+    except ToolLookupError as err:
+        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None  # the parser ends the sentence
+    if not names:
         raise argparse.ArgumentTypeError(f"--tools takes names of the notebook's functions separated by commas, "
                                          f"e.g. get_weather,convert; got {text!r}")
     return names
@@ -451,3 +454,13 @@ def interpolate(text: str, namespace, render: Callable[[object], str] = str) -> 
         return match.group(0) if value is _MISSING else render(value)
 
     return _FIELD.sub(replace, text)
+
+
+_DOUBLED = ("\x00wenxin-open\x00", "\x00wenxin-close\x00")
+
+
+def interpolate_template(template: str, namespace: dict) -> str:
+    """A batch template with the notebook's {names} filled; {item}, {i} and doubled braces are left for each row."""
+    guarded = template.replace("{{", _DOUBLED[0]).replace("}}", _DOUBLED[1])
+    filled = interpolate(guarded, {k: v for k, v in namespace.items() if k not in ("item", "i")})
+    return filled.replace(_DOUBLED[0], "{{").replace(_DOUBLED[1], "}}")
