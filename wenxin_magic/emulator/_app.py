@@ -25,7 +25,7 @@ from starlette.routing import Route
 from ..api import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, InvalidRequestError, describe_code,
                    estimate_tokens, find_model, input_size, model_for_endpoint, parse_authorization, sign_request,
                    validate_request)
-from ._answers import Answer, chunk, compose
+from .answers import Answer, chunk, compose
 
 PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
 

@@ -3,7 +3,7 @@
 v2 is OpenAI-compatible: a bearer key (``Authorization: Bearer bce-v3/ALTAK-…/…``) or a bearer token minted
 from IAM keys, lower-case model ids, errors as HTTP statuses with ``{"error": {code, message, type}, "id"}``,
 ``chat.completion.chunk`` streams ending ``data: [DONE]``. Authentication, faults, rate-limit windows and the
-stream writer are v1's (``_app``); the answers are the v1 composer's (``_answers.compose_v2``).
+stream writer are v1's (``_app``); the answers are the v1 composer's (``answers.compose_v2``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import UNKNOWN_V2, InvalidRequestError, estimate_tokens, find_v2_model, validate_v2_request
-from ._answers import Answer, chunk, compose_v2
+from .answers import Answer, chunk, compose_v2
 from ._app import (_ANY_METHOD, ERROR_FAULTS, _admit, _check_iam, _Exchange, _fail_as_injected, _json, _make_plain,
                    _make_stream, _Raw, _Refused, request_id)
 
