@@ -16,7 +16,6 @@ from .snippets import asks_for_code, code_answer
 from .tables import table_answer, table_of
 from .tools import first_tool_calls, function_results_answer, next_tool_calls, tool_results_answer, v1_function_call
 
-# ------------------------------------------------------------------ main
 
 def compose(spec, endpoint: str, body: dict, *, answer_chars: int | None = None) -> Answer:
     """The answer for ``body`` sent to ``endpoint`` (``spec`` is the registry model or None)."""

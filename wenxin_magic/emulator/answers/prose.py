@@ -412,6 +412,8 @@ def continue_text(ctx: Context) -> str:
             "details, and together they explain why the subject matters.")
 
 
+# ------------------------------------------------------------- reasoning
+
 def reasoning_text(ctx: Context, topic: str, calls: list) -> str:
     """The thinking a reasoning model streams before its answer, in its own voice."""
     if ctx.zh:

@@ -7,7 +7,6 @@ import re
 
 from .request import Context, topic_of
 
-# -- code answers: a fenced block, so `-f code` and classroom demos have something to run --------
 _CODE_WORDS = re.compile(r"\b(code|function|python|javascript|js|sql|script|program|snippet|class)\b|代码|函数|程序|脚本|编程|实现",
                          re.I)
 _CODE_SNIPPETS = [
