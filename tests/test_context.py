@@ -14,6 +14,7 @@ import pytest
 
 from wenxin_magic.context import (DEFAULT_BUDGET, CellError, ContextRenderer, ErrorLog, history_reference,
                                   history_references, notebook_namespace, summarize)
+from wenxin_magic.summary_format import ARRAY_HEADER, DTYPES_LINE, FRAME_HEADER, SERIES_HEADER
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +141,23 @@ def test_arrays_one_two_and_large():
     big = summarize(np.arange(10**7).reshape(1000, 10000), 300)
     assert len(big) <= 300 and big.startswith("ndarray shape (1000, 10000), dtype int64\n")
     assert "9999999" in big  # the last corner, from numpy's own summarized printing
+
+
+def test_the_headers_read_back_as_summarize_writes_them():
+    # the emulator reads a summary with these patterns: what context writes, they must find
+    frame = FRAME_HEADER.search("Here: " + summarize(pd.DataFrame({"a": range(1234), "b": 0.5}), DEFAULT_BUDGET))
+    assert frame.group(1, 2, 3) == (None, "1,234", "2")
+    assert FRAME_HEADER.search(summarize(pd.DataFrame({"a": [1]}), DEFAULT_BUDGET)).group(2, 3) == ("1", "1")
+    dtypes = DTYPES_LINE.search(summarize(pd.DataFrame({"a": [1], "b": ["x"]}), DEFAULT_BUDGET))
+    assert dtypes.group(1).startswith("a: int64, b: ")
+    assert DTYPES_LINE.search(summarize(pd.DataFrame({"a": [1.0], "b": [2.0]}), DEFAULT_BUDGET)).group(1) == "all float64"
+    series = SERIES_HEADER.search(summarize(pd.Series(range(5), name="n"), DEFAULT_BUDGET))
+    assert series.group(1, 2, 3) == ("n", "5", "int64")
+    assert SERIES_HEADER.search(summarize(pd.Series([1.5] * 1000), DEFAULT_BUDGET)).group(1, 2, 3) == (None, "1,000",
+                                                                                                     "float64")
+    array = ARRAY_HEADER.search(summarize(np.zeros((4, 2)), DEFAULT_BUDGET))
+    assert array.group(1, 2, 3) == (None, "4, 2", "float64")
+    assert ARRAY_HEADER.search(summarize(np.arange(3), DEFAULT_BUDGET)).group(2, 3) == ("3,", "int64")
 
 
 # -- other objects --------------------------------------------------------------------------------------------------

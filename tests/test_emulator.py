@@ -13,7 +13,7 @@ import pytest
 
 from wenxin_magic.api import sign_request
 from wenxin_magic.emulator import Emulator
-from wenxin_magic.emulator._answers import chunk
+from wenxin_magic.emulator.answers import chunk
 
 PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
 AK, SK = "test-api-key", "test-secret-key"

@@ -7,38 +7,51 @@ error (``%wenxin fix``, or ``{Err}`` in a question) gets its exception named and
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
+import zlib
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from wenxin_magic.context import DEFAULT_BUDGET, ErrorLog, summarize
+from wenxin_magic.magics import FIX_PROMPT
 
 V1_CHAT = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/completions"
 V2 = "/v2/chat/completions"
 V2_MODEL = "deepseek-v3"
-FIX = ("This cell raised an error. Explain the cause briefly and give the corrected cell in one ```python "
-       "code block.\n\n```python\n{source}\n```\n\n{error}")
 
-TABLE = """DataFrame: 1,000 rows × 4 columns
-dtypes: city: object, year: int64, visitors: float64, rating: float64
+# the prompts hold what the notebook really puts there: context.summarize's text, %wenxin fix's prompt
+FRAME = pd.DataFrame({
+    "city": pd.Series(["北京", "上海", "广州", "成都"] * 250, dtype=object),
+    "year": np.arange(1000) % 5 + 2019,
+    "visitors": np.linspace(1.2e7, 7.7e6, 1000),
+    "rating": np.linspace(4.5, 4.6, 1000),
+})
+TABLE = summarize(FRAME, DEFAULT_BUDGET)
+SERIES = summarize(FRAME["visitors"], DEFAULT_BUDGET)
+ARRAY = summarize(np.linspace(0.1, 0.9, 3000).reshape(1000, 3), DEFAULT_BUDGET)
 
-| | city | year | visitors | rating |
-|---|---|---|---|---|
-| 0 | 北京 | 2019 | 1.2e+07 | 4.5 |
-| 1 | 上海 | 2019 | 9.8e+06 | 4.3 |
-| … 996 rows … |
-| 999 | 成都 | 2023 | 7.7e+06 | 4.6 |"""
-SERIES = """Series 'visitors': 1,000 values, dtype float64
-|  | visitors |
-|---|---|
-| 0 | 1.2e+07 |
-| 1 | 9.8e+06 |
-| … 998 rows … |"""
-ARRAY = """ndarray shape (1000, 3), dtype float64
-[[0.1 0.2 0.3]
- ...
- [0.7 0.8 0.9]]"""
+ABSENT_MODULES = ("sklearn",)  # not installed in the cell's world, whatever this machine has
+
+
+def _import(name, *args, **kwargs):
+    if name.partition(".")[0] in ABSENT_MODULES:
+        raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+    return builtins.__import__(name, *args, **kwargs)
+
+
+def cell_error(source: str):
+    """The error log's entry for ``source`` run as a notebook cell (it must raise)."""
+    filename = f"/tmp/ipykernel_4242/{zlib.crc32(source.encode())}.py"  # where ipykernel puts a cell's code
+    try:
+        exec(compile(source, filename, "exec"), {"__builtins__": {**vars(builtins), "__import__": _import}})
+    except Exception as error:
+        return ErrorLog().record(1, error, source)
+    raise AssertionError(f"the cell did not fail: {source!r}")
 
 
 def _v2_key(purpose: str) -> str:
@@ -128,12 +141,12 @@ def kept_lines(source: str, fixed: str, changed: set[int]) -> None:
 
 
 def fix_prompt(source: str, error: str, line: int | None = None, name: str = "<module>") -> str:
-    """What ``%wenxin fix`` sends for ``source`` that raised ``error`` at ``line``."""
-    text = error
+    """What ``%wenxin fix`` sends after ``source`` failed in a cell with ``error``, last at ``line`` in ``name``."""
+    entry = cell_error(source)
+    assert str(entry).startswith(error + "\n" if entry.frames else error), str(entry)
     if line is not None:
-        text += (f'\nTraceback (your code):\n  File "/tmp/ipykernel_4242/1234.py", line {line}, in {name}\n'
-                 f"    {source.split(chr(10))[line - 1].strip()}")
-    return FIX.format(source=source, error=text)
+        assert entry.frames.rstrip("\n").split("\n")[-2].endswith(f", line {line}, in {name}"), entry.frames
+    return FIX_PROMPT.format(source=entry.source.strip(), error=str(entry).strip())
 
 
 # -- tables -----------------------------------------------------------------------------------------------
@@ -168,8 +181,8 @@ def test_what_the_data_is_describes_its_columns(ask):
 
 
 def test_a_dataframe_whose_columns_share_a_dtype_and_an_unnamed_variant(ask):
-    table = ("DataFrame: 50 rows × 2 columns\ndtypes: all float64\n|  | height | weight |\n|---|---|---|\n"
-             "| 0 | 1.7 | 60 |\n| 1 | 1.8 | 72 |")
+    table = summarize(pd.DataFrame({"height": np.linspace(1.7, 1.8, 50), "weight": np.linspace(60, 72, 50)}),
+                      DEFAULT_BUDGET)
     text = ask("Analyse it please:\n" + table)
     assert "50 rows" in text and "height" in text
     assert 'df["height"].describe()' in text
@@ -208,7 +221,7 @@ def test_a_table_interpolated_into_a_chinese_sentence_is_answered_in_chinese(ask
 
 
 def test_a_series_to_sort_is_sorted(ask):
-    series = "Series 'visitors': 2 values, dtype float64\n|  | visitors |\n|---|---|\n| 北京 | 847 |\n| 上海 | 848.5 |"
+    series = summarize(pd.Series([847.0, 848.5], index=["北京", "上海"], name="visitors"), DEFAULT_BUDGET)
     text = ask("按平均游客数给这些城市排个序：" + series + "（这是 Out[6]）")
     assert "2 行" in text and "visitors.sort_values(ascending=False)" in code_blocks(text)[0]
     assert "从高到低：\n\n1. 上海：848.5\n2. 北京：847\n" in text
@@ -318,8 +331,8 @@ def test_another_error_wraps_the_failing_line_in_try_except(ask):
 
 
 def test_an_error_in_a_users_own_question_is_explained_in_their_language(ask):
-    question = ("我的代码报错了，为什么？\n\nKeyError: '梨'\nTraceback (your code):\n"
-                '  File "/tmp/ipykernel_4242/77.py", line 2, in <module>\n    print(prices[\'梨\'])')
+    # {Err} in a question: the error log's text, without the cell
+    question = "我的代码报错了，为什么？\n\n" + str(cell_error("prices = {'苹果': 3}\nprint(prices['梨'])"))
     text = ask(question)
     assert "KeyError" in text and "原因" in text
     assert the_fix(text) == "print(prices.get('梨'))"
@@ -329,9 +342,7 @@ def test_an_error_in_a_users_own_question_is_explained_in_their_language(ask):
 
 
 def test_an_error_interpolated_after_a_question_is_found(ask):
-    err = ("ZeroDivisionError: division by zero\nTraceback (your code):\n"
-           '  File "/tmp/ipykernel_4242/9.py", line 5, in <module>\n    mean([])\n'
-           '  File "/tmp/ipykernel_4242/9.py", line 2, in mean\n    return sum(values) / len(values)')
+    err = str(cell_error(MEAN))
     text = ask("为什么会报这个错？" + err)
     assert text.startswith("这个单元格抛出了 ZeroDivisionError")
     assert "if not values:" in the_fix(text)
@@ -351,7 +362,7 @@ def test_streams_keep_the_code_block_whole(client, token, emu, v1, v2):
 
 
 def test_long_words_and_penalties_leave_the_answer_alone(ask):
-    source = "def longest(words):\n    return max(len(w) for w in words) / len(words)\n\nlongest([])"
+    source = "def longest(words):\n    return sum(len(w) for w in words) / len(words)\n\nlongest([])"
     text = ask(fix_prompt(source, "ZeroDivisionError: division by zero", 2, "longest"), penalty_score=2.0)
     assert text.rstrip().endswith("```")  # no filler after the block, though "long" is in the cell
     the_fix(text)

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from _fakes import FAKE
-from wenxin_magic.emulator._app import LOGGED_BODY_LIMIT, REQUEST_LOG_SIZE, EmulatorState, build_app
+from wenxin_magic.emulator._app import build_app
+from wenxin_magic.emulator._state import LOGGED_BODY_LIMIT, REQUEST_LOG_SIZE, EmulatorState
 
 PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
 V2 = "/v2/chat/completions"

@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from .summary_format import array_header, count, dtypes_line, frame_header, series_header
+
 DEFAULT_BUDGET = 4000
 
 CELL_WIDTH = 40  # a table cell's characters: enough to recognise a value, not enough to flood the prompt
@@ -48,10 +50,6 @@ def _cut(text: str, budget: int) -> str:
     if keep <= 0:
         return text[:max(budget, 0)]
     return text[:keep] + _marker(len(text) - keep)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _safe_str(value) -> str:
@@ -171,8 +169,8 @@ def _dtypes_line(df, budget: int) -> str:
     dtypes = df.dtypes
     kinds = {str(d) for d in dtypes}
     if len(kinds) == 1 and len(dtypes) > 1:
-        return f"dtypes: all {kinds.pop()}"
-    parts, used = [], len("dtypes: ")
+        return dtypes_line([f"all {kinds.pop()}"])
+    parts, used = [], len(dtypes_line([]))
     for shown, (column, dtype) in enumerate(zip(df.columns, dtypes, strict=True)):
         part = f"{_cell(_label(column))}: {dtype}"
         rest = len(dtypes) - shown
@@ -181,7 +179,7 @@ def _dtypes_line(df, budget: int) -> str:
             break
         parts.append(part)
         used += len(part) + 2
-    return "dtypes: " + ", ".join(parts)
+    return dtypes_line(parts)
 
 
 def _table_text(grid: _Grid, total_columns: int, budget: int) -> str:
@@ -198,7 +196,7 @@ def _table_text(grid: _Grid, total_columns: int, budget: int) -> str:
 
 def _frame_summary(df, budget: int) -> str:
     n, columns = df.shape
-    head = f"DataFrame: {_count(n, 'row')} × {_count(columns, 'column')}"
+    head = frame_header(n, columns)
     if columns == 0:
         return head
     dtypes = _dtypes_line(df, max(budget // 4, 80))
@@ -209,8 +207,7 @@ def _frame_summary(df, budget: int) -> str:
 
 def _series_summary(series, budget: int) -> str:
     n = len(series)
-    name = "" if series.name is None else f" {_label(series.name)!r}"
-    head = f"Series{name}: {_count(n, 'value')}, dtype {series.dtype}"
+    head = series_header(n, series.dtype, None if series.name is None else _label(series.name))
     if n == 0:
         return head
     half = MAX_ROWS // 2
@@ -228,7 +225,7 @@ def _series_rows(part) -> list[list[str]]:
 
 def _array_summary(array, budget: int) -> str:
     np = sys.modules["numpy"]  # loaded: ``array`` is one of its arrays
-    head = f"ndarray shape {tuple(array.shape)}, dtype {array.dtype}"
+    head = array_header(array.shape, array.dtype)
     room = budget - len(head) - 1
     preview = ""
     for edge in (5, 3, 2, 1):
@@ -273,11 +270,11 @@ def _brief(value) -> str:
             rows, columns = value.shape
             return f"DataFrame: {rows:,} × {columns:,}"
         if _is(value, "pandas", "Series"):
-            return f"Series: {_count(len(value), 'value')}"
+            return f"Series: {count(len(value), 'value')}"
         if _is(value, "numpy", "ndarray"):
             return f"ndarray: shape {tuple(value.shape)}"
         if isinstance(value, str):
-            return f"str: {_count(len(value), 'character')}"
+            return f"str: {count(len(value), 'character')}"
     except Exception:
         pass
     return type(value).__name__
@@ -321,7 +318,7 @@ class ContextRenderer:
         if not self.objects:
             return ""
         size = f"{self.chars / 1000:.1f} k chars" if self.chars >= 1000 else f"{self.chars} chars"
-        return f"context: {_count(self.objects, 'object')}, {size}"
+        return f"context: {count(self.objects, 'object')}, {size}"
 
 
 # -- errors cells raised --------------------------------------------------------------------------------------------
@@ -435,7 +432,7 @@ class ErrorLog:
         return iter(list(self._errors.values()))
 
     def __repr__(self) -> str:
-        return f"<ErrorLog: {_count(len(self._errors), 'error')}>"
+        return f"<ErrorLog: {count(len(self._errors), 'error')}>"
 
 
 # -- the names a prompt may use -------------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ import logging
 import socket
 import threading
 
+from ._faults import FAULTS
+
 __all__ = ["Emulator", "FAULTS", "LOOPBACK_HOSTS"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-FAULTS = ("expired_token", "invalid_token", "qps", "busy", "unavailable", "rpm", "tpm", "error", "slow_first_byte",
-          "drop_stream", "stream_error", "http_500", "need_clear_history", "crlf", "keepalive", "fragment")
 
 
 class _QuietAborts(logging.Filter):
@@ -48,7 +48,7 @@ def _protocol_class():
     """uvicorn's h11 protocol, remembering each connection's transport so a handler can cut it."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    from ._app import CONNECTIONS
+    from ._exchange import CONNECTIONS
 
     class EmulatorProtocol(H11Protocol):
         def connection_made(self, transport):
@@ -121,7 +121,8 @@ class Emulator:
         with self._lock:
             if self._thread is not None:
                 return self
-            from ._app import EmulatorState, build_app
+            from ._app import build_app
+            from ._state import EmulatorState
 
             if self._state is None:
                 self._state = EmulatorState(**self._options)
@@ -189,7 +190,7 @@ class Emulator:
     def state(self):
         """The server's shared state (request log, tokens, faults, limits), made on first use."""
         if self._state is None:
-            from ._app import EmulatorState
+            from ._state import EmulatorState
 
             self._state = EmulatorState(**self._options)
         return self._state

@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wenxin-emulator: refusing to listen on {args.host!r}: the emulator accepts any credentials and "
               "serves only this machine; use a loopback address (127.0.0.1, localhost or ::1).", file=sys.stderr)
         return 2
-    from ._app import EmulatorState, build_app
+    from ._app import build_app
+    from ._state import EmulatorState
 
     state = EmulatorState(ttft=args.ttft, chunk_delay=args.chunk_delay, rpm=args.rpm, tpm=args.tpm,
                           strict_endpoints=args.strict_endpoints, answer_chars=args.answer_chars, v2_keys=args.v2_key)

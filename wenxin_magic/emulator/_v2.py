@@ -2,14 +2,13 @@
 
 v2 is OpenAI-compatible: a bearer key (``Authorization: Bearer bce-v3/ALTAK-…/…``) or a bearer token minted
 from IAM keys, lower-case model ids, errors as HTTP statuses with ``{"error": {code, message, type}, "id"}``,
-``chat.completion.chunk`` streams ending ``data: [DONE]``. Authentication, faults, rate-limit windows and the
-stream writer are v1's (``_app``); the answers are the v1 composer's (``_answers.compose_v2``).
+``chat.completion.chunk`` streams ending ``data: [DONE]``. IAM signatures, faults, rate-limit windows and the
+writers are the shared exchange's (``_exchange``), as for v1; the answers are the composer's (``answers.compose_v2``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 import uuid
@@ -19,9 +18,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api import UNKNOWN_V2, InvalidRequestError, estimate_tokens, find_v2_model, validate_v2_request
-from ._answers import Answer, chunk, compose_v2
-from ._app import (_ANY_METHOD, ERROR_FAULTS, _admit, _check_iam, _Exchange, _fail_as_injected, _json, _make_plain,
-                   _make_stream, _Raw, _Refused, request_id)
+from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check_iam, decoded_body, fail_as_injected,
+                        injected_faults, json_text, make_plain, make_stream, request_id)
+from ._faults import ERROR_FAULTS
+from ._state import EmulatorState
+from .answers import Answer, chunk, compose_v2
 
 CHAT_PATH = "/v2/chat/completions"
 BEARER_PATH = "/v1/BCE-BEARER/token"
@@ -78,14 +79,14 @@ def error_body(code: str, message: str | None = None, rid: str | None = None, ty
     return {"error": {"code": code, "message": message or text, "type": type_ or kind}, "id": rid or request_id()}
 
 
-def routes(state) -> list[Route]:
+def routes(state: EmulatorState) -> list[Route]:
     async def chat(request: Request):
         return await serve_chat(state, request)
 
     async def bearer(request: Request):
         return await serve_bearer_token(state, request)
 
-    return [Route(CHAT_PATH, chat, methods=_ANY_METHOD), Route(BEARER_PATH, bearer, methods=["GET"])]
+    return [Route(CHAT_PATH, chat, methods=ANY_METHOD), Route(BEARER_PATH, bearer, methods=["GET"])]
 
 
 # --------------------------------------------------------------------- bearer tokens
@@ -96,18 +97,18 @@ def _bce_error(status: int, code: str, message: str) -> Response:
     return JSONResponse(body, status_code=status, headers={"X-Bce-Error-Code": code, "X-Bce-Error-Message": message})
 
 
-async def serve_bearer_token(state, request: Request) -> Response:
+async def serve_bearer_token(state: EmulatorState, request: Request) -> Response:
     entry = state.log(request, await request.body())
     response = _bearer_answer(state, request)
     entry["status"] = response.status_code
     return response
 
 
-def _bearer_answer(state, request: Request) -> Response:
+def _bearer_answer(state: EmulatorState, request: Request) -> Response:
     auth = request.headers.get("authorization")
     if not auth:
         return _bce_error(401, "AccessDenied", "Access denied: the request is not signed (bce-auth-v1).")
-    ak, failure = _check_iam(state, request, auth)
+    ak, failure = check_iam(state, request, auth)
     if failure == "notfound":
         return _bce_error(401, "NotFound", "NotFound, cause: Could not find credential.")
     if failure:
@@ -125,15 +126,16 @@ def _bearer_answer(state, request: Request) -> Response:
 
 # ------------------------------------------------------------------------- chat
 
-class V2Exchange(_Exchange):
-    """One v2 request being answered: v1's exchange, refusing in v2's form and echoing X-Request-Id."""
+class V2Exchange(Exchange):
+    """One v2 request being answered: refused with an HTTP status and ``{"error": {code, message, type}}``;
+    X-Request-Id echoed."""
 
-    def __init__(self, state, entry: dict, request: Request):
+    def __init__(self, state: EmulatorState, entry: dict, request: Request):
         super().__init__(state, entry, request)
         self.base_headers["X-Request-Id"] = request.headers.get("x-request-id") or self.base_headers["X-Baidu-Request-Id"]
 
     def refuse(self, code, message: str | None = None, *, key=None, exhausted: bool = False, status: int | None = None,
-               retry_after=None) -> _Refused:
+               retry_after=None) -> Refused:
         """``code``: a v2 code, or a v1 number (then its v2 code and message)."""
         if not isinstance(code, str):
             code, message = FROM_V1_CODES.get(code, "internal_error"), None
@@ -141,10 +143,10 @@ class V2Exchange(_Exchange):
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
         body = error_body(code, message)
-        return _Refused(Response(_json(body), status_code=status or V2_ERRORS.get(code, (500,))[0], headers=headers,
+        return Refused(Response(json_text(body), status_code=status or V2_ERRORS.get(code, (500,))[0], headers=headers,
                                  media_type="application/json"))
 
-    def refuse_injected(self, fault: str, kw: dict) -> _Refused:
+    def refuse_injected(self, fault: str, kw: dict) -> Refused:
         retry_after = kw.get("retry_after")
         if fault in FAULT_CODES:
             code, message = FAULT_CODES[fault]
@@ -162,10 +164,10 @@ class V2Exchange(_Exchange):
         message = fault.get("message")
         if not isinstance(code, str):
             code = FROM_V1_CODES.get(int(code), "internal_error")
-        return _json(error_body(code, message, rid))
+        return json_text(error_body(code, message, rid))
 
 
-async def serve_chat(state, request: Request):
+async def serve_chat(state: EmulatorState, request: Request):
     body_bytes = await request.body()
     exchange = V2Exchange(state, state.log(request, body_bytes), request)
     # the service's order: auth, method, (faults), JSON and validation, rate limits
@@ -173,15 +175,14 @@ async def serve_chat(state, request: Request):
         identity = _authenticate(exchange, request)
         if request.method != "POST":
             raise exchange.refuse("method_not_supported", key=(identity, "v2"))
-        faults = state.take_faults(request.url.path)
-        slow = float(faults.get("slow_first_byte", {}).get("delay", 0.0) or 0.0)
+        faults, slow = injected_faults(state, request)
         exchange.key = (identity, "v2")
-        await _fail_as_injected(exchange, faults, slow)
+        await fail_as_injected(exchange, faults, slow)
         body, spec = await _valid_body(exchange, body_bytes, slow)
         exchange.key = (identity, "v2", body["model"].lower())
         prompt_tokens = prompt_size(body)
-        window_entry = _admit(exchange, prompt_tokens)
-    except _Refused as refused:
+        window_entry = admit(exchange, prompt_tokens)
+    except Refused as refused:
         exchange.entry["status"] = refused.response.status_code
         return refused.response
     answer = _answer(state, spec, body, faults)
@@ -192,11 +193,9 @@ async def serve_chat(state, request: Request):
     if body.get("stream") is True:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         events = stream_events(answer, usage if options.get("include_usage") is True else None, rid, model)
-        return _Raw(_make_stream(state, events, exchange.headers(), faults, slow, exchange.entry, exchange=exchange,
-                                 done="[DONE]"))
+        return RawResponse(make_stream(exchange, events, faults, slow, done="[DONE]"))
     n_chunks = max(1, len(chunk(answer.reasoning)) + len(chunk(answer.text)))
-    return _Raw(_make_plain(state, full_body(answer, usage, rid, model), exchange.headers(), faults, slow, n_chunks,
-                            exchange=exchange))
+    return RawResponse(make_plain(exchange, full_body(answer, usage, rid, model), faults, slow, n_chunks))
 
 
 def _authenticate(exchange: V2Exchange, request: Request) -> tuple:
@@ -220,7 +219,7 @@ def _authenticate(exchange: V2Exchange, request: Request) -> tuple:
 async def _valid_body(exchange: V2Exchange, body_bytes: bytes, slow: float):
     """The request body and its model's spec, once it passes the service's checks."""
     try:
-        body = json.loads(body_bytes) if body_bytes.strip() else None
+        body = decoded_body(body_bytes)
     except ValueError:
         body = None
     if not isinstance(body, dict):
@@ -250,13 +249,13 @@ def prompt_size(body: dict) -> int:
             if isinstance(message.get("content"), str):
                 texts.append(message["content"])
             if message.get("tool_calls"):
-                texts.append(_json(message["tool_calls"]))
+                texts.append(json_text(message["tool_calls"]))
     if body.get("tools"):
-        texts.append(_json(body["tools"]))
+        texts.append(json_text(body["tools"]))
     return sum(estimate_tokens(t) for t in texts)
 
 
-def _answer(state, spec, body: dict, faults: dict) -> Answer:
+def _answer(state: EmulatorState, spec, body: dict, faults: dict) -> Answer:
     # a model with a thinking switch (qwen3) thinks when asked to; other reasoning models always do
     if getattr(spec, "thinking_switch", False):
         thinking = body.get("enable_thinking") is True

@@ -1,0 +1,31 @@
+"""The faults a test can inject (``Emulator.inject``), and what a plain error fault answers on v1.
+
+An outcome fault decides how a request ends (an error, a 500 page, a cut or broken stream); a modifier fault
+changes how a normal answer is sent (a slow first byte, CRLF lines, keep-alive comments, tiny fragments).
+v2 meets each error fault in its own form (``_v2.FAULT_CODES``).
+"""
+
+from __future__ import annotations
+
+# fault name -> (error_code, error_msg) for the ones that are plain v1 errors
+ERROR_FAULTS = {
+    "expired_token": (111, "Access token expired"),
+    "invalid_token": (110, "Access token invalid or no longer valid"),
+    "qps": (18, "Open api qps request limit reached"),
+    "busy": (336100, "Server high load, please try again later"),
+    "unavailable": (2, "Service temporarily unavailable"),
+    "rpm": (336501, "Rate limit reached for RPM"),
+    "tpm": (336502, "Rate limit reached for TPM"),
+}
+OUTCOME_FAULTS = frozenset(ERROR_FAULTS) | {"error", "http_500", "drop_stream", "stream_error"}
+MODIFIER_FAULTS = frozenset({"slow_first_byte", "need_clear_history", "crlf", "keepalive", "fragment"})
+
+# every fault, in the order the documentation lists them
+FAULTS = ("expired_token", "invalid_token", "qps", "busy", "unavailable", "rpm", "tpm", "error", "slow_first_byte",
+          "drop_stream", "stream_error", "http_500", "need_clear_history", "crlf", "keepalive", "fragment")
+assert set(FAULTS) == OUTCOME_FAULTS | MODIFIER_FAULTS
+
+# what the http_500 fault answers: the gateway's own error page, not the service's JSON
+HTML_500 = ("<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
+            "<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n")

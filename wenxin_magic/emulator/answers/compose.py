@@ -1,0 +1,216 @@
+"""The composer: ``compose`` for a v1 body, ``compose_v2`` for a v2 one; safety, function calls,
+the answer's text and its shape (length, JSON, search, stop and token limits).
+"""
+
+from __future__ import annotations
+
+import json
+
+from ...api import COMPLETION, estimate_tokens
+from .fixes import error_answer, failure_of
+from .prose import (add_citations, asks_my_name, asks_your_name, continue_text, dedupe, filler, fit_length,
+                    generic_answer, greeting, is_follow_up, is_greeting, match_topic, reasoning_text, remembered_name,
+                    search_info_for, self_intro, signature, topic_answer)
+from .request import SAFETY_TRIGGERS, Answer, Context, content_of, is_chinese, topic_of, wanted_length
+from .snippets import asks_for_code, code_answer
+from .tables import table_answer, table_of
+from .tools import first_tool_calls, function_results_answer, next_tool_calls, tool_results_answer, v1_function_call
+
+
+def compose(spec, endpoint: str, body: dict, *, answer_chars: int | None = None) -> Answer:
+    """The answer for ``body`` sent to ``endpoint`` (``spec`` is the registry model or None)."""
+    kind = getattr(spec, "kind", None) or (COMPLETION if "prompt" in body else "chat")
+    ctx = Context(_model_name(spec, endpoint), kind, body, answer_chars)
+    refusal = _safety_refusal(ctx)
+    if refusal is not None:
+        return refusal
+    last_role = ctx.messages[-1].get("role") if ctx.messages else "user"
+    call = v1_function_call(ctx, last_role) if kind != COMPLETION else None
+    if call is not None:
+        return call
+    text, topic = _text_and_topic(ctx, last_role)
+    results = last_role == "function"
+    return _shaped(ctx, text, topic, body, search=kind != COMPLETION and not results, results=results)
+
+
+def _shaped(ctx: Context, text: str, topic: str, body: dict, *, search: bool, results: bool = False) -> Answer:
+    """The answer around ``text``: the length asked for, deduplicated, as JSON if asked, with search results
+    and citations, then cut by ``stop`` and ``max_output_tokens``. An answer from ``results`` is not
+    lengthened by words in them: a result saying "detailed" is data, not a request."""
+    target = ctx.answer_chars or (None if results or ctx.context else wanted_length(ctx.question))
+    if target:
+        text = fit_length(ctx, text, topic, target)
+    if ctx.penalty >= 1.5 and not ctx.context:  # a code block keeps its repeated lines
+        text = dedupe(text)
+    answer = Answer(text=text)
+    as_json = body.get("response_format") == "json_object"
+    if as_json:
+        answer.text = json.dumps({"model": ctx.model, "topic": topic, "answer": text}, ensure_ascii=False, indent=2)
+    if search and _wants_search(body):
+        answer.search_info = search_info_for(ctx, topic)
+        if body.get("enable_citation") and not as_json:
+            answer.text = add_citations(answer.text)
+    _apply_limits(answer, body)
+    return answer
+
+
+# ------------------------------------------------------------------- v2
+
+def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars: int | None = None) -> Answer:
+    """The answer to a v2 (OpenAI-style) request for ``model``: the v1 composer's, plus several tool calls
+    in one round, answers that use every tool result, and ``reasoning`` text when the model thinks aloud."""
+    view = _v1_view(body)
+    ctx = Context(model, "chat", view, answer_chars)
+    answer = _safety_refusal(ctx)
+    if answer is not None:
+        answer.flag = 2
+        return answer
+    last_role = ctx.messages[-1].get("role") if ctx.messages else "user"
+    topic = topic_of(ctx.user_turns[-1] if ctx.user_turns else ctx.question)
+    calls = first_tool_calls(ctx, body) if last_role == "user" else next_tool_calls(ctx, body) if last_role == "tool" else []
+    if calls:
+        answer = Answer(text="", finish_reason="tool_calls", tool_calls=calls)
+    elif last_role == "tool":
+        answer = _shaped(ctx, tool_results_answer(ctx), topic, view, search=False, results=True)
+    else:
+        text, topic = _text_and_topic(ctx, last_role)
+        answer = _shaped(ctx, text, topic, view, search=True)
+    if reasoning:
+        answer.reasoning = reasoning_text(ctx, topic, calls)
+    return answer
+
+
+def _v1_view(body: dict) -> dict:
+    """A v2 body as the v1 composer reads it: the system message as ``system``, v1 parameter names."""
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    view = {k: body[k] for k in ("temperature", "top_p", "penalty_score", "stop") if k in body}
+    if messages and messages[0].get("role") == "system":
+        view["system"] = content_of(messages[0])
+        messages = messages[1:]
+    view["messages"] = messages
+    if "max_completion_tokens" in body:
+        view["max_output_tokens"] = body["max_completion_tokens"]
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        view["response_format"] = "json_object"
+    search = body.get("web_search")
+    if isinstance(search, dict) and search.get("enable") is True:
+        view["enable_trace"] = True
+        view["enable_citation"] = search.get("enable_citation") is not False
+    return view
+
+
+def _model_name(spec, endpoint: str) -> str:
+    """The name answers are styled after: the model's, or a deployment's endpoint."""
+    name = getattr(spec, "name", None) or endpoint
+    return endpoint if name.startswith("custom ") else name
+
+
+def _safety_refusal(ctx: Context) -> Answer | None:
+    """The refusal when any user turn has a trigger word; ``ban_round`` names the turn unless it is the last."""
+    turns = [ctx.question] if ctx.kind == COMPLETION else ctx.user_turns
+    for index, turn in enumerate(turns, 1):
+        if any(t in turn for t in SAFETY_TRIGGERS):
+            last = index == len(turns) and (ctx.kind == COMPLETION or ctx.messages[-1].get("role") == "user")
+            zh = is_chinese(turn) or ctx.zh
+            text = ("抱歉，这个话题我无法回答。我们换个话题聊聊吧。" if zh
+                    else "Sorry, I can't help with that. Let's talk about something else.")
+            return Answer(text=text, finish_reason="content_filter", need_clear_history=True,
+                          ban_round=-1 if last else index, flag=1)
+    return None
+
+
+def _text_and_topic(ctx: Context, last_role: str) -> tuple[str, str]:
+    """The answer's text, and the topic that lengthening and search results are about."""
+    q = ctx.question
+    if ctx.kind == COMPLETION:
+        return continue_text(ctx), topic_of(q)
+    if last_role == "function":
+        return function_results_answer(ctx), topic_of(q)
+    text = _chat_text(ctx, q)
+    if is_follow_up(q) and len(ctx.user_turns) >= 2:
+        return text, topic_of(ctx.user_turns[-2])
+    return text, topic_of(q)
+
+
+def _wants_search(body: dict) -> bool:
+    return body.get("disable_search") is not True and bool(body.get("enable_citation") or body.get("enable_trace"))
+
+
+def _chat_text(ctx: Context, q: str) -> str:
+    context = _context_answer(ctx, q)
+    if context is not None:
+        ctx.context = True
+        return context
+    if asks_my_name(q):
+        name = remembered_name(ctx.user_turns[:-1])
+        if name:
+            return (f"你叫{name}。你在之前的对话里告诉过我。" if ctx.zh else
+                    f"Your name is {name}; you told me earlier in our conversation.")
+        return ("你还没有告诉我你的名字呢。" if ctx.zh else "You haven't told me your name yet.")
+    if is_follow_up(q) and len(ctx.user_turns) >= 2:
+        prev = ctx.user_turns[-2]
+        ptopic = topic_of(prev)
+        prev_ctx = Context(ctx.model, ctx.kind, dict(ctx.body, messages=[{"role": "user", "content": prev}]),
+                        ctx.answer_chars)
+        prev_ctx.zh = ctx.zh
+        key = match_topic(prev)
+        base = topic_answer(prev_ctx, key) if key else generic_answer(prev_ctx, ptopic)
+        if prev_ctx.zh:
+            head = f"好的，接着上面关于“{ptopic}”的话题，再补充一些细节。\n\n"
+            extra = "".join(filler(prev_ctx, ptopic, k) for k in range(4, 8))
+        else:
+            head = f"Sure, continuing with \"{ptopic}\", here is more detail.\n\n"
+            extra = "".join(filler(prev_ctx, ptopic, k) for k in range(4, 8))
+        return head + base + "\n\n" + extra
+    if is_greeting(q):
+        text = greeting(ctx)
+    elif asks_for_code(q) and not match_topic(q):
+        return code_answer(ctx, q)
+    elif asks_your_name(q):
+        text = self_intro(ctx)
+    else:
+        key = match_topic(q)
+        text = topic_answer(ctx, key) if key else generic_answer(ctx, topic_of(q))
+        if ctx.persona:
+            text = (f"我是{ctx.persona}。\n\n" if ctx.zh else f"I'm {ctx.persona}.\n\n") + text
+        elif ctx.system and ctx.style != "terse":
+            text = ("（按照你的设定回答）\n\n" if ctx.zh else "(Following your instructions)\n\n") + text
+    sig = signature(ctx)
+    if sig and not is_greeting(q):
+        text = f"{text}\n{sig}"
+    return text
+
+
+def _apply_limits(answer: Answer, body: dict) -> None:
+    stop = body.get("stop")
+    if isinstance(stop, list):
+        hits = [answer.text.find(s) for s in stop if isinstance(s, str) and s and s in answer.text]
+        if hits:
+            answer.text = answer.text[:min(hits)]
+            answer.finish_reason = "stop"
+    limit = body.get("max_output_tokens")
+    if isinstance(limit, int) and not isinstance(limit, bool) and estimate_tokens(answer.text) > limit:
+        lo, hi = 0, len(answer.text)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if estimate_tokens(answer.text[:mid]) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        answer.text = answer.text[:lo]
+        answer.finish_reason = "length"
+        answer.is_truncated = True
+
+
+def _context_answer(ctx: Context, q: str) -> str | None:
+    """The answer to a prompt holding a Python error or a table summary; None for any other prompt."""
+    if not q or ctx.kind == COMPLETION:
+        return None
+    failure = failure_of(q)
+    if failure is not None:
+        return error_answer(ctx, q, failure)
+    table = table_of(q)
+    if table is not None:
+        return table_answer(ctx, q, table)
+    return None

@@ -1,0 +1,434 @@
+"""Answers in prose: the topics the emulator knows, greetings, generic answers in each model's voice,
+lengthening, memory of the user's name, search results and citations, completions, reasoning text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .request import Context, is_chinese, stable_hash, topic_of
+
+# ------------------------------------------------------- topic knowledge
+
+# (zh title, zh text, en title, en text) -- written for the emulator.
+_TOPICS: dict[str, dict] = {
+    "forbidden_city": {
+        "zh_title": "故宫", "en_title": "the Forbidden City",
+        "zh_intro": ["故宫又称紫禁城，是明清两代的皇家宫殿，坐落在北京城的中轴线上。",
+                     "说到故宫，它是明清两朝的皇宫，也是今天的故宫博物院。",
+                     "故宫位于北京市中心，是世界上现存规模最大、保存最完整的木结构宫殿建筑群之一。"],
+        "en_intro": ["The Forbidden City was the imperial palace of the Ming and Qing dynasties, right on Beijing's central axis.",
+                     "The Forbidden City, today the Palace Museum, housed Chinese emperors for nearly five centuries."],
+        "zh": [("历史", "始建于明朝永乐年间，1420年落成，先后有二十多位皇帝在这里居住和处理政务。"),
+               ("建筑", "占地约72万平方米，前朝三大殿以太和殿为首，后宫则是皇帝与后妃的生活区域。"),
+               ("文物", "1925年成立故宫博物院，收藏书画、陶瓷、青铜器等文物一百八十多万件。"),
+               ("参观", "一般从南边的午门进入、北边的神武门离开，需要提前实名预约，周一通常闭馆。")],
+        "en": [("History", "Completed in 1420 under the Yongle Emperor, it served more than twenty emperors."),
+               ("Architecture", "It covers about 720,000 square metres; the Hall of Supreme Harmony is its grandest hall."),
+               ("Collections", "The Palace Museum, founded in 1925, keeps over 1.8 million objects."),
+               ("Visiting", "Enter through the Meridian Gate in the south, leave by the Gate of Divine Prowess; book ahead.")],
+    },
+    "beijing_weekend": {
+        "zh_title": "北京周末去处", "en_title": "weekend ideas in Beijing",
+        "zh_intro": ["周末在北京，可以按兴趣挑选下面这些去处：", "北京周末可玩的地方很多，下面按类型给你一些建议："],
+        "en_intro": ["Here are some ideas for a weekend in Beijing:", "Beijing has plenty to fill a weekend:"],
+        "zh": [("颐和园", "湖光山色兼具皇家园林气派，适合慢慢散步、划船。"),
+               ("慕田峪长城", "游客相对少，风景开阔，可以坐缆车上山再步行。"),
+               ("什刹海与南锣鼓巷", "逛胡同、看老北京生活，傍晚在湖边散步很惬意。"),
+               ("798艺术区", "旧厂房改造的艺术街区，展览、咖啡和设计小店集中。"),
+               ("香山公园", "秋天看红叶最有名，平时登山也能俯瞰西山景色。")],
+        "en": [("Summer Palace", "a royal garden with a lake, good for a slow walk or a boat."),
+               ("Mutianyu Great Wall", "less crowded, with a cable car up the ridge."),
+               ("Shichahai and the hutongs", "old Beijing lanes and lakeside evenings."),
+               ("798 Art District", "galleries and cafes in converted factories."),
+               ("Fragrant Hills", "famous for red leaves in autumn, a pleasant hike any time.")],
+    },
+    "road_trips": {
+        "zh_title": "自驾游路线", "en_title": "road-trip routes",
+        "zh_intro": ["下面几条自驾路线风格各不相同，可以按假期长短来选：", "推荐几条口碑不错的自驾游路线："],
+        "en_intro": ["A few road trips with very different scenery:", "Some well-loved road-trip routes in China:"],
+        "zh": [("川藏线（318国道）", "从成都出发经康定、理塘到拉萨，雪山、草原和峡谷一路相伴，适合时间充裕的老司机。"),
+               ("青海湖环线", "从西宁出发环湖一周，夏季油菜花与湖水相映，路况好、难度低。"),
+               ("独库公路", "纵贯天山南北，一天之内能看到雪山、草原和戈壁，每年大约6月到10月通车。"),
+               ("滇西北线", "大理、丽江到香格里拉，古城与高原风光结合，节奏可快可慢。"),
+               ("呼伦贝尔草原", "从海拉尔出发去额尔古纳、室韦，夏天草原辽阔，适合拍照。")],
+        "en": [("Sichuan-Tibet Highway (G318)", "Chengdu to Lhasa through snow peaks and canyons; for experienced drivers."),
+               ("Qinghai Lake loop", "an easy loop from Xining, with rapeseed fields in summer."),
+               ("Duku Highway", "across the Tianshan range, open roughly June to October."),
+               ("Northwest Yunnan", "Dali, Lijiang and Shangri-La: old towns and plateau views."),
+               ("Hulunbuir grasslands", "wide summer grasslands from Hailar to Ergun.")],
+    },
+    "beijing": {
+        "zh_title": "北京", "en_title": "Beijing",
+        "zh_intro": ["北京是中华人民共和国的首都，也是一座有三千多年建城史的古都。",
+                     "北京简称“京”，是中国的首都和全国政治、文化中心。"],
+        "en_intro": ["Beijing is the capital of China and one of its oldest cities.",
+                     "Beijing, China's capital, mixes imperial history with a very modern city."],
+        "zh": [("城市定位", "是全国的政治中心、文化中心、国际交往中心和科技创新中心。"),
+               ("历史", "建城史三千多年，建都史八百多年，元明清三代都以此为都城。"),
+               ("人口与面积", "常住人口约两千一百万，面积约一万六千多平方公里。"),
+               ("文化与美食", "京剧、胡同和四合院是城市名片，烤鸭、炸酱面、豆汁各有拥趸。")],
+        "en": [("Role", "the country's political and cultural centre and a hub for science and technology."),
+               ("History", "a city for over 3,000 years and a capital for more than 800."),
+               ("Size", "about 21 million residents over some 16,000 square kilometres."),
+               ("Culture and food", "Peking opera, hutong lanes, roast duck and zhajiang noodles.")],
+    },
+    "beijing_sights": {
+        "zh_title": "北京著名景点", "en_title": "famous sights in Beijing",
+        "zh_intro": ["北京的著名景点可以分成皇家建筑、古迹和现代地标几类：", "北京值得一去的景点有很多，最有代表性的包括："],
+        "en_intro": ["Beijing's best-known sights include:", "The landmarks most visitors put first in Beijing:"],
+        "zh": [("故宫", "明清皇宫，现为故宫博物院。"), ("天安门广场", "世界上最大的城市广场之一。"),
+               ("八达岭长城", "距市区最近、最知名的长城段落之一。"), ("天坛", "明清皇帝祭天祈谷的场所，祈年殿造型独特。"),
+               ("颐和园", "以昆明湖和万寿山为主体的皇家园林。"), ("鸟巢与水立方", "2008年奥运会的标志性场馆。")],
+        "en": [("The Forbidden City", "the Ming and Qing palace, now the Palace Museum."),
+               ("Tiananmen Square", "one of the largest city squares in the world."),
+               ("Badaling Great Wall", "the best-known section near the city."),
+               ("Temple of Heaven", "where emperors prayed for good harvests."),
+               ("Summer Palace", "a royal garden around Kunming Lake."),
+               ("Bird's Nest", "the landmark stadium of the 2008 Olympics.")],
+    },
+}
+
+
+def match_topic(q: str) -> str | None:
+    low = q.lower()
+    if "故宫" in q or "紫禁城" in q or "forbidden city" in low:
+        return "forbidden_city"
+    if "自驾" in q or "road trip" in low or "road-trip" in low:
+        return "road_trips"
+    if ("北京" in q or "beijing" in low) and any(k in q for k in ("周末", "玩", "去哪")) or \
+            ("beijing" in low and "weekend" in low):
+        return "beijing_weekend"
+    if ("北京" in q or "beijing" in low) and any(k in low for k in ("景点", "名胜", "sights", "attractions", "landmarks")):
+        return "beijing_sights"
+    if ("北京" in q and ("介绍" in q or len(q.strip("?？。 ")) <= 4)) or \
+            re.search(r"\b(introduce|about|describe)\b.*\bbeijing\b", low) or low.strip(" ?.!") == "beijing":
+        return "beijing"
+    return None
+
+
+_GREETINGS_ZH = ("你好", "您好", "嗨", "哈喽", "早上好", "晚上好")
+_GREETINGS_EN = ("hello", "hi", "hey", "good morning", "good evening")
+
+
+def is_greeting(q: str) -> bool:
+    s = q.strip(" \t\n!！。.,，~?？").lower()
+    return s in _GREETINGS_ZH or s in _GREETINGS_EN or s in ("你好呀", "你好啊", "hello there", "hi there")
+
+
+_FOLLOW_UPS = ("继续", "详细说说", "接着说", "再说说", "展开说说", "多说一点", "tell me more", "continue", "go on",
+               "more details", "keep going", "elaborate")
+
+
+def is_follow_up(q: str) -> bool:
+    s = q.strip(" \t\n!！。.,，~?？").lower()
+    return any(s == f or (s.startswith(f) and len(s) <= len(f) + 6) for f in _FOLLOW_UPS)
+
+
+# ------------------------------------------------------------ renderers
+
+def _render_items(ctx: Context, title: str, intro: str, items, outro: str) -> str:
+    """Lay out a titled list of (name, text) items in the model's voice."""
+    zh = ctx.zh
+    style = ctx.style
+    colon = "：" if zh else ": "
+    if style == "ernie":
+        lines = [f"## {title}\n", intro, ""]
+        for i, (name, text) in enumerate(items, 1):
+            lines.append(f"{i}. **{name}**{colon}{text}")
+        lines += ["", outro]
+        return "\n".join(lines)
+    if style == "ernie_light":
+        lines = [intro, ""]
+        for i, (name, text) in enumerate(items[:4], 1):
+            lines.append(f"{i}. **{name}**{colon}{text}")
+        lines += ["", outro]
+        return "\n".join(lines)
+    if style == "terse":
+        names = ("、" if zh else ", ").join(name for name, _ in items[:3])
+        return (f"{intro}{names}。" if zh else f"{intro} {names}.")
+    # open models: plain prose, shorter
+    sep = "；" if zh else "; "
+    body = sep.join(f"{name}{'，' if zh else ' - '}{text.rstrip('。.')}" for name, text in items[:3])
+    return f"{intro}\n\n{body}{'。' if zh else '.'}\n\n{outro}"
+
+
+_OUTROS_ZH = {
+    "ernie": ["希望以上信息对你有帮助，如需更具体的安排可以继续问我。", "如果你告诉我更多需求，我可以帮你进一步细化。"],
+    "ernie_light": ["有其他问题随时问我。", "需要更详细的信息可以再告诉我。"],
+    "open": ["以上是一些基本情况，仅供参考。", "这些信息供你参考。"],
+    "terse": [""],
+}
+_OUTROS_EN = {
+    "ernie": ["I hope this helps; ask me if you want a more detailed plan.", "Tell me more about your needs and I can refine this."],
+    "ernie_light": ["Feel free to ask for more.", "Let me know if you need details."],
+    "open": ["That is a short overview.", "Hope that gives you a starting point."],
+    "terse": [""],
+}
+
+
+def _outro(ctx: Context) -> str:
+    table = _OUTROS_ZH if ctx.zh else _OUTROS_EN
+    return ctx.pick(table.get(ctx.style, table["open"]), "outro")
+
+
+def signature(ctx: Context) -> str:
+    """A short model-specific closing so two models of one family still differ."""
+    if ctx.style == "terse":
+        return ""
+    if ctx.zh:
+        tags = ["（以上由{m}整理）", "——{m}", "（{m}的回答）", "（来自{m}）"]
+    else:
+        tags = ["(compiled by {m})", "-- {m}", "({m}'s answer)", "(from {m})"]
+    return ctx.model_pick(tags, "sig").format(m=ctx.model)
+
+
+def topic_answer(ctx: Context, key: str) -> str:
+    t = _TOPICS[key]
+    lang = "zh" if ctx.zh else "en"
+    intro = ctx.pick(t[f"{lang}_intro"], "intro")
+    items = t[lang]
+    if ctx.style == "open" and not ctx.fixed and stable_hash(ctx.seed, "order") % 2:
+        items = items[1:] + items[:1]
+    return _render_items(ctx, t[f"{lang}_title"], intro, items, _outro(ctx))
+
+
+def greeting(ctx: Context) -> str:
+    who = ctx.persona
+    if ctx.zh:
+        opts = {
+            "ernie": ["你好！我是文心大模型，很高兴为你服务。你可以问我知识、写作、编程或出行规划方面的问题。",
+                      "你好呀！有什么我可以帮你的吗？无论是查资料、写文案还是做计划，都可以交给我。"],
+            "ernie_light": ["你好！有什么可以帮你的？", "你好，很高兴和你聊天，请问需要什么帮助？"],
+            "open": ["你好！我是一个AI助手，有什么问题可以问我。", "你好，请问有什么可以帮忙的吗？"],
+            "terse": ["你好！", "你好，有什么事吗？"],
+        }
+    else:
+        opts = {
+            "ernie": ["Hello! I'm ERNIE, Baidu's language model. I can help with questions, writing, code or travel plans.",
+                      "Hi there! What can I do for you today? Research, writing and planning are all fine."],
+            "ernie_light": ["Hello! How can I help?", "Hi, nice to chat with you. What do you need?"],
+            "open": ["Hello! I'm an AI assistant. What would you like to talk about?", "Hi! How can I help you today?"],
+            "terse": ["Hello!", "Hi, what's up?"],
+        }
+    text = ctx.pick(opts[ctx.style if ctx.style in opts else "open"], "greet")
+    if who:
+        text = (f"你好，我是{who}。" if ctx.zh else f"Hello, I'm {who}. ") + text.split("！", 1)[-1].split("! ", 1)[-1]
+    return text
+
+
+def self_intro(ctx: Context) -> str:
+    if ctx.persona:
+        return f"我是{ctx.persona}。" if ctx.zh else f"I'm {ctx.persona}."
+    if ctx.zh:
+        return f"我是{ctx.model}，一个运行在本地千帆模拟器里的大语言模型，可以回答问题、写作和聊天。"
+    return f"I'm {ctx.model}, a language model served by the local Qianfan emulator; I can answer questions, write and chat."
+
+
+_ASPECTS_ZH = ["基本概念", "历史背景", "主要特点", "实际应用", "常见误区", "发展趋势", "学习方法", "相关案例",
+               "优点与不足", "社会影响", "技术细节", "未来展望"]
+_ASPECTS_EN = ["the basics", "its background", "key features", "practical uses", "common misconceptions", "recent trends",
+               "how to learn it", "examples", "pros and cons", "its wider impact", "technical details", "the outlook"]
+
+
+def generic_answer(ctx: Context, topic: str) -> str:
+    zh = ctx.zh
+    if zh:
+        q = f"“{topic}”"
+        openers = {
+            "ernie": [f"关于{q}，可以从以下几个方面来理解：", f"你问到了{q}，下面分几点说明：", f"好的，我们来梳理一下{q}："],
+            "ernie_light": [f"关于{q}，简单来说：", f"{q}可以这样理解："],
+            "open": [f"关于{q}这个问题，我的看法如下。", f"你提到了{q}。"],
+            "terse": [f"{q}：", f"关于{q}，"],
+        }
+        points = [(a, f"从{a}来看，{q}有值得关注的地方，需要结合具体情况分析。") for a in _ASPECTS_ZH[:4]]
+    else:
+        q = f'"{topic}"'
+        openers = {
+            "ernie": [f"Regarding {q}, here are the main points:", f"You asked about {q}. Let me break it down:",
+                      f"Sure, let's go through {q}:"],
+            "ernie_light": [f"About {q}, in short:", f"Here is a quick take on {q}:"],
+            "open": [f"On the question of {q}, here is my view.", f"You mentioned {q}."],
+            "terse": [f"{q}:", f"About {q},"],
+        }
+        points = [(a.capitalize(), f"looking at {a}, {q} is worth thinking through in context.") for a in _ASPECTS_EN[:4]]
+    intro = ctx.pick(openers.get(ctx.style, openers["open"]), "open")
+    if ctx.style == "terse":
+        return f"{intro}{'这是一个需要结合具体情况来看的问题。' if zh else ' it depends on the context.'}"
+    if ctx.style == "open":
+        body = (f"{q}涉及{_ASPECTS_ZH[0]}和{_ASPECTS_ZH[3]}等方面。一般来说，先弄清楚核心概念，再结合实际例子，就能较好地理解它。"
+                if zh else f"{q} touches on {_ASPECTS_EN[0]} and {_ASPECTS_EN[3]}. Start from the core idea, then look at "
+                           "real examples, and it becomes much clearer.")
+        return f"{intro}\n\n{body}\n\n{_outro(ctx)}"
+    return _render_items(ctx, topic, intro, points, _outro(ctx))
+
+
+def filler(ctx: Context, topic: str, k: int) -> str:
+    """The k-th extra sentence used to reach a requested length; unique for every k."""
+    if ctx.zh:
+        a = _ASPECTS_ZH[k % len(_ASPECTS_ZH)]
+        frames = ["第{n}点，从{a}的角度看，“{t}”还有不少细节值得展开。",
+                  "再说第{n}个方面：{a}。围绕“{t}”，不同的人会有不同的体会。",
+                  "第{n}，关于{a}，理解“{t}”时最好结合具体的例子。"]
+        return frames[k % len(frames)].format(n=k + 1, a=a, t=topic) + ("\n" if k % 5 == 4 else "")
+    a = _ASPECTS_EN[k % len(_ASPECTS_EN)]
+    frames = ["Point {n}: considering {a}, \"{t}\" has more detail worth exploring. ",
+              "Aspect {n} is {a}; people see \"{t}\" differently here. ",
+              "Note {n}: for {a}, concrete examples help explain \"{t}\". "]
+    return frames[k % len(frames)].format(n=k + 1, a=a, t=topic) + ("\n" if k % 5 == 4 else "")
+
+
+def fit_length(ctx: Context, text: str, topic: str, target: int) -> str:
+    if len(text) < target:
+        sep = "\n\n"
+        parts = [text, sep]
+        size = len(text) + len(sep)
+        k = 0
+        while size < target:
+            piece = filler(ctx, topic, k)
+            parts.append(piece)
+            size += len(piece)
+            k += 1
+        text = "".join(parts)
+    if len(text) > target:
+        cut = text[:target]
+        # end at a sentence boundary when one is close
+        m = max(cut.rfind(c) for c in "。！？.!?\n")
+        if m >= target * 0.95:
+            cut = cut[:m + 1]
+        text = cut
+    return text
+
+
+_QUOTES = {"“": "”", "「": "」", "\"": "\""}
+
+
+def _sentences_outside_quotes(text: str) -> list[str]:
+    """Sentences with their ends kept; an end inside a quotation does not end one."""
+    pieces, start, closing = [], 0, None
+    for i, ch in enumerate(text):
+        if closing is not None:
+            if ch == closing:
+                closing = None
+        elif ch in _QUOTES:
+            closing = _QUOTES[ch]
+        elif ch in "。！？!?\n":
+            pieces.append(text[start:i + 1])
+            start = i + 1
+    pieces.append(text[start:])
+    return pieces
+
+
+def dedupe(text: str) -> str:
+    """penalty_score >= 1.5: drop sentences that repeat an earlier one, quotations kept whole."""
+    seen = set()
+    out = []
+    for piece in _sentences_outside_quotes(text):
+        key = piece.strip()
+        if key and key in seen:
+            continue
+        seen.add(key)
+        out.append(piece)
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- memory
+
+def remembered_name(turns: list[str]) -> str | None:
+    for t in reversed(turns):
+        m = re.search(r"我叫([\u4e00-\u9fffA-Za-z]{1,12}?)(?:[，,。.!！\s]|$)", t)
+        if m and m.group(1) not in ("什么", "什么名字"):
+            return m.group(1)
+        m = re.search(r"我的名字是([\u4e00-\u9fffA-Za-z]{1,12}?)(?:[，,。.!！\s]|$)", t)
+        if m and not m.group(1).startswith("什么"):
+            return m.group(1)
+        m = re.search(r"\bmy name is ([A-Za-z][\w\-]*)", t, re.I)
+        if m and m.group(1).lower() not in ("what",):
+            return m.group(1)
+        m = re.search(r"\b(?:i am|i'm) ([A-Z][\w\-]*)", t)
+        if m:
+            return m.group(1)
+    return None
+
+
+def asks_my_name(q: str) -> bool:
+    low = q.lower()
+    return any(k in q for k in ("我叫什么", "我的名字是什么", "我的名字叫什么", "记得我是谁", "我是谁")) or \
+        any(k in low for k in ("what is my name", "what's my name", "whats my name", "do you remember my name",
+                               "who am i"))
+
+
+def asks_your_name(q: str) -> bool:
+    low = q.lower()
+    return any(k in q for k in ("你的名字", "你叫什么", "你是谁")) or \
+        any(k in low for k in ("your name", "who are you"))
+
+
+# ------------------------------------------------------------- search
+
+def search_info_for(ctx: Context, topic: str) -> dict:
+    slug = re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-") or f"q{stable_hash(topic) % 100000}"
+    if ctx.zh:
+        titles = [f"{topic} - 百科", f"{topic}：你需要知道的几件事", f"关于{topic}的常见问题"]
+    else:
+        titles = [f"{topic} - Encyclopedia", f"{topic}: what you need to know", f"FAQ about {topic}"]
+    sites = ["baike", "news", "faq"]
+    return {"search_results": [{"index": i + 1, "url": f"https://www.example.com/{sites[i]}/{slug}", "title": titles[i]}
+                               for i in range(3)]}
+
+
+_SENT_END = re.compile(r"(?<=[^\d\s*#])[。！？!?]|(?<=[A-Za-z\)\u4e00-\u9fff])\.(?=\s|$)")
+
+
+def add_citations(text: str) -> str:
+    """Put ``^[1]^`` and ``^[2]^`` before the ends of the first two sentences."""
+    ends = [m.start() for m in _SENT_END.finditer(text)][:2]
+    for n, pos in reversed(list(enumerate(ends, 1))):
+        text = text[:pos] + f"^[{n}]^" + text[pos:]
+    return text
+
+
+# ------------------------------------------------------------ completion
+
+def continue_text(ctx: Context) -> str:
+    prompt = ctx.question
+    low = prompt.lower().strip()
+    zh = is_chinese(prompt)
+    if low.endswith("beijing") or match_topic(prompt) == "beijing":
+        return (" is the capital of China and one of the oldest cities in the world. It sits on the northern edge of "
+                "the North China Plain, with mountains to the west and north. For more than eight centuries it has been "
+                "a seat of government, and its central axis still runs through the Forbidden City, Tiananmen Square and "
+                "the Temple of Heaven. Today Beijing is also a centre of science, education and culture, home to leading "
+                "universities, busy technology districts and a lively food scene.")
+    if zh:
+        topic = topic_of(prompt)
+        return (f"。接下来谈谈{topic}：它的来龙去脉并不复杂，但细节很多。首先要看它从哪里来，其次要看它今天的样子，"
+                f"最后再想一想它会往哪里去。把这三点想清楚，对{topic}的理解就会深入不少。")
+    if is_greeting(prompt):
+        return "! It's nice to meet you. Is there anything you would like to talk about today?"
+    topic = topic_of(prompt)
+    return (f" - and that is where the story of {topic} begins. Looking at where it came from, what it looks like "
+            f"today and where it might go next gives a fuller picture of {topic}. Each of these parts has its own "
+            "details, and together they explain why the subject matters.")
+
+
+# ------------------------------------------------------------- reasoning
+
+def reasoning_text(ctx: Context, topic: str, calls: list) -> str:
+    """The thinking a reasoning model streams before its answer, in its own voice."""
+    if ctx.zh:
+        opener = ctx.model_pick(["嗯，用户问的是“{t}”。", "好的，用户想了解“{t}”。", "我来想一想“{t}”这个问题。"], "think")
+        if calls:
+            names = "、".join(c["function"]["name"] for c in calls)
+            plan = f"这个问题需要实时的数据，我手里没有，应该调用{names}来获取，再根据返回的结果回答。"
+        else:
+            plan = "先弄清楚用户真正关心的是什么，再把要点按重要程度排一排，最后用清楚的结构写出来。"
+        return opener.format(t=topic) + plan + f"作为{ctx.model}，回答要准确、简洁，不确定的地方要说明。"
+    opener = ctx.model_pick(["Okay, the user is asking about \"{t}\". ", "Alright, they want to know about \"{t}\". ",
+                             "Let me think about \"{t}\". "], "think")
+    if calls:
+        names = ", ".join(c["function"]["name"] for c in calls)
+        plan = f"This needs live data I don't have, so I should call {names} and answer from the results. "
+    else:
+        plan = "First work out what they really care about, then order the main points, then write it up clearly. "
+    return opener.format(t=topic) + plan + f"As {ctx.model}, I should be accurate and concise and say where I'm unsure."
