@@ -217,7 +217,7 @@ def bench_magics() -> None:
         size = len(text.encode())
         sent = run.display_bytes()
         # the peer: re-sending the whole Markdown after every chunk, as streaming magics commonly do
-        pieces = kernel.value("__import__('wenxin_magic.emulator._answers', fromlist=['chunk']).chunk("
+        pieces = kernel.value("__import__('wenxin_magic.emulator.answers', fromlist=['chunk']).chunk("
                               "session.last_reply.text)")
         naive, so_far = 0, 0
         for piece in pieces:
