@@ -5,6 +5,11 @@ about displays: views learn about progress through ``on_delta`` callbacks
 and turn events (``subscribe``). Its parts each do one job: the Backend
 (credentials, client, emulator), the Runner (the event-loop thread every turn
 runs on), the conversations, and the transcript export.
+
+Every turn is a ``TurnSpec``: ``ask`` makes one from its arguments, routes it
+(``_chat``, ``_completion``; ``compare`` one per column, ``batch`` one per
+row), and ``_answer`` builds, fills and records its Reply, round after round
+of tool calls: one path for every kind.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from typing import Callable
 
 from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, Route, check_endpoint_name
 from ..api import find_model, route
-from . import _transcript
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
 from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._session_log import SessionLog
+from ._transcript import export as export_transcripts
+from ._transcript import markdown as markdown_transcript
 from ._turns import TurnSpec, asked_params, fill_reply
 
 log = logging.getLogger(__name__)
@@ -438,13 +444,13 @@ class Session:
             if not reply.calls:
                 return
             if reply.round > use.max_rounds:
-                from . import _tools
+                from ._tools import NOT_RUN
 
                 reply.tool_stop = (f"Stopped after {use.max_rounds} round(s) of tool calls: the model asked for "
                                    f"more ({', '.join(c.label(40) for c in reply.calls)}). Raise max_tool_rounds "
                                    "to allow more.")
                 for pending in reply.calls:
-                    pending.close("not run", _tools.NOT_RUN)
+                    pending.close("not run", NOT_RUN)
                 return
             try:
                 await use.run_calls(reply, reply.calls)
@@ -500,11 +506,11 @@ class Session:
 
     def transcript(self, chat: str | None = None) -> str:
         """A conversation as Markdown."""
-        return _transcript.markdown(self.conversation(chat), self.default_model)
+        return markdown_transcript(self.conversation(chat), self.default_model)
 
     def export(self, path: str | os.PathLike, chat: str | None = None, *,
                conversations: list[Conversation] | None = None) -> Path:
         """Write conversations (one, all, or those given) as Markdown (.md) or JSON (.json)."""
         convs = conversations if conversations is not None else [self.conversation(chat)] if chat else self.chats()
-        return _transcript.export(convs, path, self.default_model)
+        return export_transcripts(convs, path, self.default_model)
 
