@@ -5,6 +5,7 @@
 
 A benchmark, not a test: it prints figures and goal ratios and never fails on time.
 The emulator runs in its own process so the client's CPU time is the client's alone.
+Each section lives here or in its own file (v2, tools, batch, render); what they share is in common.py.
 """
 
 from __future__ import annotations
