@@ -13,16 +13,10 @@ memory (max RSS) are its own. A benchmark, not a test: it prints figures and nev
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from run import PYTHON, ROOT, emulator_process, row  # noqa: E402
+from common import emulator_process, json_from_child, row
 
 ITEMS = 1000
 RPM = 500
@@ -51,11 +45,8 @@ session.close()
 
 def _batch_in_child(url: str, concurrency: int) -> dict:
     code = _RUN.format(url=url, items=ITEMS, concurrency=concurrency)
-    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=900,
-                         env={"PATH": "/usr/bin:/bin", "WENXIN_MAGIC_LOG": "off", "HOME": str(Path.home())})
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json_from_child(code, timeout=900,
+                           env={"PATH": "/usr/bin:/bin", "WENXIN_MAGIC_LOG": "off", "HOME": str(Path.home())})
 
 
 def _report(label: str, result: dict, bound: float, bound_name: str, goal: str) -> None:

@@ -9,26 +9,15 @@ names the frame. The peer is ``str(df)``: pandas' own repr, which also shows onl
 
 from __future__ import annotations
 
-import statistics
-import sys
-import time
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from run import row  # noqa: E402
+from common import median_ms, row
 
 REPEAT = 7
 
 
 def _median_ms(build) -> tuple[float, str]:
-    times, text = [], ""
-    for _ in range(REPEAT):
-        start = time.perf_counter()
-        text = build()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), text
+    """The median time to build a text, and the text."""
+    built = [""]
+    return median_ms(lambda: built.__setitem__(0, build()), REPEAT), built[0]
 
 
 def _frames():

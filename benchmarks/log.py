@@ -22,19 +22,13 @@ import os
 import random
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from common import median_ms, row
 
-from run import ROOT, row  # noqa: E402
-
-sys.path.insert(0, str(ROOT))
-
-from wenxin_magic.session._log import COLUMNS, JSON_COLUMNS, ConversationLog  # noqa: E402
+from wenxin_magic.session._log import COLUMNS, JSON_COLUMNS, ConversationLog
 
 WRITES = 1_000
 SEARCH_ROWS = 100_000
@@ -88,15 +82,6 @@ def search_row(n: int) -> dict:
     if extra:
         base["answer"] = base["answer"][:200] + " " + " ".join(extra) + " " + base["answer"][200:]
     return base
-
-
-def median_ms(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def plain_connection(path: Path) -> sqlite3.Connection:

@@ -8,12 +8,7 @@ most 20 times a second, so the cost per render of a long answer is the figure th
 
 from __future__ import annotations
 
-import statistics
-import sys
-import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import median_ms
 
 PARAGRAPH = ("北京是中华人民共和国的首都，**历史**悠久。它有 `故宫`、[长城](https://example.com/wall) 和 $x^2$ 这样的"
              "名字。<b>raw html</b> & more.\n\n| 项目 | 数值 |\n|---|---|\n| 人口 | 2100 万 |\n\n"
@@ -22,12 +17,7 @@ PARAGRAPH = ("北京是中华人民共和国的首都，**历史**悠久。它�
 
 def _median_ms(function, text: str, repeats: int = 15) -> float:
     function(text)  # imports and caches
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function(text)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return median_ms(lambda: function(text), repeats)
 
 
 def bench_render() -> None:

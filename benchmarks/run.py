@@ -5,11 +5,11 @@
 
 A benchmark, not a test: it prints figures and goal ratios and never fails on time.
 The emulator runs in its own process so the client's CPU time is the client's alone.
+Each section lives here or in its own file (v2, tools, batch, render); what they share is in common.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import statistics
@@ -17,49 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-PYTHON = sys.executable
-
-
-def row(label: str, ours: float | None, peer: float | None, unit: str, goal: str = "", peer_name: str = "") -> None:
-    def fmt(v):
-        return "n/a" if v is None else f"{v:,.2f} {unit}"
-    ratio = f"{peer / ours:5.1f}x" if ours and peer else "  -  "
-    print(f"  {label:<46} {fmt(ours):>16}   {peer_name + ' ' if peer_name else ''}{fmt(peer):>14}   "
-          f"ratio {ratio}   {goal}")
-
-
-@contextlib.contextmanager
-def emulator_process(*args: str):
-    """`python -m wenxin_magic.emulator` in a child process; yields its base URL."""
-    proc = subprocess.Popen([PYTHON, "-m", "wenxin_magic.emulator", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    try:
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"emulator did not start: {url!r}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
+from common import CHUNKS, PROMPT, PYTHON, ROOT, cpu_in_child, emulator_process, has, row
 
 
 # -- client CPU per chunk --------------------------------------------------------------------
-CHUNKS = 2000
-PROMPT = f"write {CHUNKS * 50} characters about Beijing"
-
-
 async def _ours(url: str) -> tuple[float, int]:
     from wenxin_magic.api import QianfanClient
 
@@ -86,22 +48,11 @@ async def _sdk(url: str) -> tuple[float, int]:
     return time.process_time() - cpu, count
 
 
-def cpu_in_child(which: str, url: str, module: str = "run") -> dict:
-    """CPU time and chunks of ``module._<which>(url)``, run in a fresh interpreter so the figure is its own."""
-    code = (f"import asyncio, json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import {module}; "
-            f"cpu, n = asyncio.run({module}._{which}({url!r})); print(json.dumps([cpu, n]))")
-    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    cpu, n = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"cpu": cpu, "chunks": n}
-
-
 def bench_client(repeats: int = 3) -> None:
     print(f"client CPU per streamed chunk ({CHUNKS}-chunk stream from the emulator in another process)")
     with emulator_process() as url:
-        ours = [cpu_in_child("ours", url) for _ in range(repeats)]
-        peer = [cpu_in_child("sdk", url) for _ in range(repeats)] if has("qianfan") else []
+        ours = [cpu_in_child("ours", url, "run") for _ in range(repeats)]
+        peer = [cpu_in_child("sdk", url, "run") for _ in range(repeats)] if has("qianfan") else []
     ours_us = statistics.median(r["cpu"] / r["chunks"] * 1e6 for r in ours)
     peer_us = statistics.median(r["cpu"] / r["chunks"] * 1e6 for r in peer) if peer else None
     print(f"  chunks received: ours {ours[0]['chunks']}" + (f", official SDK {peer[0]['chunks']}" if peer else ""))
@@ -258,7 +209,7 @@ def bench_magics() -> None:
 
 
 def bench_v2() -> None:
-    from v2 import bench_client_v2  # it imports this module's helpers
+    from v2 import bench_client_v2
 
     bench_client_v2()
 

@@ -9,17 +9,10 @@ The peers: the official OpenAI SDK's ``pydantic_function_tool`` for the schema, 
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from run import PYTHON, ROOT, emulator_process, has, row  # noqa: E402
+from common import emulator_process, has, json_from_child, row
 
 TURNS = 30
 QUESTION = "上海市今天天气如何？"
@@ -51,13 +44,6 @@ class get_current_weather(BaseModel):
 '''
 
 
-def _child(code: str) -> dict:
-    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def first_use_ms() -> float:
     """A fresh interpreter: the first Toolbox, pydantic's import included (paid once, never by %load_ext)."""
     code = ("import json, sys, time; import wenxin_magic.session\n" + _FUNCTION +
@@ -65,7 +51,7 @@ def first_use_ms() -> float:
             "from wenxin_magic.session._tools import Toolbox\n"
             "t = time.perf_counter(); Toolbox([get_current_weather], max_result_chars=8000)\n"
             "print(json.dumps({'ms': (time.perf_counter() - t) * 1000}))")
-    return statistics.median(_child(code)["ms"] for _ in range(5))
+    return statistics.median(json_from_child(code)["ms"] for _ in range(5))
 
 
 def schema_us(repeats: int = 200) -> tuple[float, float | None]:
@@ -77,7 +63,7 @@ def schema_us(repeats: int = 200) -> tuple[float, float | None]:
     peer = ("import json, time, openai\n" + _MODEL + "openai.pydantic_function_tool(get_current_weather)\n"
             f"t = time.perf_counter()\nfor _ in range({repeats}): openai.pydantic_function_tool(get_current_weather)\n"
             f"print(json.dumps({{'us': (time.perf_counter() - t) / {repeats} * 1e6}}))")
-    return _child(ours)["us"], (_child(peer)["us"] if has("openai") else None)
+    return json_from_child(ours)["us"], (json_from_child(peer)["us"] if has("openai") else None)
 
 
 _SESSION = ("s = Session(environ={{'QIANFAN_AK': 'bench', 'QIANFAN_SK': 'bench', 'QIANFAN_BASE_URL': {url!r}}})\n"
@@ -111,8 +97,8 @@ def loop_ms(url: str, repeats: int = 3) -> tuple[dict, dict]:
     """Per turn of one tool round (two requests): the automatic loop and the hand-written one."""
     fill = {"url": url, "model": MODEL, "question": QUESTION}
     head = "import json, sys, time\nfrom wenxin_magic.session import Session\n" + _FUNCTION
-    automatic = [_child(head + _SESSION.format(**fill) + _AUTOMATIC.format(**fill) + _TIMED) for _ in range(repeats)]
-    by_hand = [_child(head + _SESSION.format(**fill) + _BY_HAND.format(**fill) + _TIMED) for _ in range(repeats)]
+    automatic = [json_from_child(head + _SESSION.format(**fill) + _AUTOMATIC.format(**fill) + _TIMED) for _ in range(repeats)]
+    by_hand = [json_from_child(head + _SESSION.format(**fill) + _BY_HAND.format(**fill) + _TIMED) for _ in range(repeats)]
 
     def median(runs, key):
         return statistics.median(r[key] for r in runs)

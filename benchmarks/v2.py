@@ -9,14 +9,9 @@ in its own process and each measurement in a fresh interpreter, so the CPU time 
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from run import CHUNKS, PROMPT, cpu_in_child, emulator_process, has, row  # noqa: E402
+from common import CHUNKS, PROMPT, cpu_in_child, emulator_process, has, row
 
 KEY = "bce-v3/ALTAK-bench/0000"
 MODEL = "ernie-speed-8k"

@@ -15,8 +15,9 @@ import pytest
 
 from _fakes import FAKE
 from wenxin_magic.api import QianfanClient, QianfanError
-from wenxin_magic.session._batch import (COLUMNS, Batch, BatchRow, Pacer, Progress, TemplateError, batch_items,
-                                         fill_template, template_fields)
+from wenxin_magic.session._batch import COLUMNS, Batch, BatchRow, Progress, batch_items
+from wenxin_magic.session._pacer import Pacer
+from wenxin_magic.session._templates import TemplateError, fill_template, template_fields
 
 MODEL = "ERNIE-Speed-8K"
 

@@ -5,6 +5,11 @@ about displays: views learn about progress through ``on_delta`` callbacks
 and turn events (``subscribe``). Its parts each do one job: the Backend
 (credentials, client, emulator), the Runner (the event-loop thread every turn
 runs on), the conversations, and the transcript export.
+
+Every turn is a ``TurnSpec``: ``ask`` makes one from its arguments, routes it
+(``_chat``, ``_completion``; ``compare`` one per column, ``batch`` one per
+row), and ``_answer`` builds, fills and records its Reply, round after round
+of tool calls: one path for every kind.
 """
 
 from __future__ import annotations
@@ -13,17 +18,19 @@ import asyncio
 import logging
 import os
 import queue
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, Route, check_endpoint_name
 from ..api import find_model, route
-from . import _transcript
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
 from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._session_log import SessionLog
-from ._turns import fill_reply
+from ._transcript import export as export_transcripts
+from ._transcript import markdown as markdown_transcript
+from ._turns import TurnSpec, asked_params, fill_reply
 
 log = logging.getLogger(__name__)
 
@@ -184,13 +191,15 @@ class Session:
         An ``async def`` tool is awaited to its end on an event loop of its own, in a short-lived thread (this
         thread's loop, in a kernel, is busy running the cell that waits); a generator's items are sent as a list
         of at most 1,000.
+
+        Other keywords: ``endpoint``, ``system``, ``new``, ``completion``, ``function_name``, ``raise_on_error``
+        (see ``TurnSpec``), and the request's parameters (``temperature=0.5``, ...).
         """
         calls: queue.SimpleQueue = queue.SimpleQueue()
         use = self._tool_use(tools, ("thread", calls), approve, on_call, params)
-        return self.runner.wait(self._aask_here(prompt, model=model, chat=chat, stream=stream,
-                                                on_start=in_caller_thread(calls, on_start),
-                                                on_delta=in_caller_thread(calls, on_delta), tool_use=use,
-                                                **params), calls)
+        turn = TurnSpec.of(prompt, dict(params, model=model, chat=chat, stream=stream), tools=use,
+                           on_start=in_caller_thread(calls, on_start), on_delta=in_caller_thread(calls, on_delta))
+        return self.runner.wait(self._aask_here(turn), calls)
 
     async def aask(self, prompt: str, *, on_start: Callable[[Reply], None] | None = None,
                    on_delta: Callable[[Reply, str], None] | None = None, tools=None, approve=False,
@@ -198,8 +207,9 @@ class Session:
         """``ask`` for async code: awaitable from any event loop; callbacks, and tools, run on the caller's loop
         (or on ``tools_loop``), where an ``async def`` tool is awaited. ``approve`` may return an awaitable there."""
         use = self._tool_use(tools, ("loop", tools_loop or asyncio.get_running_loop()), approve, on_call, kwargs)
-        return await self.runner.relay(self._aask_here(
-            prompt, on_start=on_caller_loop(on_start), on_delta=on_caller_loop(on_delta), tool_use=use, **kwargs))
+        turn = TurnSpec.of(prompt, kwargs, tools=use, on_start=on_caller_loop(on_start),
+                           on_delta=on_caller_loop(on_delta))
+        return await self.runner.relay(self._aask_here(turn))
 
     def compare(self, prompt: str, models: list[str], *, on_start: Callable[[list[Reply]], None] | None = None,
                 on_delta: Callable[[int, Reply, str], None] | None = None, tools=None, approve=False,
@@ -255,9 +265,15 @@ class Session:
         if concurrency is not None and concurrency > self.backend.client_options.get("max_connections", 20):
             self.backend.reconfigure(max_connections=concurrency)  # the connection pool must not be the limit
         self.last_batch = run
+
+        async def ask(prompt: str, name: str) -> Reply:  # one row: a fresh single question, whole
+            chosen = routes[name]
+            return await self._answer(TurnSpec(
+                prompt, kind="batch", model=chosen.model, endpoint=endpoint, stream=False, params=params,
+                api=chosen.api, messages=None if completion else [{"role": "user", "content": prompt}],
+                asked=dict(params)))
         calls: queue.SimpleQueue = queue.SimpleQueue()
-        self.runner.wait(self._abatch_here(run, routes, endpoint, completion, in_caller_thread(calls, on_progress),
-                                           params), calls)
+        self.runner.wait(run.run(ask, on_progress=in_caller_thread(calls, on_progress)), calls)
         return run
 
     def _batch_route(self, model: str | None, endpoint: str | None, completion: bool) -> Route:
@@ -267,156 +283,111 @@ class Session:
             return Route(api="v1", model=model, spec=find_model(model) if model else None)
         return self.route(model)  # a model no credentials reach: said before anything runs
 
-    async def _abatch_here(self, run, routes: dict, endpoint, completion: bool, on_progress, params: dict) -> None:
-        async def ask(prompt: str, model: str) -> Reply:
-            chosen = routes[model]
-            reply = Reply(prompt=prompt, model=chosen.model, endpoint=endpoint, chat=None, kind="batch")
-            reply.api, reply.params = chosen.api, dict(params)
-            if completion:
-                call = lambda c, s: c.complete(prompt, endpoint=endpoint, model=chosen.model, **params)  # noqa: E731
-            else:
-                call = lambda c, s: c.chat(model=chosen.model, messages=[{"role": "user", "content": prompt}],  # noqa: E731
-                                           endpoint=endpoint, **params)
-            try:
-                await self._fill(reply, call, False, None)
-            finally:
-                self._finish(reply, request={"role": "user", "content": prompt}, kind="batch")
-            return reply
-        await run.run(ask, on_progress=on_progress)
-
     def _tool_use(self, tools, where: tuple, approve, on_call, params: dict):
-        """How the turn may call ``tools``, a ``ToolUse`` (None without any); takes its settings out of ``params``.
-
-        ``where`` the functions run: ("thread", the queue the waiting thread drains) or ("loop", an event loop).
-        """
+        """How the turn may call ``tools`` (a ``ToolUse``, None without any); takes its settings out of ``params``."""
         rounds = params.pop("max_tool_rounds", None)
         if tools is None or tools == []:
             return None
-        from ._tools import InCallerThread, OnLoop, Toolbox, ToolUse, ask_in_terminal
-
-        if "functions" in params:
-            raise InvalidRequestError("Give tools= (Python functions) or functions= (JSON schemas), not both.",
-                                      field="tools")
-        rounds = self.max_tool_rounds if rounds is None else rounds
-        if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
-            raise InvalidRequestError(f"max_tool_rounds must be a whole number of at least 1, got {rounds!r}.",
-                                      field="max_tool_rounds", allowed="an integer >= 1")
-        toolbox = Toolbox([tools] if callable(tools) else tools, max_result_chars=self.max_tool_result_chars)
-        chosen = ask_in_terminal if approve is True else (approve or None)
-        host = InCallerThread(where[1]) if where[0] == "thread" else OnLoop(where[1])
+        from ._tools import ToolUse
 
         def told(reply: Reply, call) -> None:
             self._emit(TurnEvent("call", reply.chat, reply))
             if on_call is not None:
                 on_call(reply, call)
-        return ToolUse(toolbox, host, chosen, rounds, told, params.pop("tool_choice", None))
+        return ToolUse.build(tools, where, approve, told, params,
+                             max_rounds=self.max_tool_rounds if rounds is None else rounds,
+                             max_result_chars=self.max_tool_result_chars)
 
-    async def _aask_here(self, prompt: str, *, model: str | None = None, endpoint: str | None = None,
-                         chat: str | None = None, stream: bool = True, system: str | None = None,
-                         completion: bool = False, new: bool = False, function_name: str | None = None,
-                         on_start: Callable[[Reply], None] | None = None,
-                         on_delta: Callable[[Reply, str], None] | None = None, raise_on_error: bool = True,
-                         tool_use=None, **params) -> Reply:
-        """A turn, on the session's loop."""
-        if not isinstance(prompt, str) or not prompt.strip():
+    async def _aask_here(self, turn: TurnSpec) -> Reply:
+        """A chat or completion turn, on the session's loop."""
+        if not isinstance(turn.prompt, str) or not turn.prompt.strip():
             raise InvalidRequestError("The prompt is empty: write a question.", field="prompt")
-        if completion and tool_use is not None:
-            raise InvalidRequestError("A completion (continuation) cannot call tools; ask a chat model instead.",
-                                      field="tools")
-        if completion:  # a continuation joins no conversation, so none is created for it
-            conv = self._conversations.get(chat or "default") or Conversation(chat or "default")
-            reply = await self._complete(prompt, conv, model, endpoint, stream, on_start, on_delta, params)
+        if turn.kind == "completion":
+            if turn.tools is not None:
+                raise InvalidRequestError("A completion (continuation) cannot call tools; ask a chat model "
+                                          "instead.", field="tools")
+            reply = await self._answer(self._completion(turn))
         else:
-            conv = self.conversation(chat)
+            conv = self.conversation(turn.chat)
             async with conv.lock:
-                reply = await self._chat_turn(conv, prompt, model, endpoint, system, new, function_name, stream,
-                                              on_start, on_delta, params, tool_use)
-        if reply.error is not None and raise_on_error:
+                reply = await self._answer(self._chat(conv, turn))
+        if reply.error is not None and turn.raise_on_error:
             raise reply.error
         return reply
 
-    async def _chat_turn(self, conv: Conversation, prompt, model, endpoint, system, new, function_name, stream,
-                         on_start, on_delta, params, tool_use=None) -> Reply:
-        if new:
+    def _chat(self, conv: Conversation, turn: TurnSpec) -> TurnSpec:
+        """The chat turn routed: the conversation's settings changed as asked, its history as messages."""
+        if turn.new:
             conv.turns.clear()
             conv.run_id = new_run_id()
         before = conv.settings()
         try:
-            model, endpoint, system = self._settings(conv, model, endpoint, system)
+            model, endpoint, system = self._settings(conv, turn.model, turn.endpoint, turn.system)
             chosen = self._route_turn(model, endpoint)  # credentials that cannot reach it: said before any change
         except QianfanError:
             conv.restore(before)
             raise
-        request = ({"role": "function", "name": function_name, "content": prompt} if function_name
-                   else {"role": "user", "content": prompt})
+        request = ({"role": "function", "name": turn.function_name, "content": turn.prompt} if turn.function_name
+                   else {"role": "user", "content": turn.prompt})
         messages = conv.messages(chosen.api) + [request]
-        model = chosen.model
         if self.trim_history and chosen.spec is not None:
             messages = conv.fit(request, chosen.spec, system, chosen.api)
-        call = {**conv.params, **params}
+        params = {**conv.params, **turn.params}
         if system:
-            call["system"] = system
-        reply = Reply(prompt=prompt, model=model, endpoint=endpoint, chat=conv.name)
-        reply.api = chosen.api
-        reply.params = _asked(call, tool_use)
-        chain = [reply]
+            params["system"] = system
+        return replace(turn, model=chosen.model, endpoint=endpoint, chat=conv.name, api=chosen.api, params=params,
+                       messages=messages, request=request, asked=asked_params(params, turn.tools),
+                       conversation=conv, settings=before)
+
+    def _completion(self, turn: TurnSpec) -> TurnSpec:
+        """The continuation routed: the conversation's model or endpoint by default, unless it is a chat model.
+        It joins no conversation, so none is created for it."""
+        conv = self._conversations.get(turn.chat or "default") or Conversation(turn.chat or "default")
+        model = turn.model or (conv.model if turn.endpoint is None else None)
+        endpoint = turn.endpoint or (conv.endpoint if model is None else None)
+        spec = find_model(model) if model else None
+        if spec is not None and spec.kind != COMPLETION and endpoint is None and model == conv.model:
+            model = None  # the conversation's chat model is not a completion default
+        return replace(turn, model=model, endpoint=endpoint, chat=conv.name, api="v1")  # continuations are v1's
+
+    async def _acompare_here(self, prompt: str, models: list[str], *, stream: bool = True,
+                             system: str | None = None, on_start: Callable[[list[Reply]], None] | None = None,
+                             on_delta: Callable[[int, Reply, str], None] | None = None,
+                             tool_use=None, **params) -> list[Reply]:
+        """A comparison, on the session's loop: a turn for each model, side by side."""
+        if not models:
+            raise InvalidRequestError("Name at least one model to compare.", field="models")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidRequestError("The prompt is empty.", field="prompt")
+        turns = [self._column(prompt, name, system, stream, tool_use, params) for name in models]
+        replies = [turn.reply() for turn in turns]
         if on_start is not None:
-            on_start(reply)
+            on_start(replies)
 
-        def send(client, streamed: bool, after: list[dict], first: bool):
-            return (client.stream_chat if streamed else client.chat)(
-                model=model, messages=messages + after, endpoint=endpoint, **_round_params(call, tool_use, first))
+        async def one(index: int) -> None:
+            delta = (lambda r, d: on_delta(index, r, d)) if on_delta else None
+
+            def next_round(following: Reply) -> None:  # the column shows the latest reply of its chain
+                replies[index] = following
+                if delta is not None:
+                    delta(following, "")
+            await self._answer(replace(turns[index], on_start=next_round, on_delta=delta), replies[index])
+
+        await asyncio.gather(*(one(i) for i in range(len(replies))))
+        return replies
+
+    def _column(self, prompt: str, model: str, system: str | None, stream: bool, tool_use, params: dict) -> TurnSpec:
+        """One model's turn of a comparison; a model that cannot be asked is refused in its column alone."""
+        column = TurnSpec(prompt, kind="compare", model=model, stream=stream, tools=tool_use)
         try:
-            await self._rounds(chain, send, stream, on_start, on_delta, tool_use)
-        finally:  # also when interrupted: the partial answer is kept, marked
-            reply = chain[-1]
-            if not reply.done:  # stopped between rounds, before this reply's request went out
-                reply.interrupted = reply.done = True
-            if reply.error is not None and not reply.text and not reply.interrupted and not reply.rounds:
-                conv.restore(before)  # a cell that failed outright changes nothing, its settings included
-            self._finish(reply, conv, request, kind="chat")
-        return reply
-
-    async def _rounds(self, chain: list[Reply], send, stream: bool, on_start, on_delta, use) -> None:
-        """Fill the chain's last reply; while it asks for tool calls, run them and ask again with their results.
-
-        ``send(client, stream, after, first)`` makes a request whose messages end with ``after`` (the rounds
-        so far). The chain's last reply is the answer; every earlier one asked for calls that ran.
-        """
-        if use is not None:
-            chain[0].notes.extend(use.toolbox.notes)  # shown with the first reply; every later one carries them too
-        while True:
-            reply = chain[-1]
-            after = [m for step in chain[:-1] for m in step_messages(step, reply.api or "v1")]
-            first = len(chain) == 1
-            await self._fill(reply, lambda c, s, after=after, first=first: send(c, s, after, first), stream, on_delta)
-            if use is None or not reply.ok:
-                return
-            reply.calls = use.toolbox.calls_in(reply, reply.round)
-            if not reply.calls:
-                return
-            if reply.round > use.max_rounds:
-                from . import _tools
-
-                reply.tool_stop = (f"Stopped after {use.max_rounds} round(s) of tool calls: the model asked for "
-                                   f"more ({', '.join(c.label(40) for c in reply.calls)}). Raise max_tool_rounds "
-                                   "to allow more.")
-                for pending in reply.calls:
-                    pending.close("not run", _tools.NOT_RUN)
-                return
-            try:
-                await use.run_calls(reply, reply.calls)
-            except BaseException:
-                reply.interrupted = True
-                raise
-            self._account(reply)  # this round's reply is done; the turn goes on
-            following = Reply(prompt=reply.prompt, model=reply.model, endpoint=reply.endpoint, chat=reply.chat,
-                              kind=reply.kind)
-            following.api, following.rounds, following.params = reply.api, list(chain), reply.params
-            following.notes = list(reply.notes)
-            chain.append(following)
-            if on_start is not None:
-                on_start(following)
+            chosen = self.route(model)
+        except QianfanError as err:
+            return replace(column, refused=err)
+        call = dict(params)
+        if system and (chosen.api == "v2" or chosen.spec is None or chosen.spec.accepts("system")):
+            call["system"] = system
+        return replace(column, model=chosen.model, api=chosen.api, params=call,
+                       messages=[{"role": "user", "content": prompt}])
 
     def route(self, model: str | None) -> Route:
         """Which API answers ``model`` with the credentials at hand, and under which name."""
@@ -436,73 +407,62 @@ class Session:
         model = conv.model or (None if conv.endpoint else self.default_model)
         return model, conv.endpoint, conv.system
 
-    async def _complete(self, prompt, conv, model, endpoint, stream, on_start, on_delta, params) -> Reply:
-        model = model or (conv.model if endpoint is None else None)
-        endpoint = endpoint or (conv.endpoint if model is None else None)
-        spec = find_model(model) if model else None
-        if spec is not None and spec.kind != COMPLETION and endpoint is None and model == conv.model:
-            model = None  # the conversation's chat model is not a completion default
-        reply = Reply(prompt=prompt, model=model, endpoint=endpoint, chat=conv.name, kind="completion")
-        reply.api = "v1"  # continuations are a v1 service
-        if on_start is not None:
-            on_start(reply)
-        await self._fill(reply, lambda c, s: (c.stream_complete if s else c.complete)(
-            prompt, endpoint=endpoint, model=model, **params), stream, on_delta)
-        self._finish(reply, request={"role": "user", "content": prompt}, kind="completion")
+    # -- the one path every turn takes -------------------------------------------------------
+    async def _answer(self, turn: TurnSpec, first: Reply | None = None) -> Reply:
+        """Make the turn's Reply (or take ``first``, made and announced by the caller), fill it, run the tool
+        calls it asks for round after round, and record the last: in the conversation, the log, the usage."""
+        chain = [first or turn.reply()]
+        if first is None and turn.on_start is not None:
+            turn.on_start(chain[0])
+        try:
+            if turn.refused is not None:
+                chain[0].error, chain[0].done = turn.refused, True
+            else:
+                await self._rounds(chain, turn)
+        finally:  # also when interrupted: the partial answer is kept, marked
+            reply = chain[-1]
+            if not reply.done:  # stopped between rounds, before this reply's request went out
+                reply.interrupted = reply.done = True
+            self._finish(reply, turn)
         return reply
 
-    async def _acompare_here(self, prompt: str, models: list[str], *, stream: bool = True,
-                             system: str | None = None, on_start: Callable[[list[Reply]], None] | None = None,
-                             on_delta: Callable[[int, Reply, str], None] | None = None,
-                             tool_use=None, **params) -> list[Reply]:
-        """A comparison, on the session's loop."""
-        if not models:
-            raise InvalidRequestError("Name at least one model to compare.", field="models")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise InvalidRequestError("The prompt is empty.", field="prompt")
-        routes = [self._route_or_error(name) for name in models]
-        replies = [Reply(prompt=prompt, model=r.model if isinstance(r, Route) else name, endpoint=None, chat=None,
-                         kind="compare") for name, r in zip(models, routes, strict=True)]
-        if on_start is not None:
-            on_start(replies)
-
-        question = {"role": "user", "content": prompt}
-
-        async def one(index: int) -> None:
-            reply, chosen = replies[index], routes[index]
-            if not isinstance(chosen, Route):  # this column cannot be asked; the others go on
-                reply.error, reply.done = chosen, True
-                self._finish(reply, request=question, kind="compare")
+    async def _rounds(self, chain: list[Reply], turn: TurnSpec) -> None:
+        """Fill the chain's last reply; while it asks for tool calls, run them and ask again with their results.
+        The chain's last reply is the answer; every earlier one asked for calls that ran."""
+        use = turn.tools
+        if use is not None:
+            chain[0].notes.extend(use.toolbox.notes)  # shown with the first reply; every later one carries them too
+        while True:
+            reply = chain[-1]
+            after = [m for step in chain[:-1] for m in step_messages(step, reply.api or "v1")]
+            first = len(chain) == 1
+            await self._fill(reply, lambda c, s, after=after, first=first: turn.send(c, s, after, first),
+                             turn.stream, turn.on_delta)
+            if use is None or not reply.ok:
                 return
-            reply.api = chosen.api
-            call = dict(params)
-            if system and (chosen.api == "v2" or chosen.spec is None or chosen.spec.accepts("system")):
-                call["system"] = system
-            delta = (lambda r, d: on_delta(index, r, d)) if on_delta else None
+            reply.calls = use.toolbox.calls_in(reply, reply.round)
+            if not reply.calls:
+                return
+            if reply.round > use.max_rounds:
+                from ._tools import NOT_RUN
 
-            def send(client, streamed: bool, after: list[dict], first: bool):
-                return (client.stream_chat if streamed else client.chat)(
-                    model=reply.model, messages=[question] + after, **_round_params(call, tool_use, first))
-
-            def next_round(following: Reply) -> None:  # the column shows the latest reply of its chain
-                replies[index] = following
-                if delta is not None:
-                    delta(following, "")
-            chain = [reply]
+                reply.tool_stop = (f"Stopped after {use.max_rounds} round(s) of tool calls: the model asked for "
+                                   f"more ({', '.join(c.label(40) for c in reply.calls)}). Raise max_tool_rounds "
+                                   "to allow more.")
+                for pending in reply.calls:
+                    pending.close("not run", NOT_RUN)
+                return
             try:
-                await self._rounds(chain, send, stream, next_round, delta, tool_use)
-            finally:
-                # Observers heard this reply start; without its end they would wait for it forever.
-                self._finish(chain[-1], request=question, kind="compare")
-
-        await asyncio.gather(*(one(i) for i in range(len(replies))))
-        return replies
-
-    def _route_or_error(self, model: str) -> Route | QianfanError:
-        try:
-            return self.route(model)
-        except QianfanError as err:
-            return err
+                await use.run_calls(reply, reply.calls)
+            except BaseException:
+                reply.interrupted = True
+                raise
+            self._account(reply)  # this round's reply is done; the turn goes on
+            following = turn.reply()
+            following.rounds, following.notes = list(chain), list(reply.notes)
+            chain.append(following)
+            if turn.on_start is not None:
+                turn.on_start(following)
 
     async def _fill(self, reply: Reply, call, stream: bool, on_delta) -> None:
         self.last_reply = reply
@@ -513,19 +473,22 @@ class Session:
             raise
         await fill_reply(reply, client, call, stream, on_delta, self._emit)
 
-    def _finish(self, reply: Reply, conv: Conversation | None = None, request: dict | None = None, *,
-                kind: str) -> None:
+    def _finish(self, reply: Reply, turn: TurnSpec) -> None:
         """A turn's end: its reply accounted for, recorded in its conversation and the log, and announced."""
+        conv = turn.conversation
+        if conv is not None and reply.error is not None and not reply.text and not reply.interrupted \
+                and not reply.rounds:
+            conv.restore(turn.settings)  # a cell that failed outright changes nothing, its settings included
         self.replies.append(reply)
         if conv is not None:
-            cleared = conv.record(request, reply)
+            cleared = conv.record(turn.request_message, reply)
             if cleared:
                 self._emit(TurnEvent("cleared", conv.name, reply, message=cleared))
-        self.log.record(request or {"role": "user", "content": reply.prompt}, reply, conv, kind)
+        self.log.record(turn.request_message, reply, conv, turn.kind)
         self._emit(TurnEvent("end", conv.name if conv is not None else reply.chat, reply))
 
     def _account(self, reply: Reply) -> None:
-        """A reply that is not the end of a turn (a round of tool calls, a column that could not be asked)."""
+        """A reply that is not the end of a turn (a round of tool calls)."""
         self.replies.append(reply)
         self._emit(TurnEvent("end", reply.chat, reply))
 
@@ -543,28 +506,11 @@ class Session:
 
     def transcript(self, chat: str | None = None) -> str:
         """A conversation as Markdown."""
-        return _transcript.markdown(self.conversation(chat), self.default_model)
+        return markdown_transcript(self.conversation(chat), self.default_model)
 
     def export(self, path: str | os.PathLike, chat: str | None = None, *,
                conversations: list[Conversation] | None = None) -> Path:
         """Write conversations (one, all, or those given) as Markdown (.md) or JSON (.json)."""
         convs = conversations if conversations is not None else [self.conversation(chat)] if chat else self.chats()
-        return _transcript.export(convs, path, self.default_model)
+        return export_transcripts(convs, path, self.default_model)
 
-
-def _round_params(params: dict, use, first: bool) -> dict:
-    """A round's parameters: the tools offered; ``tool_choice`` in the first request only."""
-    if use is None:
-        return params
-    out = {**params, "functions": use.toolbox.definitions()}
-    if first and use.choice is not None:
-        out["tool_choice"] = use.choice
-    return out
-
-
-def _asked(params: dict, use) -> dict:
-    """What a reply records of its request's parameters: as given, with the tools by name."""
-    asked = {name: value for name, value in params.items() if name != "system"}
-    if use is not None:
-        asked["tools"] = use.toolbox.names
-    return asked

@@ -391,6 +391,24 @@ class ToolUse:
     on_call: Callable[[Any, ToolCall], None] | None = None  # (reply, call), in the host's thread
     choice: Any = None  # tool_choice for the first request only: sent again, it would force a call every round
 
+    @classmethod
+    def build(cls, tools, where: tuple, approve, on_call, params: dict, *, max_rounds, max_result_chars: int):
+        """How a turn may call ``tools`` (a function or a list of them); takes ``tool_choice`` out of ``params``.
+
+        ``where`` the functions run: ("thread", the queue the waiting thread drains) or ("loop", an event loop).
+        ``approve``: True asks in the terminal, a function ``approve(call) -> bool`` decides, False allows all.
+        """
+        if "functions" in params:
+            raise InvalidRequestError("Give tools= (Python functions) or functions= (JSON schemas), not both.",
+                                      field="tools")
+        if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or max_rounds < 1:
+            raise InvalidRequestError(f"max_tool_rounds must be a whole number of at least 1, got {max_rounds!r}.",
+                                      field="max_tool_rounds", allowed="an integer >= 1")
+        toolbox = Toolbox([tools] if callable(tools) else tools, max_result_chars=max_result_chars)
+        host = InCallerThread(where[1]) if where[0] == "thread" else OnLoop(where[1])
+        return cls(toolbox, host, ask_in_terminal if approve is True else (approve or None), max_rounds, on_call,
+                   params.pop("tool_choice", None))
+
     async def run_calls(self, reply, calls: list[ToolCall]) -> None:
         """Run ``calls`` in order; when the turn is stopped, the ones not finished are closed as such."""
         try:

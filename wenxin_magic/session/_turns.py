@@ -1,15 +1,96 @@
-"""Filling a Reply from the service, streamed or whole."""
+"""A turn: what it asks (``TurnSpec``), and filling its Reply from the service, streamed or whole.
+
+Every kind of turn (a chat, a completion, a column of a comparison, a row of a batch) and every round of tool
+calls is described by one ``TurnSpec``; ``Session`` builds, fills and records its Reply through one path.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from ..api import QianfanError, StreamInterruptedError
-from ._conversation import Reply, TurnEvent
+from ._conversation import Conversation, Reply, TurnEvent
+
+__all__ = ["TurnSpec", "asked_params", "fill_reply"]
 
 # call(client, stream) -> a ChatStream when stream is True, else an awaitable ChatResponse
 Call = Callable[[object, bool], object]
+
+# what a caller of ``ask`` may set by name; any other keyword is a parameter of the request
+_ASKABLE = ("model", "endpoint", "chat", "stream", "system", "new", "function_name", "raise_on_error")
+
+
+@dataclass
+class TurnSpec:
+    """One turn: what is asked of whom, how, and who hears of it. As asked by the caller until the session
+    routes it (``api``, ``messages`` and the request's ``params`` are then set), and the same for each of
+    its rounds of tool calls."""
+
+    prompt: str
+    kind: str = "chat"  # "chat", "completion", "compare" or "batch": the Reply's kind and the log's
+    model: str | None = None  # the name the request carries (None: the endpoint's own, or the default)
+    endpoint: str | None = None  # a deployed v1 service
+    chat: str | None = None  # the conversation's name, on the Reply
+    stream: bool = True
+    system: str | None = None  # as asked; once routed, in ``params`` if it is sent
+    new: bool = False  # a chat that starts its conversation afresh
+    function_name: str | None = None  # the prompt is this function's result, not the user's words
+    raise_on_error: bool = True  # the caller wants the error raised, not only kept on the Reply
+    params: dict[str, Any] = field(default_factory=dict)  # the request's parameters (``system`` once routed)
+    tools: Any = None  # a ``_tools.ToolUse``: which functions the model may call, where, approved how
+    on_start: Callable[[Reply], None] | None = None  # each Reply of the turn, as it begins
+    on_delta: Callable[[Reply, str], None] | None = None
+    # -- set when routed --
+    api: str | None = None  # "v1" or "v2"
+    messages: list[dict] | None = None  # a chat request's messages, its question last; None: a completion
+    request: dict | None = None  # the turn's message as recorded (default: the prompt, from the user)
+    asked: dict[str, Any] = field(default_factory=dict)  # what the Reply records of the request's parameters
+    conversation: Conversation | None = None  # where the finished turn is kept
+    settings: tuple | None = None  # the conversation's settings before the turn: back if it fails outright
+    refused: QianfanError | None = None  # why it cannot be asked: its Reply carries it and nothing is sent
+
+    @classmethod
+    def of(cls, prompt: str, options: dict, **given) -> "TurnSpec":
+        """A turn from a call's keyword ``options``: the spec's own by name (``completion=True`` its kind),
+        every other one a request parameter."""
+        own = {name: options.pop(name) for name in _ASKABLE if name in options}
+        if options.pop("completion", False):
+            own["kind"] = "completion"
+        return cls(prompt=prompt, params=options, **own, **given)
+
+    @property
+    def request_message(self) -> dict:
+        return self.request or {"role": "user", "content": self.prompt}
+
+    def reply(self) -> Reply:
+        """A new Reply of this turn (its first, or the next round's)."""
+        reply = Reply(prompt=self.prompt, model=self.model, endpoint=self.endpoint, chat=self.chat, kind=self.kind)
+        reply.api, reply.params = self.api, self.asked
+        return reply
+
+    def send(self, client, stream: bool, after: list[dict], first: bool):
+        """The request of one round: its messages end with ``after`` (the rounds so far); the tools are offered,
+        ``tool_choice`` in the first request only (sent again, it would force a call every round)."""
+        if self.messages is None:
+            return (client.stream_complete if stream else client.complete)(
+                self.prompt, endpoint=self.endpoint, model=self.model, **self.params)
+        params = self.params
+        if self.tools is not None:
+            params = {**params, "functions": self.tools.toolbox.definitions()}
+            if first and self.tools.choice is not None:
+                params["tool_choice"] = self.tools.choice
+        return (client.stream_chat if stream else client.chat)(
+            model=self.model, messages=self.messages + after, endpoint=self.endpoint, **params)
+
+
+def asked_params(params: dict, tools) -> dict:
+    """What a reply records of its request's parameters: as given, with the tools by name."""
+    asked = {name: value for name, value in params.items() if name != "system"}
+    if tools is not None:
+        asked["tools"] = tools.toolbox.names
+    return asked
 
 
 async def fill_reply(reply: Reply, client, call: Call, stream: bool, on_delta, emit) -> None:
