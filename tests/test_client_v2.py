@@ -13,7 +13,7 @@ from _fakes import fake_keys
 from wenxin_magic.api import (APIConnectionError, AuthenticationError, InvalidRequestError, QianfanClient,
                               RateLimitError, ServerError, StreamInterruptedError)
 from wenxin_magic.api import _client as client_module
-from wenxin_magic.api import _v2_client
+from wenxin_magic.api._v2 import _bearer as _v2_client
 
 KEYS = fake_keys("client_v2")
 KEY = "bce-v3/ALTAK-clientV2test/" + KEYS.ak.rsplit("-", 1)[1]

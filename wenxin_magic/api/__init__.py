@@ -1,4 +1,5 @@
-"""The Qianfan protocol: auth, model registry, parameter rules, validation, errors and the async client.
+"""The Qianfan protocol: one client pipeline with an adapter per API (``_v1/``, ``_v2/``): auth, model tables,
+parameter rules, validation, errors and the wire.
 
 Knows nothing of IPython. Everything other code may use is in ``__all__``; the
 underscored modules are private. The client (and with it httpx) loads on first
@@ -8,17 +9,25 @@ use, so importing this package stays cheap.
 import types
 
 from ._auth import Credentials
-from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, InvalidRequestError, QianfanError,
-                      RateLimitError, ServerError, StreamInterruptedError, describe_code, redact)
+from ._errors import (RETRYABLE_STATUSES, APIConnectionError, APITimeoutError, AuthenticationError, ErrorCode,
+                      InvalidRequestError, QianfanError, RateLimitError, ServerError, StreamInterruptedError)
 from ._parameters import PARAMETERS, Parameter
-from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, MODELS, ModelSpec, find_model,
-                        model_for_endpoint, suggest_models, unknown_model_error)
-from ._signing import parse_authorization, sign_request
-from ._types import ChatChunk, ChatResponse, RateLimit, Usage
+from ._responses import ChatChunk, ChatResponse, RateLimit, Usage
 from ._routing import Route, route
-from ._v2_models import UNKNOWN_V2, V2_MODELS, V2ModelSpec, find_v2_model
-from ._v2_validation import validate_v2_request
-from ._validation import check_endpoint_name, estimate_tokens, input_size, validate_request
+from ._secrets import redact
+from ._signing import parse_authorization, sign_request
+from ._text import estimate_tokens, input_size
+from ._v1._codes import V1_ERROR_CODES, describe_code
+from ._v1._models import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, MODELS, ModelSpec,
+                          find_model, model_for_endpoint, suggest_models, unknown_model_error)
+from ._v1._rules import check_endpoint_name, validate_request
+from ._v1._tokens import TOKEN_PATH as V1_TOKEN_PATH
+from ._v1._wire import API_PREFIX as V1_API_PREFIX
+from ._v2._bearer import BEARER_PATH as V2_BEARER_PATH
+from ._v2._codes import V2_ERROR_CODES
+from ._v2._models import UNKNOWN_V2, V2_MODELS, V2ModelSpec, find_v2_model
+from ._v2._rules import validate_v2_request
+from ._v2._wire import CHAT_PATH as V2_CHAT_PATH
 
 __all__ = [
     # the client and what it returns
@@ -36,6 +45,9 @@ __all__ = [
     "input_size",
     # request signing (the emulator verifies what the client signs)
     "sign_request", "parse_authorization",
+    # the wire's facts, one table each, which the emulator serves: paths, statuses worth a retry, error codes
+    "V1_API_PREFIX", "V1_TOKEN_PATH", "V2_CHAT_PATH", "V2_BEARER_PATH", "RETRYABLE_STATUSES", "ErrorCode",
+    "V1_ERROR_CODES", "V2_ERROR_CODES",
 ]
 
 # The client imports httpx: load it only when someone asks for it.
