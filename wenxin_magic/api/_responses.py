@@ -66,18 +66,20 @@ class ChatResponse:
     ``api`` says which ("v1" or "v2"); ``text`` is the answer, ``reasoning`` what a reasoning model thought
     first, ``tool_calls`` the calls the model asks for (v2's shape), ``search_results`` the web pages it drew on,
     ``model`` the model that answered; ``flag``, ``ban_round`` and ``need_clear_history`` the safety verdict;
-    ``raw`` the wire object as the service sent it.
+    ``final`` whether this is the whole answer or a stream's last chunk; ``raw`` the wire object as the service
+    sent it.
     """
 
     __slots__ = ("api", "id", "model", "text", "reasoning", "tool_calls", "finish_reason", "is_truncated", "flag",
-                 "ban_round", "need_clear_history", "search_results", "usage", "raw", "rate_limit", "request_id",
-                 "retries", "latency")
+                 "ban_round", "need_clear_history", "search_results", "usage", "final", "raw", "rate_limit",
+                 "request_id", "retries", "latency")
 
     def __init__(self, api: str, raw: dict, *, id=None, model: str | None = None, text: str = "",
                  reasoning: str = "", tool_calls: list = _NO_CALLS, finish_reason: str | None = None,
                  is_truncated: bool = False, flag=None, ban_round=None, need_clear_history: bool = False,
-                 search_results: list = _NO_CALLS, usage: Usage | None = None, rate_limit: RateLimit | None = None,
-                 request_id: str | None = None, retries: int = 0, latency: float | None = None):
+                 search_results: list = _NO_CALLS, usage: Usage | None = None, final: bool = True,
+                 rate_limit: RateLimit | None = None, request_id: str | None = None, retries: int = 0,
+                 latency: float | None = None):
         self.api = api
         self.raw = raw
         self.id = id
@@ -92,6 +94,7 @@ class ChatResponse:
         self.need_clear_history = need_clear_history
         self.search_results = search_results if search_results is not _NO_CALLS else []
         self.usage = usage if usage is not None else Usage()
+        self.final = final
         self.rate_limit = rate_limit
         self.request_id = request_id or id
         self.retries = retries
@@ -130,14 +133,10 @@ class ChatResponse:
 
 
 class ChatChunk(ChatResponse):
-    """One event of a stream: ``text`` (and ``reasoning``) is the new text only; ``final`` marks the last chunk,
-    which carries the usage, the finish reason and (v2) every tool call assembled."""
+    """One event of a stream: ``text`` (and ``reasoning``) is the new text only; ``final`` (False but for the
+    last chunk) marks the chunk that carries the usage, the finish reason and (v2) every tool call assembled."""
 
-    __slots__ = ("final",)
-
-    def __init__(self, api: str, raw: dict, *, final: bool = False, **fields):
-        super().__init__(api, raw, **fields)
-        self.final = final
+    __slots__ = ()
 
     @property
     def is_end(self) -> bool:

@@ -185,7 +185,7 @@ class ChatStream:
         if data is DONE:
             chunk = self._decoder.end(rate_limit, request_id, retries)
             return DONE if chunk is None else self._accept(chunk)
-        if self._decoder.is_error(data):
+        if self._decoder.error_key in data and self._decoder.is_error(data):
             line, data = self._masked(line, response), self._masked(data, response)
             raise self._failed(data, response)
         chunk = self._decoder.chunk(data, rate_limit, request_id, retries)

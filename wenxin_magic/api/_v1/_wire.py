@@ -50,34 +50,32 @@ def _search_results(search_info) -> list:
     return list(results) if isinstance(results, list) else []
 
 
+def _read(cls, raw: dict, final: bool, model, rate_limit, request_id, retries, latency=None):
+    get = raw.get
+    return cls(API, raw, final=final, id=get("id"), model=model, text=get("result") or "",
+               finish_reason=get("finish_reason"), is_truncated=bool(get("is_truncated", False)), flag=get("flag"),
+               ban_round=get("ban_round"), need_clear_history=bool(get("need_clear_history", False)),
+               search_results=_search_results(get("search_info")), usage=Usage(get("usage")),
+               rate_limit=rate_limit, request_id=request_id, retries=retries, latency=latency)
+
+
 def read_answer(raw: dict, *, model: str | None = None, rate_limit: RateLimit | None = None,
                 request_id: str | None = None, retries: int = 0, latency: float | None = None) -> ChatResponse:
     """A v1 answer body as a ChatResponse; ``model`` the name asked for (v1 answers do not say)."""
-    get = raw.get
-    return ChatResponse(API, raw, id=get("id"), model=model, text=get("result") or "",
-                        finish_reason=get("finish_reason"), is_truncated=bool(get("is_truncated", False)),
-                        flag=get("flag"), ban_round=get("ban_round"),
-                        need_clear_history=bool(get("need_clear_history", False)),
-                        search_results=_search_results(get("search_info")), usage=Usage(get("usage")),
-                        rate_limit=rate_limit, request_id=request_id, retries=retries, latency=latency)
+    return _read(ChatResponse, raw, True, model, rate_limit, request_id, retries, latency)
 
 
 def read_chunk(raw: dict, *, model: str | None = None, rate_limit: RateLimit | None = None,
                request_id: str | None = None, retries: int = 0) -> ChatChunk:
-    """One v1 stream event as a ChatChunk."""
-    get = raw.get
-    return ChatChunk(API, raw, final=bool(get("is_end", False)), id=get("id"), model=model,
-                     text=get("result") or "", finish_reason=get("finish_reason"),
-                     is_truncated=bool(get("is_truncated", False)), flag=get("flag"), ban_round=get("ban_round"),
-                     need_clear_history=bool(get("need_clear_history", False)),
-                     search_results=_search_results(get("search_info")), usage=Usage(get("usage")),
-                     rate_limit=rate_limit, request_id=request_id, retries=retries)
+    """One v1 stream event as a ChatChunk; the one with ``is_end`` is the last."""
+    return _read(ChatChunk, raw, bool(raw.get("is_end", False)), model, rate_limit, request_id, retries)
 
 
 class V1Decoder:
     """Reads one v1 stream's events into chunks; ``[DONE]`` (which v1 does not send) just ends it."""
 
     __slots__ = ("model",)
+    error_key = "error_code"  # an event with it is an error (checked inline: a call per chunk costs)
 
     def __init__(self, model: str | None):
         self.model = model
@@ -91,12 +89,12 @@ class V1Decoder:
         return error_from_payload(data, headers, status)
 
     def chunk(self, data: dict, rate_limit, request_id, retries) -> ChatChunk:
-        return read_chunk(data, model=self.model, rate_limit=rate_limit, request_id=request_id, retries=retries)
+        return _read(ChatChunk, data, bool(data.get("is_end", False)), self.model, rate_limit, request_id, retries)
 
     def end(self, rate_limit, request_id, retries) -> None:
         return None
 
     def whole(self, data: dict, rate_limit, request_id, retries) -> ChatChunk:
         """A whole answer (a server that did not stream) as the stream's one and last chunk."""
-        return read_chunk(dict(data, is_end=True, sentence_id=0), model=self.model, rate_limit=rate_limit,
-                          request_id=request_id, retries=retries)
+        return _read(ChatChunk, dict(data, is_end=True, sentence_id=0), True, self.model, rate_limit, request_id,
+                     retries)

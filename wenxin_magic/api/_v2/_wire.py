@@ -119,28 +119,30 @@ def _v2_search_results(raw: dict, choice: dict) -> list:
     return []
 
 
-def _fields(raw: dict, model: str | None) -> dict:
-    """A v2 answer's or chunk's fields (``choices[0].message`` or ``.delta``) under the neutral names."""
+def _read(cls, raw: dict, model, rate_limit, request_id, retries, latency=None, *, final: bool = False,
+          whole: bool = False):
+    """A v2 answer or chunk (``choices[0].message`` or ``.delta``) under the neutral names. Tool calls are read
+    from a whole message only (``whole``: also from a whole answer read as a stream's one chunk)."""
     choice = _first_choice(raw)
     message = choice.get("message") or choice.get("delta") or {}
     calls = message.get("tool_calls")
     finish_reason = choice.get("finish_reason")
     flag = choice.get("flag")
-    return dict(id=raw.get("id"), model=raw.get("model") or model, text=message.get("content") or "",
-                reasoning=message.get("reasoning_content") or "",
-                tool_calls=calls if isinstance(calls, list) and "message" in choice else [],
-                finish_reason=finish_reason, is_truncated=finish_reason == "length", flag=flag,
-                ban_round=choice.get("ban_round"),
-                # flag 2 and above: no further chat on this history
-                need_clear_history=isinstance(flag, int) and flag >= 2,
-                search_results=_v2_search_results(raw, choice), usage=Usage(raw.get("usage")))
+    return cls(API, raw, final=final, id=raw.get("id"), model=raw.get("model") or model,
+               text=message.get("content") or "", reasoning=message.get("reasoning_content") or "",
+               tool_calls=calls if isinstance(calls, list) and (whole or "message" in choice) else [],
+               finish_reason=finish_reason, is_truncated=finish_reason == "length", flag=flag,
+               ban_round=choice.get("ban_round"),
+               # flag 2 and above: no further chat on this history
+               need_clear_history=isinstance(flag, int) and flag >= 2,
+               search_results=_v2_search_results(raw, choice), usage=Usage(raw.get("usage")),
+               rate_limit=rate_limit, request_id=request_id, retries=retries, latency=latency)
 
 
 def read_answer(raw: dict, *, model: str | None = None, rate_limit: RateLimit | None = None,
                 request_id: str | None = None, retries: int = 0, latency: float | None = None) -> ChatResponse:
     """A v2 ``chat.completion`` body as a ChatResponse."""
-    return ChatResponse(API, raw, rate_limit=rate_limit, request_id=request_id, retries=retries, latency=latency,
-                        **_fields(raw, model))
+    return _read(ChatResponse, raw, model, rate_limit, request_id, retries, latency, final=True)
 
 
 # -- streams -----------------------------------------------------------------------------------------------
@@ -193,6 +195,8 @@ class V2Decoder:
         self._answered_by: str | None = None
         self._ended = False
 
+    error_key = "error"  # an event with it may be an error (checked inline: a call per chunk costs)
+
     @staticmethod
     def is_error(data) -> bool:
         return is_error_payload(data)
@@ -206,8 +210,7 @@ class V2Decoder:
         if not data.get("choices"):
             self._usage_chunk = data
             return None
-        chunk = ChatChunk(API, data, rate_limit=rate_limit, request_id=request_id, retries=retries,
-                          **_fields(data, self.model))
+        chunk = _read(ChatChunk, data, self.model, rate_limit, request_id, retries)
         self._note(chunk, data)
         return chunk
 
@@ -229,21 +232,17 @@ class V2Decoder:
         if self._ended:
             return None
         self._ended = True
-        raw = self._usage_chunk or {}
-        fields = _fields(raw, self._answered_by or self.model)
-        fields.update(finish_reason=self._finish_reason, is_truncated=self._finish_reason == "length",
-                      tool_calls=self._calls.complete(), search_results=self._search_results,
-                      usage=Usage(raw.get("usage")))
+        chunk = _read(ChatChunk, self._usage_chunk or {}, self._answered_by or self.model, rate_limit, request_id,
+                      retries, final=True)
+        chunk.finish_reason = self._finish_reason
+        chunk.is_truncated = self._finish_reason == "length"
+        chunk.tool_calls = self._calls.complete()
+        chunk.search_results = self._search_results
         if self._flagged is not None:
-            fields.update(flag=self._flagged.flag, ban_round=self._flagged.ban_round,
-                          need_clear_history=self._flagged.need_clear_history)
-        return ChatChunk(API, raw, final=True, rate_limit=rate_limit, request_id=request_id, retries=retries,
-                         **fields)
+            chunk.flag, chunk.ban_round = self._flagged.flag, self._flagged.ban_round
+            chunk.need_clear_history = self._flagged.need_clear_history
+        return chunk
 
     def whole(self, data: dict, rate_limit, request_id, retries) -> ChatChunk:
         """A whole v2 answer (a server that did not stream) as the stream's one and last chunk."""
-        fields = _fields(data, self.model)
-        calls = data["choices"][0].get("message", {}).get("tool_calls") if data.get("choices") else None
-        fields["tool_calls"] = calls if isinstance(calls, list) else []
-        return ChatChunk(API, data, final=True, rate_limit=rate_limit, request_id=request_id, retries=retries,
-                         **fields)
+        return _read(ChatChunk, data, self.model, rate_limit, request_id, retries, final=True, whole=True)
