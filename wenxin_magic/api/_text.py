@@ -33,14 +33,19 @@ def text_of(content) -> str | None:
 
 def input_size(body: dict) -> tuple[int, int]:
     """(characters, estimated tokens) of what counts against a model's input limit, in either API's body:
-    the prompt, every message's text, the system text, and the functions (v1) or tools (v2) as JSON."""
+    the prompt, every message's text and (v2) the tool calls it made, the system text, and the functions (v1)
+    or tools (v2) as JSON."""
     texts = []
     if isinstance(body.get("prompt"), str):
         texts.append(body["prompt"])
     for message in body.get("messages") or ():
-        text = text_of(message.get("content")) if isinstance(message, dict) else None
+        if not isinstance(message, dict):
+            continue
+        text = text_of(message.get("content"))
         if text:
             texts.append(text)
+        if message.get("tool_calls"):
+            texts.append(json.dumps(message["tool_calls"], ensure_ascii=False))
     if isinstance(body.get("system"), str):
         texts.append(body["system"])
     for name in ("functions", "tools"):

@@ -119,10 +119,9 @@ def _v2_search_results(raw: dict, choice: dict) -> list:
     return []
 
 
-def _read(cls, raw: dict, model, rate_limit, request_id, retries, latency=None, *, final: bool = False,
-          whole: bool = False):
-    """A v2 answer or chunk (``choices[0].message`` or ``.delta``) under the neutral names. Tool calls are read
-    from a whole message only (``whole``: also from a whole answer read as a stream's one chunk)."""
+def _read(cls, raw: dict, model, rate_limit, request_id, retries, latency=None, *, final: bool = False):
+    """A v2 answer or chunk (``choices[0].message`` or ``.delta``) under the neutral names; tool calls from a
+    whole message only (a stream's fragments are assembled for its last chunk)."""
     choice = _first_choice(raw)
     message = choice.get("message") or choice.get("delta") or {}
     calls = message.get("tool_calls")
@@ -130,7 +129,7 @@ def _read(cls, raw: dict, model, rate_limit, request_id, retries, latency=None, 
     flag = choice.get("flag")
     return cls(API, raw, final=final, id=raw.get("id"), model=raw.get("model") or model,
                text=message.get("content") or "", reasoning=message.get("reasoning_content") or "",
-               tool_calls=calls if isinstance(calls, list) and (whole or "message" in choice) else [],
+               tool_calls=calls if isinstance(calls, list) and "message" in choice else [],
                finish_reason=finish_reason, is_truncated=finish_reason == "length", flag=flag,
                ban_round=choice.get("ban_round"),
                # flag 2 and above: no further chat on this history
@@ -185,6 +184,8 @@ class V2Decoder:
     """Reads one v2 stream's events into chunks, and remembers what its last chunk sums up: the finish reason,
     the tool calls, the most severe safety flag, the search results and the usage."""
 
+    error_key = "error"  # an event with it may be an error (checked inline: a call per chunk costs)
+
     def __init__(self, model: str | None):
         self.model = model
         self._calls = ToolCalls()
@@ -194,8 +195,6 @@ class V2Decoder:
         self._search_results: list = []
         self._answered_by: str | None = None
         self._ended = False
-
-    error_key = "error"  # an event with it may be an error (checked inline: a call per chunk costs)
 
     @staticmethod
     def is_error(data) -> bool:
@@ -245,4 +244,4 @@ class V2Decoder:
 
     def whole(self, data: dict, rate_limit, request_id, retries) -> ChatChunk:
         """A whole v2 answer (a server that did not stream) as the stream's one and last chunk."""
-        return _read(ChatChunk, data, self.model, rate_limit, request_id, retries, final=True, whole=True)
+        return _read(ChatChunk, data, self.model, rate_limit, request_id, retries, final=True)
