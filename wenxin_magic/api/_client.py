@@ -12,6 +12,7 @@ import time
 
 import httpx
 
+from ._adapter import Service
 from ._auth import ENV_APP_ID, ENV_BASE_URL, ENV_IAM_BASE_URL, Credentials, ensure_credentials, sent_credentials
 from ._errors import APIConnectionError, APITimeoutError, QianfanError
 from ._http import new_pool
@@ -90,10 +91,9 @@ class QianfanClient:
         self.retry_total_timeout = retry_total_timeout
         self.validate = validate
         self._max_connections = max_connections
-        self._services = {"v1": V1Service(given, self.base_url),
-                          "v2": V2Service(given, self.v2_base_url, self.iam_base_url)}
-        self._tokens = self._services["v1"].tokens
-        self._bearer = self._services["v2"].bearer
+        v1, v2 = V1Service(given, self.base_url), V2Service(given, self.v2_base_url, self.iam_base_url)
+        self._services: dict[str, Service] = {v1.api: v1, v2.api: v2}
+        self._tokens, self._bearer = v1.tokens, v2.bearer
         self._http: httpx.AsyncClient | None = None
         self._http_loop = None
 
@@ -156,14 +156,14 @@ class QianfanClient:
 
     # -- the attempt loop: the one place that sends, retries and renews ------------------------------------
     @staticmethod
-    def _encode(service, body: dict) -> bytes:
+    def _encode(service: Service, body: dict) -> bytes:
         try:
             return json.dumps(body, ensure_ascii=False).encode()
         except UnicodeEncodeError:  # reached only with validate=False
             service.check_encodable(body)
             raise
 
-    async def _open(self, service, path: str | None, body: dict, *, stream: bool,
+    async def _open(self, service: Service, path: str | None, body: dict, *, stream: bool,
                     attempts: Attempts | None = None) -> tuple[httpx.Response, dict | None, Attempts]:
         """Send until an answer comes, the error is final, or the retry budget is spent: (response, its JSON or
         None for a live event stream, the attempts). ``attempts`` carries a stream's budget across reopenings."""
@@ -184,7 +184,7 @@ class QianfanClient:
                 error.retries = attempts.count
                 raise error
 
-    async def _recover(self, service, attempts: Attempts, error: QianfanError) -> bool:
+    async def _recover(self, service: Service, attempts: Attempts, error: QianfanError) -> bool:
         """Whether to try again after ``error``: at once with a renewed credential (once per request), or after
         a backoff (and a Retry-After, where the API sends one) while the retries and the time budget last."""
         if not attempts.renewed and service.expired(error):
@@ -211,7 +211,7 @@ class QianfanClient:
         await asyncio.sleep(wait)
         return True
 
-    async def _send(self, service, request: httpx.Request, *, stream: bool) -> tuple[httpx.Response, dict | None]:
+    async def _send(self, service: Service, request: httpx.Request, *, stream: bool) -> tuple[httpx.Response, dict | None]:
         """One try: (response, its JSON), or (response, None) for a live event stream; errors raised."""
         response = await self.http.send(request, stream=True)
         if stream and response.status_code == 200 and "text/event-stream" in response.headers.get("content-type", ""):

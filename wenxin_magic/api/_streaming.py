@@ -8,6 +8,7 @@ from typing import AsyncIterator
 
 import httpx
 
+from ._adapter import Service
 from ._errors import QianfanError, StreamInterruptedError
 from ._responses import ChatChunk, RateLimit
 from ._secrets import mask_secrets
@@ -22,7 +23,7 @@ class ChatStream:
     ``aclose()`` stops early and closes the connection.
     """
 
-    def __init__(self, client, service, path: str | None, body: dict, *, model: str | None = None):
+    def __init__(self, client, service: Service, path: str | None, body: dict, *, model: str | None = None):
         self._client = client
         self._service = service
         self._path = path
