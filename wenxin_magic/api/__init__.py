@@ -23,10 +23,13 @@ from ._v1._models import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFA
 from ._v1._rules import check_endpoint_name, validate_request
 from ._v1._tokens import TOKEN_PATH as V1_TOKEN_PATH
 from ._v1._wire import API_PREFIX as V1_API_PREFIX
+from ._v1._wire import BASE_URL as V1_BASE_URL
 from ._v2._bearer import BEARER_PATH as V2_BEARER_PATH
+from ._v2._bearer import IAM_BASE_URL as V2_IAM_BASE_URL
 from ._v2._codes import V2_ERROR_CODES
 from ._v2._models import UNKNOWN_V2, V2_MODELS, V2ModelSpec, find_v2_model
 from ._v2._rules import validate_v2_request
+from ._v2._wire import BASE_URL as V2_BASE_URL
 from ._v2._wire import CHAT_PATH as V2_CHAT_PATH
 
 __all__ = [
@@ -45,9 +48,10 @@ __all__ = [
     "input_size",
     # request signing (the emulator verifies what the client signs)
     "sign_request", "parse_authorization",
-    # the wire's facts, one table each, which the emulator serves: paths, statuses worth a retry, error codes
-    "V1_API_PREFIX", "V1_TOKEN_PATH", "V2_CHAT_PATH", "V2_BEARER_PATH", "RETRYABLE_STATUSES", "ErrorCode",
-    "V1_ERROR_CODES", "V2_ERROR_CODES",
+    # the wire's facts, one table each, which the emulator serves: addresses, paths, statuses worth a retry,
+    # error codes (HTTP status, the service's text, hint, field)
+    "V1_BASE_URL", "V1_API_PREFIX", "V1_TOKEN_PATH", "V2_BASE_URL", "V2_CHAT_PATH", "V2_IAM_BASE_URL",
+    "V2_BEARER_PATH", "RETRYABLE_STATUSES", "ErrorCode", "V1_ERROR_CODES", "V2_ERROR_CODES",
 ]
 
 # The client imports httpx: load it only when someone asks for it.

@@ -22,11 +22,10 @@ from ._secrets import Secret, mask_secrets, redact
 from ._streaming import ChatStream
 from ._v1._models import CHAT, COMPLETION
 from ._v1._service import V1Service
+from ._v1._wire import BASE_URL as V1_BASE_URL
 from ._v2._bearer import IAM_BASE_URL
 from ._v2._service import V2Service
 from ._v2._wire import BASE_URL as V2_BASE_URL
-
-DEFAULT_BASE_URL = "https://aip.baidubce.com"
 
 
 def _running_loop():
@@ -40,8 +39,8 @@ def _base_urls(base_url: str | None, iam_base_url: str | None) -> tuple[str, str
     """(v1, v2, IAM) base URLs: a base URL given (or QIANFAN_BASE_URL) serves all three, as the emulator does."""
     given = (base_url or os.environ.get(ENV_BASE_URL) or "").rstrip("/")
     iam = (iam_base_url or os.environ.get(ENV_IAM_BASE_URL) or "").rstrip("/")
-    if not given or given == DEFAULT_BASE_URL:
-        return DEFAULT_BASE_URL, V2_BASE_URL, iam or IAM_BASE_URL
+    if not given or given == V1_BASE_URL:
+        return V1_BASE_URL, V2_BASE_URL, iam or IAM_BASE_URL
     return given, given, iam or given
 
 

@@ -13,6 +13,7 @@ from .._responses import ChatChunk, ChatResponse, RateLimit, Usage
 from ._codes import error_from_http, error_from_payload
 
 API = "v1"
+BASE_URL = "https://aip.baidubce.com"
 API_PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"  # every v1 chat and completion path is below it
 
 
