@@ -1,5 +1,11 @@
-"""The Qianfan protocol: one client pipeline with an adapter per API (``_v1/``, ``_v2/``): auth, model tables,
-parameter rules, validation, errors and the wire.
+"""The Qianfan protocol: auth, model tables, parameter rules, validation, errors and the async client.
+
+A request's path: ``QianfanClient.chat`` asks ``_routing.target`` once where it goes (API, model, rules,
+path); that API's adapter (``_v1/`` or ``_v2/``: a ``Service``, see ``_adapter.py``) writes the body and checks
+it; the client's one attempt loop (``_client.py``) sends it, renewing an expired credential once and retrying
+with backoff; the adapter reads the answer into the neutral ``ChatResponse``, or its ``Decoder`` reads each
+event of a ``ChatStream`` (``_streaming.py``) into a ``ChatChunk``. Below both adapters: errors (``_errors``),
+secrets (``_secrets``), SSE lines (``_sse``), the size of a request's text (``_text``), the parameter table.
 
 Knows nothing of IPython. Everything other code may use is in ``__all__``; the
 underscored modules are private. The client (and with it httpx) loads on first
