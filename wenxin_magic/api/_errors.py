@@ -45,7 +45,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 class QianfanError(Exception):
     """Anything that went wrong talking to Qianfan.
 
-    ``code`` is the service's error_code (None for errors found by the client),
+    ``code`` is the service's error code, v1's number or v2's string (None for errors found by the client),
     ``message`` the service's own text, ``hint`` what to do about it,
     ``request_id`` the id to quote to support, ``retryable`` whether trying
     again later may succeed.
@@ -53,7 +53,7 @@ class QianfanError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, code: int | None = None, request_id: str | None = None,
+    def __init__(self, message: str, *, code: int | str | None = None, request_id: str | None = None,
                  hint: str | None = None, retryable: bool | None = None, status: int | None = None):
         self.message = redact(str(message))
         self.code = code
