@@ -53,11 +53,11 @@ def _search_results(search_info) -> list:
 
 def _read(cls, raw: dict, final: bool, model, rate_limit, request_id, retries, latency=None):
     get = raw.get
-    return cls(API, raw, final=final, id=get("id"), model=model, text=get("result") or "",
-               finish_reason=get("finish_reason"), is_truncated=bool(get("is_truncated", False)), flag=get("flag"),
-               ban_round=get("ban_round"), need_clear_history=bool(get("need_clear_history", False)),
-               search_results=_search_results(get("search_info")), usage=Usage(get("usage")),
-               rate_limit=rate_limit, request_id=request_id, retries=retries, latency=latency)
+    # by position, in the order of ChatResponse's parameters (see there why)
+    return cls(API, raw, get("id"), model, get("result") or "", "", None, get("finish_reason"),
+               bool(get("is_truncated", False)), get("flag"), get("ban_round"),
+               bool(get("need_clear_history", False)), _search_results(get("search_info")), Usage(get("usage")),
+               final, rate_limit, request_id, retries, latency)
 
 
 def read_answer(raw: dict, *, model: str | None = None, rate_limit: RateLimit | None = None,

@@ -127,15 +127,13 @@ def _read(cls, raw: dict, model, rate_limit, request_id, retries, latency=None, 
     calls = message.get("tool_calls")
     finish_reason = choice.get("finish_reason")
     flag = choice.get("flag")
-    return cls(API, raw, final=final, id=raw.get("id"), model=raw.get("model") or model,
-               text=message.get("content") or "", reasoning=message.get("reasoning_content") or "",
-               tool_calls=calls if isinstance(calls, list) and "message" in choice else [],
-               finish_reason=finish_reason, is_truncated=finish_reason == "length", flag=flag,
-               ban_round=choice.get("ban_round"),
+    # by position, in the order of ChatResponse's parameters (see there why)
+    return cls(API, raw, raw.get("id"), raw.get("model") or model, message.get("content") or "",
+               message.get("reasoning_content") or "", calls if isinstance(calls, list) and "message" in choice
+               else None, finish_reason, finish_reason == "length", flag, choice.get("ban_round"),
                # flag 2 and above: no further chat on this history
-               need_clear_history=isinstance(flag, int) and flag >= 2,
-               search_results=_v2_search_results(raw, choice), usage=Usage(raw.get("usage")),
-               rate_limit=rate_limit, request_id=request_id, retries=retries, latency=latency)
+               isinstance(flag, int) and flag >= 2, _v2_search_results(raw, choice), Usage(raw.get("usage")),
+               final, rate_limit, request_id, retries, latency)
 
 
 def read_answer(raw: dict, *, model: str | None = None, rate_limit: RateLimit | None = None,
