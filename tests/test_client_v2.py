@@ -13,7 +13,7 @@ from _fakes import fake_keys
 from wenxin_magic.api import (APIConnectionError, AuthenticationError, InvalidRequestError, QianfanClient,
                               RateLimitError, ServerError, StreamInterruptedError)
 from wenxin_magic.api import _client as client_module
-from wenxin_magic.api import _v2_client
+from wenxin_magic.api._v2 import _bearer as bearer_module
 
 KEYS = fake_keys("client_v2")
 KEY = "bce-v3/ALTAK-clientV2test/" + KEYS.ak.rsplit("-", 1)[1]
@@ -593,7 +593,7 @@ async def test_the_token_request_is_signed_and_asks_for_a_lifetime():
 @pytest.mark.parametrize("lifetime, early", [(86400, 600.0), (1800, 180.0)])
 async def test_tokens_are_refreshed_ahead_of_expiry(lifetime, early, monkeypatch):
     clock = FakeTime()
-    monkeypatch.setattr(_v2_client, "time", clock)
+    monkeypatch.setattr(bearer_module, "time", clock)
     service = Minting(lifetime)
     async with minting_client(service) as client:
         await client.chat("ernie-speed-8k", HELLO)

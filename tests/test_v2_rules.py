@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wenxin_magic.api import (DEFAULT_MODEL, MODELS, UNKNOWN_V2, V2_MODELS, AuthenticationError, ChatChunk,
-                              ChatResponse, Credentials, InvalidRequestError, Route, Usage, V2ModelSpec, find_model,
+from wenxin_magic.api import (DEFAULT_MODEL, MODELS, UNKNOWN_V2, V2_MODELS, AuthenticationError, Credentials, InvalidRequestError, Route, Usage, V2ModelSpec, find_model,
                               find_v2_model, route, validate_v2_request)
 
 BOTH = frozenset({"v1", "v2"})
@@ -444,12 +443,14 @@ def test_new_secrets_are_hidden():
 # -- answers -----------------------------------------------------------------------------------------------
 
 def test_v1_answers_gain_the_shared_attributes_with_defaults():
-    answer = ChatResponse({"result": "hi", "flag": 0, "search_info": {"search_results": [{"index": 1, "url": "u",
+    from wenxin_magic.api._v1._wire import read_answer, read_chunk
+
+    answer = read_answer({"result": "hi", "flag": 0, "search_info": {"search_results": [{"index": 1, "url": "u",
                                                                                           "title": "t"}]}},
                           model="ERNIE-Speed-8K")
     assert (answer.api, answer.model, answer.reasoning, answer.tool_calls) == ("v1", "ERNIE-Speed-8K", "", [])
     assert answer.search_results == [{"index": 1, "url": "u", "title": "t"}] and answer.flag == 0
-    chunk = ChatChunk({"result": "x", "is_end": True})
+    chunk = read_chunk({"result": "x", "is_end": True})
     assert (chunk.api, chunk.reasoning, chunk.tool_calls, chunk.search_results, chunk.flag) == ("v1", "", [], [],
                                                                                                None)
 

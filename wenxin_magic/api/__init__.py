@@ -1,4 +1,11 @@
-"""The Qianfan protocol: auth, model registry, parameter rules, validation, errors and the async client.
+"""The Qianfan protocol: auth, model tables, parameter rules, validation, errors and the async client.
+
+A request's path: ``QianfanClient.chat`` asks ``_routing.target`` once where it goes (API, model, rules,
+path); that API's adapter (``_v1/`` or ``_v2/``: a ``Service``, see ``_adapter.py``) writes the body and checks
+it; the client's one attempt loop (``_client.py``) sends it, renewing an expired credential once and retrying
+with backoff; the adapter reads the answer into the neutral ``ChatResponse``, or its ``Decoder`` reads each
+event of a ``ChatStream`` (``_streaming.py``) into a ``ChatChunk``. Below both adapters: errors (``_errors``),
+secrets (``_secrets``), SSE lines (``_sse``), the size of a request's text (``_text``), the parameter table.
 
 Knows nothing of IPython. Everything other code may use is in ``__all__``; the
 underscored modules are private. The client (and with it httpx) loads on first
@@ -8,17 +15,28 @@ use, so importing this package stays cheap.
 import types
 
 from ._auth import Credentials
-from ._errors import (APIConnectionError, APITimeoutError, AuthenticationError, InvalidRequestError, QianfanError,
-                      RateLimitError, ServerError, StreamInterruptedError, describe_code, redact)
+from ._errors import (RETRYABLE_STATUSES, APIConnectionError, APITimeoutError, AuthenticationError, ErrorCode,
+                      InvalidRequestError, QianfanError, RateLimitError, ServerError, StreamInterruptedError)
 from ._parameters import PARAMETERS, Parameter
-from ._registry import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, MODELS, ModelSpec, find_model,
-                        model_for_endpoint, suggest_models, unknown_model_error)
-from ._signing import parse_authorization, sign_request
-from ._types import ChatChunk, ChatResponse, RateLimit, Usage
+from ._responses import ChatChunk, ChatResponse, RateLimit, Usage
 from ._routing import Route, route
-from ._v2_models import UNKNOWN_V2, V2_MODELS, V2ModelSpec, find_v2_model
-from ._v2_validation import validate_v2_request
-from ._validation import check_endpoint_name, estimate_tokens, input_size, validate_request
+from ._secrets import redact
+from ._signing import parse_authorization, sign_request
+from ._text import estimate_tokens, input_size
+from ._v1._codes import V1_ERROR_CODES, describe_code
+from ._v1._models import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, DEFAULT_MODEL, MODELS, ModelSpec,
+                          find_model, model_for_endpoint, suggest_models, unknown_model_error)
+from ._v1._rules import check_endpoint_name, validate_request
+from ._v1._tokens import TOKEN_PATH as V1_TOKEN_PATH
+from ._v1._wire import API_PREFIX as V1_API_PREFIX
+from ._v1._wire import BASE_URL as V1_BASE_URL
+from ._v2._bearer import BEARER_PATH as V2_BEARER_PATH
+from ._v2._bearer import IAM_BASE_URL as V2_IAM_BASE_URL
+from ._v2._codes import V2_ERROR_CODES
+from ._v2._models import UNKNOWN_V2, V2_MODELS, V2ModelSpec, find_v2_model
+from ._v2._rules import validate_v2_request
+from ._v2._wire import BASE_URL as V2_BASE_URL
+from ._v2._wire import CHAT_PATH as V2_CHAT_PATH
 
 __all__ = [
     # the client and what it returns
@@ -36,6 +54,10 @@ __all__ = [
     "input_size",
     # request signing (the emulator verifies what the client signs)
     "sign_request", "parse_authorization",
+    # the wire's facts, one table each, which the emulator serves: addresses, paths, statuses worth a retry,
+    # error codes (HTTP status, the service's text, hint, field)
+    "V1_BASE_URL", "V1_API_PREFIX", "V1_TOKEN_PATH", "V2_BASE_URL", "V2_CHAT_PATH", "V2_IAM_BASE_URL",
+    "V2_BEARER_PATH", "RETRYABLE_STATUSES", "ErrorCode", "V1_ERROR_CODES", "V2_ERROR_CODES",
 ]
 
 # The client imports httpx: load it only when someone asks for it.

@@ -1,4 +1,4 @@
-"""The request parameters of the v1 service: one rule per parameter, written once.
+"""The request parameters: one rule per parameter, written once (v1's names; v2 borrows the shared ranges).
 
 Validation (by the client and by the emulator) and any command line read their
 types, ranges and choices from ``PARAMETERS``, so a range is never written twice.
@@ -22,7 +22,8 @@ import math
 import sys
 from dataclasses import dataclass
 
-from ._errors import InvalidRequestError
+# The ranges are v1's own, so a value out of one is reported in v1's code; v2's rules recode it.
+from ._v1._codes import v1_invalid as invalid
 
 NUMBER = "number"
 INTEGER = "integer"
@@ -36,11 +37,9 @@ OBJECT = "object"
 
 _NUMERIC = (NUMBER, INTEGER)
 
-
-def invalid(code: int, message: str, *, wire: str | None = None, field: str | None = None,
-            allowed: str | None = None, model: str | None = None) -> InvalidRequestError:
-    """A rule broken: ``message`` for people, ``wire`` the service's own text."""
-    return InvalidRequestError(message, code=code, field=field, allowed=allowed, model=model, wire_message=wire)
+# parameter name -> the v1 models that accept it, filled in by the model table, which reads this one (and so
+# cannot be imported from here).
+ACCEPTED_BY: dict[str, tuple[str, ...]] = {}
 
 
 def preview(value) -> str:
@@ -100,9 +99,7 @@ class Parameter:
 
     def models(self) -> tuple[str, ...]:
         """Names of the registry models that accept this parameter."""
-        from ._registry import MODELS
-
-        return tuple(spec.name for spec in MODELS if self.name in spec.params)
+        return ACCEPTED_BY.get(self.name, ())
 
     # -- request values --------------------------------------------------------------------------
     def check(self, value, *, model: str, bounds: tuple | None = None) -> None:

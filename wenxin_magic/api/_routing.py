@@ -1,7 +1,8 @@
-"""Which API serves a model name: v1 (the wenxinworkshop registry) or v2 (lower-case ids).
+"""Which API serves a model name: v1 (the wenxinworkshop registry) or v2 (lower-case ids), decided once.
 
 A name that is a v2 id goes to v2, a v1 registry name to v1; when the credentials
-reach only the other API, the same model's twin there is used.
+reach only the other API, the same model's twin there is used. ``target`` is where
+the client asks: a request's model name goes no further than here and the model tables.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import re
 from dataclasses import dataclass
 
 from ._errors import AuthenticationError
-from ._registry import DEFAULT_MODEL, MODELS, ModelSpec, find_model, suggest_models, unknown_model_error
-from ._v2_models import UNKNOWN_V2, V2ModelSpec, find_v2_model, v2_twin_of
+from ._v1._models import CHAT, DEFAULT_MODEL, MODELS, ModelSpec, find_model, suggest_models, unknown_model_error
+from ._v1._targets import v1_target
+from ._v2._models import UNKNOWN_V2, V2ModelSpec, find_v2_model, v2_twin_of
 
 V1 = "v1"
 V2 = "v2"
@@ -72,6 +74,31 @@ def route(model: str | None, apis: frozenset[str]) -> Route:
     if twin is not None and twin.api in apis:
         return twin
     raise unreachable_error(natural.model, natural.api, unknown=natural.spec is UNKNOWN_V2)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one request goes: ``api``, ``model`` the v2 id to send or the v1 name (or endpoint) answers carry,
+    ``spec`` the rules to check, ``path`` (v1) below the wenxinworkshop prefix, ``as_chat`` (v1) a chat model
+    answering a completion's prompt."""
+
+    api: str
+    model: str
+    spec: ModelSpec | V2ModelSpec | None
+    path: str | None = None
+    as_chat: bool = False
+
+
+def target(kind: str, model: str | None, endpoint: str | None, apis: frozenset[str]) -> Target:
+    """Where a chat (``kind`` CHAT) or completion goes; a deployed ``endpoint`` and completions are v1's."""
+    if kind == CHAT and endpoint is None:
+        routed = route(model, apis)
+        if routed.api == V2:
+            return Target(V2, routed.model, routed.spec)
+        # the name as given (so errors read as before), or the twin chosen for it
+        model = routed.model if routed.twin_of is not None else model
+    v1 = v1_target(kind, model, endpoint)
+    return Target(V1, v1.label, v1.spec, v1.path, v1.as_chat)
 
 
 def unreachable_error(model: str, api: str, *, unknown: bool = False) -> AuthenticationError:

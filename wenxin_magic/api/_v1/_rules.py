@@ -1,4 +1,4 @@
-"""The service's request rules, checked before anything is sent.
+"""v1's request rules, checked before anything is sent.
 
 The emulator runs the same checks to answer with the service's error codes,
 so each failure carries both a message for people (``message``: the field, the
@@ -8,18 +8,17 @@ allowed values, the model) and the text the service itself sends
 
 from __future__ import annotations
 
-import json
 import re
 
-from ._errors import InvalidRequestError
-from ._parameters import PARAMETERS, Parameter, invalid, preview
-from ._registry import COMPLETION, ModelSpec
+from .._errors import InvalidRequestError
+from .._parameters import PARAMETERS, Parameter, preview
+from .._text import input_size, unencodable
+from ._codes import v1_invalid as invalid
+from ._models import COMPLETION, ModelSpec
 
 # Fields the service takes on every endpoint that are not model parameters.
 _TRANSPORT_FIELDS = frozenset({"messages", "prompt", "stream", "extra_parameters", "request_id"})
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 _SHAPE = ("alternating user and assistant messages, odd in count, "
@@ -33,15 +32,6 @@ def check_endpoint_name(endpoint) -> None:
         raise InvalidRequestError(
             f"Endpoint {endpoint!r} is not a valid API address: use the name you gave the service when you "
             "deployed it (letters, digits, '_', '-', '.').", field="endpoint")
-
-
-def estimate_tokens(text: str) -> int:
-    """The service's published local estimate: 0.625 per CJK character plus one per word."""
-    if not text:
-        return 0
-    han = len(_CJK.findall(text))
-    words = len(_CJK.sub(" ", text).split())
-    return int(han * 0.625 + words)
 
 
 # -- messages --------------------------------------------------------------------------------------------
@@ -163,55 +153,12 @@ def _check_choice_is_offered(tool_choice: dict, functions: list, model: str) -> 
                       model=model)
 
 
-def input_size(body: dict) -> tuple[int, int]:
-    """(characters, estimated tokens) of what counts against the input limit."""
-    texts = []
-    if isinstance(body.get("prompt"), str):
-        texts.append(body["prompt"])
-    for message in body.get("messages") or ():
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            texts.append(content)
-    if isinstance(body.get("system"), str):
-        texts.append(body["system"])
-    if body.get("functions"):
-        texts.append(json.dumps(body["functions"], ensure_ascii=False))
-    chars = sum(len(t) for t in texts)
-    tokens = sum(estimate_tokens(t) for t in texts)
-    return chars, tokens
-
-
-def _surrogate_in(value) -> tuple[str, int] | None:
-    """(the text, the offset) of the first lone surrogate anywhere in ``value``."""
-    if isinstance(value, str):
-        match = _SURROGATE.search(value)
-        return (value, match.start()) if match else None
-    items = value.items() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-    for item in items:
-        found = _surrogate_in(item)
-        if found:
-            return found
-    return None
-
-
 def check_encodable(body: dict, model: str | None = None) -> None:
     """Lone surrogates cannot be encoded as UTF-8: say where one is instead of failing inside the send."""
-    for name, value in body.items():
-        found = _surrogate_in(value)
-        if not found:
-            continue
-        text, at = found
-        where = f"`{name}`"
-        if name == "messages" and isinstance(value, list):
-            index = next(i for i, m in enumerate(value, start=1) if _surrogate_in(m))
-            where = f"Message {index}"
-        # ascii() shows the bad character as an escape: printing it raw would fail the same way
-        raise invalid(336003, f"{where} contains {ascii(text[at])} at character {at}, a lone surrogate that is not "
-                      "valid Unicode and cannot be sent. It usually comes from text decoded with "
-                      "errors='surrogateescape' (file names, command output): decode it with the right encoding, "
-                      "or clean it with text.encode('utf-8', 'replace').decode('utf-8').",
-                      wire="Invalid JSON", field="messages" if name == "messages" else name,
-                      allowed="valid Unicode text", model=model)
+    found = unencodable(body)
+    if found:
+        message, field = found
+        raise invalid(336003, message, wire="Invalid JSON", field=field, allowed="valid Unicode text", model=model)
 
 
 def validate_request(spec: ModelSpec, body: dict) -> None:

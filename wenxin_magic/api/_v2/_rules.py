@@ -7,12 +7,10 @@ what is allowed and the model. The emulator runs the same checks.
 
 from __future__ import annotations
 
-import json
-
-from ._errors import InvalidRequestError
-from ._parameters import PARAMETERS, preview
-from ._v2_models import UNKNOWN_V2, V2_PARAMETERS, V2ModelSpec, find_v2_model
-from ._validation import check_encodable, estimate_tokens
+from .._errors import InvalidRequestError
+from .._parameters import PARAMETERS, preview
+from .._text import input_size, text_of, unencodable
+from ._models import UNKNOWN_V2, V2_PARAMETERS, V2ModelSpec, find_v2_model
 
 INVALID_ARGUMENT = "invalid_argument"
 INVALID_MESSAGES = "invalid_messages"
@@ -55,14 +53,20 @@ def validate_v2_request(body, spec: V2ModelSpec | None = None) -> None:
                          wire="Invalid Argument", allowed="a JSON object")
     model = _check_model(body.get("model"))
     spec = spec or find_v2_model(model) or UNKNOWN_V2
-    try:
-        check_encodable(body, model)
-    except InvalidRequestError as error:
-        raise _recode(error, MALFORMED_JSON) from None
+    check_encodable(body, model)
     _check_messages(body.get("messages"), model)
     _check_accepted(spec, body, model)
     _check_values(spec, body, model)
     _check_input_size(spec, body, model)
+
+
+def check_encodable(body: dict, model: str | None = None) -> None:
+    """Lone surrogates cannot be encoded as UTF-8: say where one is instead of failing inside the send."""
+    found = unencodable(body)
+    if found:
+        message, field = found
+        raise v2_invalid(MALFORMED_JSON, message, wire="Invalid JSON", field=field, allowed="valid Unicode text",
+                         model=model)
 
 
 def _check_model(model) -> str:
@@ -104,20 +108,11 @@ def _check_message(index: int, message, model: str) -> None:
         _check_tool_calls(index, message["tool_calls"], model)
 
 
-def _text_of(content) -> str | None:
-    """The text of a content value: a string, or the text parts of a list of parts; None if neither."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and content and all(isinstance(part, dict) for part in content):
-        return "".join(part.get("text", "") for part in content if isinstance(part.get("text"), str))
-    return None
-
-
 def _check_content(index: int, message: dict, model: str) -> None:
     role, content = message["role"], message.get("content")
     if role == "assistant" and message.get("tool_calls") and content in (None, ""):
         return  # an assistant turn that only called tools
-    text = _text_of(content)
+    text = text_of(content)
     if text is None:
         raise _bad_messages(f"Message {index} ({role}): `content` must be a string, got {preview(content)} "
                             f"(model {model}).", "message content must be a string", model, "messages.content")
@@ -352,20 +347,8 @@ _CHECKS = {
 
 # -- input size --------------------------------------------------------------------------------------------
 
-def v2_input_size(body: dict) -> tuple[int, int]:
-    """(characters, estimated tokens) of what counts against a v2 model's input limit."""
-    texts = []
-    for message in body.get("messages") or ():
-        text = _text_of(message.get("content")) if isinstance(message, dict) else None
-        if text:
-            texts.append(text)
-    if body.get("tools"):
-        texts.append(json.dumps(body["tools"], ensure_ascii=False))
-    return sum(len(t) for t in texts), sum(estimate_tokens(t) for t in texts)
-
-
 def _check_input_size(spec: V2ModelSpec, body: dict, model: str) -> None:
-    chars, tokens = v2_input_size(body)
+    chars, tokens = input_size(body)
     if chars > spec.max_input_chars:
         raise v2_invalid(CHARACTERS_TOO_LONG, f"The input is {chars} characters; {model} accepts at most "
                          f"{spec.max_input_chars} (all message contents and tools together). Start a new "

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._errors import InvalidRequestError
-from ._parameters import PARAMETERS
+from .._errors import InvalidRequestError
+from .._parameters import ACCEPTED_BY, PARAMETERS
 
 CHAT = "chat"
 COMPLETION = "completion"
@@ -193,6 +193,10 @@ for _spec in MODELS:
         _BY_ENDPOINT[(_spec.kind, _spec.endpoint)] = _spec
 
 
+for _param in PARAMETERS:
+    ACCEPTED_BY[_param] = tuple(spec.name for spec in MODELS if _param in spec.params)
+
+
 def find_model(name: str) -> ModelSpec | None:
     """The model called ``name`` (any case, spaces, dashes or underscores), or None."""
     return _BY_KEY.get(_key(name or ""))
@@ -214,9 +218,6 @@ def suggest_models(name: str, limit: int = 3) -> list[str]:
         if _BY_KEY[k].name not in seen:
             seen.append(_BY_KEY[k].name)
     return seen[:limit]
-
-
-suggest = suggest_models  # the old name
 
 
 def unknown_model_error(name) -> InvalidRequestError:

@@ -1,83 +1,19 @@
-"""What QianfanClient needs for v2: where to send, the body in v2's spelling, bearer tokens, answers.
-
-IAM keys mint short-lived bearer tokens at ``GET {iam}/v1/BCE-BEARER/token``; a v2
-API Key (``bce-v3/…``) is sent as it is.
-"""
+"""v2 bearer tokens: a fixed API Key (``bce-v3/…``) sent as it is, or tokens minted from IAM keys at
+``GET {iam}/v1/BCE-BEARER/token``."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 
-from ._auth import Signer, SingleFlight, call_token_service, json_or_empty, sent_credentials, token_service_limit
-from ._errors import AuthenticationError, Secret, ServerError, mask_secrets, redact
-from ._v2_errors import is_error_payload, v2_error, v2_http_error
+from .._auth import Signer, SingleFlight, call_token_service, json_or_empty, sent_credentials, token_service_limit
+from .._errors import AuthenticationError
+from .._secrets import Secret, mask_secrets, redact
 
-V2_BASE_URL = "https://qianfan.baidubce.com"
 IAM_BASE_URL = "https://iam.bj.baidubce.com"
-CHAT_PATH = "/v2/chat/completions"
 BEARER_PATH = "/v1/BCE-BEARER/token"
 BEARER_LIFETIME = 86400  # seconds a minted token is asked to live
 _UNREACHABLE_HINT = "Check the network and QIANFAN_IAM_BASE_URL, or use the offline emulator."
-
-
-# -- the request body --------------------------------------------------------------------------------------
-
-def _web_search(value):
-    """``web_search=True`` (the v1 habit) turns search on with citations and the results returned."""
-    if value is True:
-        return {"enable": True, "enable_citation": True, "enable_trace": True}
-    return None if value is False else value
-
-
-def _response_format(value):
-    return {"type": value} if isinstance(value, str) else value
-
-
-def _tools(functions):
-    """v1 ``functions`` as v2 ``tools``."""
-    if not isinstance(functions, list):
-        return functions
-    return [{"type": "function", "function": f} for f in functions]
-
-
-# v1 spelling -> (v2 name, how the value changes)
-_TRANSLATIONS = {
-    "max_output_tokens": ("max_completion_tokens", None),
-    "response_format": ("response_format", _response_format),
-    "web_search": ("web_search", _web_search),
-    "user_id": ("user", None),
-    "functions": ("tools", _tools),
-}
-
-
-def _history(messages) -> list:
-    """The messages as sent: ``reasoning_content`` stripped (the service answers 400 to it)."""
-    if not isinstance(messages, list):
-        return messages
-    return [{k: v for k, v in m.items() if k != "reasoning_content"} if isinstance(m, dict) and
-            "reasoning_content" in m else m for m in messages]
-
-
-def v2_body(model: str, messages, params: dict, *, stream: bool) -> dict:
-    """A v2 request body from a model id, messages and parameters in either API's spelling."""
-    history = _history(messages)
-    system = params.get("system")
-    if system is not None and isinstance(history, list):
-        history = [{"role": "system", "content": system}, *history]
-    body = {"model": model, "messages": history}
-    for key, value in params.items():
-        if key == "system":
-            continue
-        name, convert = _TRANSLATIONS.get(key, (key, None))
-        value = convert(value) if convert else value
-        if value is not None:
-            body[name] = value
-    body["stream"] = stream
-    if stream:
-        body.setdefault("stream_options", {"include_usage": True})
-    return body
 
 
 # -- bearer tokens -----------------------------------------------------------------------------------------
@@ -120,6 +56,8 @@ class BearerSource:
         """True when tokens are minted from IAM keys (and so can be refreshed)."""
         return not self._credentials.bearer_token and self._signer is not None
 
+    can_refresh = mints
+
     async def get(self, http, iam_url: str) -> str:
         if not self.mints:
             return self._credentials.bearer_token
@@ -152,8 +90,6 @@ class BearerSource:
         return self._token
 
 
-
-
 def _mint_refused(response, data: dict) -> AuthenticationError:
     code = data.get("code") or response.headers.get("x-bce-error-code") or f"HTTP {response.status_code}"
     detail = data.get("message") or response.headers.get("x-bce-error-message") or "no description"
@@ -161,26 +97,3 @@ def _mint_refused(response, data: dict) -> AuthenticationError:
         redact(f"The IAM token service refused to mint a v2 bearer token ({code}: {detail}). Check "
                "QIANFAN_ACCESS_KEY and QIANFAN_SECRET_KEY, and that the machine's clock is right."),
         status=response.status_code, field="credentials")
-
-
-# -- answers -----------------------------------------------------------------------------------------------
-
-def v2_answer_json(status: int, headers, content: bytes) -> dict:
-    """The JSON of a whole v2 answer; QianfanError for an error object or a failed exchange."""
-    content_type = headers.get("content-type", "")
-    try:
-        data = json.loads(content)
-    except ValueError:
-        if status != 200:
-            raise v2_http_error(status, content_type, headers) from None
-        raise ServerError(f"The service answered HTTP {status} with a body that is not JSON.", status=status,
-                          retryable=True) from None
-    if is_error_payload(data):
-        raise v2_error(status, data, headers)
-    if status != 200 or not isinstance(data, dict):
-        raise v2_http_error(status, content_type, headers)
-    return data
-
-
-def request_id_of(headers) -> str | None:
-    return headers.get("x-request-id") or headers.get("x-baidu-request-id")

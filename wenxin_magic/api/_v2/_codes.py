@@ -1,16 +1,13 @@
-"""v2 errors: ``{"error": {"code", "message", "type"}, "id"}`` with an HTTP status, as the client's error classes.
+"""v2's error codes: one table of what each means, and the errors v2 answers are turned into.
 
-``code`` is the service's string code, ``status`` the HTTP status; the hint says what to do.
+v2 reports ``{"error": {"code", "message", "type"}, "id"}`` with an HTTP status; ``code`` is the service's
+string code. In a 200 body or in a stream the status is the table's.
 """
 
 from __future__ import annotations
 
-import time
-from email.utils import parsedate_to_datetime
-
-from ._errors import AuthenticationError, InvalidRequestError, QianfanError, RateLimitError, ServerError
-
-_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+from .._errors import (RETRYABLE_STATUSES, AuthenticationError, ErrorCode, InvalidRequestError, QianfanError,
+                        RateLimitError, ServerError, retry_after_seconds)
 
 # code -> what the user should do
 _HINTS: dict[str, str] = {
@@ -40,29 +37,36 @@ _HINTS: dict[str, str] = {
     "cluster_rate_limit_exceeded": "The model's cluster is over its limit; wait a little and try again.",
     "internal_error": "The service failed internally; it was retried and can be retried again.",
 }
-# the status a code comes with, for an error object that arrives in a 200 body or in a stream
-_STATUS = {"invalid_iam_token": 401, "invalid_appid": 401, "no_parameter_permission": 401, "system_unsafe": 403,
-           "user_setting_unsafe": 403, "functions_unsafe": 403, "account_overdue": 403, "model_offline": 403,
-           "method_not_supported": 405, "rpm_rate_limit_exceeded": 429, "tpm_rate_limit_exceeded": 429,
-           "user_rate_limit_exceeded": 429, "cluster_rate_limit_exceeded": 429, "internal_error": 500}
+# code -> (HTTP status, type, the service's own text): qianfan-protocol.md §4.2
+_WIRE = {
+    "malformed_json": (400, "invalid_request_error", "Invalid Argument"),
+    "invalid_model": (400, "invalid_request_error", "model is empty"),
+    "invalid_messages": (400, "invalid_request_error", "Invalid messages"),
+    "characters_too_long": (400, "invalid_request_error", "the max input characters is exceeded"),
+    "tokens_too_long": (400, "invalid_request_error", "Prompt tokens too long"),
+    "invalid_argument": (400, "invalid_request_error", "Invalid Argument"),
+    "invalid_appid": (401, "invalid_request_error", "No permission to use the appid"),
+    "invalid_iam_token": (401, "invalid_request_error", "IAM Certification failed"),
+    "no_parameter_permission": (401, "access_denied", "No permission to use the parameter"),
+    "system_unsafe": (403, "unsafe_request", "the content of system field is invalid"),
+    "user_setting_unsafe": (403, "unsafe_request", "the content of user field is invalid"),
+    "functions_unsafe": (403, "unsafe_request", "the content of functions field is invalid"),
+    "account_overdue": (403, "access_denied", "Access denied due to overdue account"),
+    "model_offline": (403, "access_denied", "The model is offline"),
+    "method_not_supported": (405, "invalid_request_error", "Only POST requests are accepted"),
+    "rpm_rate_limit_exceeded": (429, "rate_limit_exceeded", "Rate limit reached for RPM"),
+    "tpm_rate_limit_exceeded": (429, "rate_limit_exceeded", "Rate limit reached for TPM"),
+    "user_rate_limit_exceeded": (429, "rate_limit_exceeded", "qps request limit by APP ID reached"),
+    "cluster_rate_limit_exceeded": (429, "rate_limit_exceeded", "request limit by resouce cluster reached"),
+    "internal_error": (500, "Internal_error", "Internal error"),
+}
 _FIELDS = {"invalid_model": "model", "invalid_messages": "messages", "characters_too_long": "messages",
            "tokens_too_long": "messages", "no_parameter_permission": "parameters", "invalid_appid": "app_id",
            "system_unsafe": "messages", "functions_unsafe": "tools"}
 
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) as seconds from now; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
+V2_ERROR_CODES: dict[str, ErrorCode] = {code: ErrorCode(status, wire, _HINTS.get(code), _FIELDS.get(code), kind)
+                                        for code, (status, kind, wire) in _WIRE.items()}
+EXPIRED_BEARER = "invalid_iam_token"  # the bearer token expired or is not valid: mint a new one
 
 
 def is_error_payload(data) -> bool:
@@ -73,21 +77,23 @@ def v2_error(status: int, data: dict | None, headers) -> QianfanError:
     """The error a v2 answer reports (status and body), with ``code`` the string code."""
     detail = data.get("error") if is_error_payload(data) else {}
     code = detail.get("code") or None
+    known = V2_ERROR_CODES.get(code)
     if status == 200:
-        status = _STATUS.get(code, 400)
+        status = known.status if known else 400
     message = str(detail.get("message") or f"HTTP {status}")
     request_id = (data or {}).get("id") or headers.get("x-request-id") or headers.get("x-baidu-request-id")
-    kw = dict(code=code, status=status, request_id=request_id, hint=_HINTS.get(code))
+    kw = dict(code=code, status=status, request_id=request_id, hint=known.hint if known else None)
+    field = known.field if known else None
     if status == 429 or code in ("rpm_rate_limit_exceeded", "tpm_rate_limit_exceeded"):
         return RateLimitError(message, retryable=True, retry_after=retry_after_seconds(headers.get("retry-after")),
                               **kw)
     if status >= 500:
-        error = ServerError(message, retryable=status in _RETRYABLE_STATUS, **kw)
+        error = ServerError(message, retryable=status in RETRYABLE_STATUSES, **kw)
         error.retry_after = retry_after_seconds(headers.get("retry-after"))
         return error
     if code == "invalid_model" or (status not in (401, 403)):
-        return InvalidRequestError(message, field=_FIELDS.get(code), **kw)
-    return AuthenticationError(message, field=_FIELDS.get(code, "credentials"), **kw)
+        return InvalidRequestError(message, field=field, **kw)
+    return AuthenticationError(message, field=field or "credentials", **kw)
 
 
 def v2_http_error(status: int, content_type: str, headers) -> QianfanError:
@@ -95,8 +101,8 @@ def v2_http_error(status: int, content_type: str, headers) -> QianfanError:
     kind = content_type.split(";")[0] or "an empty body"
     if status in (401, 403):
         return AuthenticationError(f"The service refused the request (HTTP {status}).", status=status,
-                                   hint=_HINTS["invalid_iam_token"], field="credentials",
+                                   hint=_HINTS[EXPIRED_BEARER], field="credentials",
                                    request_id=headers.get("x-request-id"))
     return ServerError(f"The service answered HTTP {status} with {kind} instead of an answer.",
                        hint="The service failed; try again in a moment.", status=status,
-                       retryable=status in _RETRYABLE_STATUS or status == 429)
+                       retryable=status in RETRYABLE_STATUSES or status == 429)
