@@ -8,7 +8,7 @@ from typing import Callable
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
-from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_MODELS, QianfanError
+from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_CHAT_PATH, V2_MODELS, QianfanError
 from .driver import OnScreen, add_hint, drive
 from .parsers import FORMATS, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate, interpolate_template
 from .parsers import near_subcommand, parse_cell_args
@@ -483,7 +483,7 @@ class WenxinMagics(Magics):
             if spec.thinking_switch:
                 features.append("enable_thinking")
             twin = f" (twin of {spec.v1_twin})" if spec.v1_twin else ""
-            yield spec.id, "v2", "/v2/chat/completions", "chat", f"{spec.max_input_tokens} tokens", \
+            yield spec.id, "v2", V2_CHAT_PATH, "chat", f"{spec.max_input_tokens} tokens", \
                 ", ".join(features) + twin
 
     @_handles("use")

@@ -16,16 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, InvalidRequestError, describe_code,
-                   estimate_tokens, find_model, input_size, model_for_endpoint, validate_request)
+from ..api import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, V1_API_PREFIX, V1_TOKEN_PATH,
+                   InvalidRequestError, describe_code, estimate_tokens, find_model, input_size, model_for_endpoint,
+                   validate_request)
 from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check_iam, fail_as_injected,
                         decoded_body, injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
 from ._state import EmulatorState
 from .answers import Answer, chunk, compose
-
-PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"
-
 
 def routes(state: EmulatorState) -> list[Route]:
     async def token(request: Request):
@@ -34,8 +32,8 @@ def routes(state: EmulatorState) -> list[Route]:
     async def chat(request: Request):
         return await _serve_v1(state, request)
 
-    return [Route("/oauth/2.0/token", token, methods=["GET", "POST"]),
-            Route(PREFIX + "/{kind:str}/{endpoint:path}", chat, methods=ANY_METHOD)]
+    return [Route(V1_TOKEN_PATH, token, methods=["GET", "POST"]),
+            Route(V1_API_PREFIX + "/{kind:str}/{endpoint:path}", chat, methods=ANY_METHOD)]
 
 
 class V1Exchange(Exchange):

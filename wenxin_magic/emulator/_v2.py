@@ -17,39 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import UNKNOWN_V2, InvalidRequestError, estimate_tokens, find_v2_model, validate_v2_request
+from ..api import (UNKNOWN_V2, V2_BEARER_PATH, V2_CHAT_PATH, V2_ERROR_CODES, InvalidRequestError, estimate_tokens,
+                   find_v2_model, input_size, validate_v2_request)
 from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check_iam, decoded_body, fail_as_injected,
                         injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
 from ._state import EmulatorState
 from .answers import Answer, chunk, compose_v2
-
-CHAT_PATH = "/v2/chat/completions"
-BEARER_PATH = "/v1/BCE-BEARER/token"
-
-# code -> (HTTP status, type, the service's message): the v2 error table (qianfan-protocol.md §4.2)
-V2_ERRORS = {
-    "malformed_json": (400, "invalid_request_error", "Invalid Argument"),
-    "invalid_model": (400, "invalid_request_error", "model is empty"),
-    "invalid_messages": (400, "invalid_request_error", "Invalid messages"),
-    "characters_too_long": (400, "invalid_request_error", "the max input characters is exceeded"),
-    "tokens_too_long": (400, "invalid_request_error", "Prompt tokens too long"),
-    "invalid_argument": (400, "invalid_request_error", "Invalid Argument"),
-    "invalid_appid": (401, "invalid_request_error", "No permission to use the appid"),
-    "invalid_iam_token": (401, "invalid_request_error", "IAM Certification failed"),
-    "no_parameter_permission": (401, "access_denied", "No permission to use the parameter"),
-    "system_unsafe": (403, "unsafe_request", "the content of system field is invalid"),
-    "user_setting_unsafe": (403, "unsafe_request", "the content of user field is invalid"),
-    "functions_unsafe": (403, "unsafe_request", "the content of functions field is invalid"),
-    "account_overdue": (403, "access_denied", "Access denied due to overdue account"),
-    "model_offline": (403, "access_denied", "The model is offline"),
-    "method_not_supported": (405, "invalid_request_error", "Only POST requests are accepted"),
-    "rpm_rate_limit_exceeded": (429, "rate_limit_exceeded", "Rate limit reached for RPM"),
-    "tpm_rate_limit_exceeded": (429, "rate_limit_exceeded", "Rate limit reached for TPM"),
-    "user_rate_limit_exceeded": (429, "rate_limit_exceeded", "qps request limit by APP ID reached"),
-    "cluster_rate_limit_exceeded": (429, "rate_limit_exceeded", "request limit by resouce cluster reached"),
-    "internal_error": (500, "Internal_error", "Internal error"),
-}
 
 # v1's fault names and numeric codes, in v2's words: code, and the message when v2 has its own
 FAULT_CODES = {
@@ -75,8 +49,9 @@ DEFAULT_BEARER_TTL = 1800
 
 
 def error_body(code: str, message: str | None = None, rid: str | None = None, type_: str | None = None) -> dict:
-    status, kind, text = V2_ERRORS.get(code, (500, "Internal_error", "Internal error"))
-    return {"error": {"code": code, "message": message or text, "type": type_ or kind}, "id": rid or request_id()}
+    entry = V2_ERROR_CODES.get(code, V2_ERROR_CODES["internal_error"])
+    return {"error": {"code": code, "message": message or entry.wire, "type": type_ or entry.type},
+            "id": rid or request_id()}
 
 
 def routes(state: EmulatorState) -> list[Route]:
@@ -86,7 +61,7 @@ def routes(state: EmulatorState) -> list[Route]:
     async def bearer(request: Request):
         return await serve_bearer_token(state, request)
 
-    return [Route(CHAT_PATH, chat, methods=ANY_METHOD), Route(BEARER_PATH, bearer, methods=["GET"])]
+    return [Route(V2_CHAT_PATH, chat, methods=ANY_METHOD), Route(V2_BEARER_PATH, bearer, methods=["GET"])]
 
 
 # --------------------------------------------------------------------- bearer tokens
@@ -143,7 +118,7 @@ class V2Exchange(Exchange):
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)
         body = error_body(code, message)
-        return Refused(Response(json_text(body), status_code=status or V2_ERRORS.get(code, (500,))[0], headers=headers,
+        return Refused(Response(json_text(body), status_code=status or V2_ERROR_CODES.get(code, V2_ERROR_CODES["internal_error"]).status, headers=headers,
                                  media_type="application/json"))
 
     def refuse_injected(self, fault: str, kw: dict) -> Refused:
@@ -180,7 +155,7 @@ async def serve_chat(state: EmulatorState, request: Request):
         await fail_as_injected(exchange, faults, slow)
         body, spec = await _valid_body(exchange, body_bytes, slow)
         exchange.key = (identity, "v2", body["model"].lower())
-        prompt_tokens = prompt_size(body)
+        prompt_tokens = input_size(body)[1]
         window_entry = admit(exchange, prompt_tokens)
     except Refused as refused:
         exchange.entry["status"] = refused.response.status_code
@@ -239,20 +214,6 @@ def _spec_for(model):
     if not isinstance(model, str) or not model:
         return None
     return find_v2_model(model) or UNKNOWN_V2
-
-
-def prompt_size(body: dict) -> int:
-    """Estimated tokens of what a v2 request sends: message contents, tool calls, tool definitions."""
-    texts = []
-    for message in body.get("messages") or ():
-        if isinstance(message, dict):
-            if isinstance(message.get("content"), str):
-                texts.append(message["content"])
-            if message.get("tool_calls"):
-                texts.append(json_text(message["tool_calls"]))
-    if body.get("tools"):
-        texts.append(json_text(body["tools"]))
-    return sum(estimate_tokens(t) for t in texts)
 
 
 def _answer(state: EmulatorState, spec, body: dict, faults: dict) -> Answer:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ..api import Credentials, InvalidRequestError
+from ..api import V1_BASE_URL, Credentials, InvalidRequestError
 
-DEFAULT_SERVICE_URL = "https://aip.baidubce.com"
 NO_CREDENTIALS = "no-credentials"
 OFFLINE_V2_KEY = "bce-v3/ALTAK-offline/emulator"  # the notice a session starts with when it fell back to the emulator
 
@@ -62,7 +61,7 @@ class Backend:
 
     @property
     def service_url(self) -> str:
-        return self._base_url or DEFAULT_SERVICE_URL
+        return self._base_url or V1_BASE_URL
 
     @property
     def secrets(self) -> tuple[str, ...]:

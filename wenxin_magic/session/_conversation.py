@@ -160,7 +160,7 @@ class Reply:
         self.id = part.id or self.id
         if getattr(part, "rate_limit", None) is not None:
             self.rate_limit = part.rate_limit
-        if getattr(part, "is_end", True):
+        if part.final:
             self.usage = part.usage
             self.finish_reason = part.finish_reason
             self.is_truncated = part.is_truncated
