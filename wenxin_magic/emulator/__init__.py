@@ -70,7 +70,40 @@ def make_server(app, sock: socket.socket, *, log_level: str = "warning"):
     _install_log_filter()
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
                             http=_protocol_class(), timeout_graceful_shutdown=1, timeout_keep_alive=5)
-    return uvicorn.Server(config)
+    return _server_class()(config)
+
+
+def _server_class():
+    import asyncio
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, woken at once by ``stop``: its own main loop looks for ``should_exit`` every 0.1 s, a
+        wait that every stopped emulator (one per session in tests) would otherwise sit out."""
+
+        wake = None
+        loop = None
+
+        async def main_loop(self) -> None:
+            self.loop, self.wake = asyncio.get_running_loop(), asyncio.Event()
+            counter = 0
+            while not await self.on_tick(counter):
+                counter = (counter + 1) % 864000
+                try:
+                    await asyncio.wait_for(self.wake.wait(), 0.1)
+                except asyncio.TimeoutError:
+                    pass
+
+        def exit_now(self) -> None:
+            self.should_exit = True
+            try:
+                if self.loop is not None:
+                    self.loop.call_soon_threadsafe(self.wake.set)
+            except RuntimeError:  # its loop has already ended
+                pass
+
+    return Server
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -158,7 +191,7 @@ class Emulator:
             self._server = self._thread = self._sock = None
         if server is None:
             return
-        server.should_exit = True
+        server.exit_now()
         thread.join(5)
         if thread.is_alive():
             server.force_exit = True
