@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from _fakes import FAKE
-from wenxin_magic.api import sign_request
+from wenxin_magic.api import V2_ERROR_CODES, sign_request
 from wenxin_magic.emulator import FAULTS
 
 V2 = "/v2/chat/completions"
@@ -152,8 +152,8 @@ def test_api_key_is_accepted_appid_recorded_request_id_echoed_and_key_masked(htt
                   headers={"appid": "app-123", "X-Request-Id": "req-abc"})
     assert r.status_code == 200
     assert r.headers["X-Request-Id"] == "req-abc"
-    for header in ("X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Requests",
-                   "X-Ratelimit-Remaining-Tokens"):
+    for header in ("X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Input-Tokens", "X-Ratelimit-Remaining-Requests",
+                   "X-Ratelimit-Remaining-Output-Tokens"):
         assert header in r.headers
     entry = v2_requests(emu)[-1]
     assert entry["appid"] == "app-123" and entry["headers"]["appid"] == "app-123"
@@ -303,9 +303,9 @@ def test_only_post(http):
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_supported"
 
 
-def test_unknown_model_ids_are_served(http):
-    body = ok(http, "ernie-9.9-future-8k", "你好")
-    assert body["model"] == "ernie-9.9-future-8k" and body["choices"][0]["message"]["content"]
+def test_unknown_model_ids_are_refused_as_the_service_does(http):
+    r = chat(http, "ernie-9.9-future-8k", "你好")
+    assert r.status_code == V2_ERROR_CODES["invalid_model"].status and r.json()["error"]["code"] == "invalid_model"
 
 
 # ------------------------------------------------------------------------------------ rate limits
@@ -327,7 +327,7 @@ def test_tpm_limit_gives_429(http, emu):
     assert chat(http, text="你好").status_code == 200
     r = chat(http, text="介绍下故宫" * 20)
     assert r.status_code == 429 and r.json()["error"]["code"] == "tpm_rate_limit_exceeded"
-    assert r.headers["X-Ratelimit-Remaining-Tokens"] == "0"
+    assert r.headers["X-Ratelimit-Remaining-Input-Tokens"] == r.headers["X-Ratelimit-Remaining-Output-Tokens"] == "0"
 
 
 # --------------------------------------------------------------------------------------- answers

@@ -93,13 +93,14 @@ class Emulator:
     ``credentials`` (application keys) and ``iam_credentials`` (IAM keys, which also mint v2 bearer tokens)
     lock the emulator to those keys; ``v2_keys`` does the same for v2 API keys (``bce-v3/ALTAK-…/…``).
     None, the default, accepts any (well-formed) key. ``request_log_size`` is how many of the newest requests
-    ``requests`` keeps (None: 1,000).
+    ``requests`` keeps (None: 1,000). ``models``: v2 ids served beside the catalog's (``V2_MODELS``); as the
+    service does, v2 answers any other id with 401 ``invalid_model``, and ``GET /v2/models`` lists them all.
     """
 
     def __init__(self, port: int = 0, ttft: float = 0.0, chunk_delay: float = 0.0, credentials: dict | None = None,
                  iam_credentials: dict | None = None, rpm: int = 300, tpm: int = 300000, token_ttl: int = 2592000,
                  deployments: dict | None = None, strict_endpoints: bool = False, answer_chars: int | None = None,
-                 host: str = "127.0.0.1", v2_keys=None, request_log_size: int | None = None):
+                 host: str = "127.0.0.1", v2_keys=None, request_log_size: int | None = None, models=None):
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the emulator only listens on loopback, not {host!r}")
         self._host = host
@@ -107,7 +108,7 @@ class Emulator:
         self._options = dict(ttft=ttft, chunk_delay=chunk_delay, credentials=credentials,
                              iam_credentials=iam_credentials, rpm=rpm, tpm=tpm, token_ttl=token_ttl,
                              deployments=deployments, strict_endpoints=strict_endpoints, answer_chars=answer_chars,
-                             v2_keys=v2_keys, request_log_size=request_log_size)
+                             v2_keys=v2_keys, request_log_size=request_log_size, models=models)
         self._state = None
         self._server = None
         self._thread = None

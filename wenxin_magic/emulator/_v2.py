@@ -1,4 +1,5 @@
-"""Qianfan's v2 API in the emulator: ``POST /v2/chat/completions`` and ``GET /v1/BCE-BEARER/token``.
+"""Qianfan's v2 API in the emulator: ``POST /v2/chat/completions``, ``GET /v2/models`` and
+``GET /v1/BCE-BEARER/token``.
 
 v2 is OpenAI-compatible: a bearer key (``Authorization: Bearer bce-v3/ALTAK-…/…``) or a bearer token minted
 from IAM keys, lower-case model ids, errors as HTTP statuses with ``{"error": {code, message, type}, "id"}``,
@@ -17,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import (UNKNOWN_V2, V2_BEARER_PATH, V2_CHAT_PATH, V2_ERROR_CODES, InvalidRequestError, estimate_tokens,
-                   find_v2_model, input_size, validate_v2_request)
+from ..api import (UNKNOWN_V2, V2_BEARER_PATH, V2_CHAT_PATH, V2_ERROR_CODES, V2_MODELS, InvalidRequestError,
+                   estimate_tokens, find_v2_model, input_size, validate_v2_request)
 from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check_iam, decoded_body, fail_as_injected,
                         injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
@@ -44,6 +45,7 @@ FROM_V1_CODES = {110: "invalid_iam_token", 111: "invalid_iam_token", 14: "invali
 _WELL_FORMED_KEY = re.compile(r"bce-v3/ALTAK-[A-Za-z0-9_-]+/[A-Za-z0-9_-]+")
 _FINISH = {"normal": "stop", "stop": "stop", "length": "length", "content_filter": "content_filter",
            "tool_calls": "tool_calls", "function_call": "tool_calls"}
+MODELS_PATH = "/v2/models"
 MAX_BEARER_TTL = 2592000  # 30 days, the service's upper bound
 DEFAULT_BEARER_TTL = 1800
 
@@ -61,7 +63,20 @@ def routes(state: EmulatorState) -> list[Route]:
     async def bearer(request: Request):
         return await serve_bearer_token(state, request)
 
-    return [Route(V2_CHAT_PATH, chat, methods=ANY_METHOD), Route(V2_BEARER_PATH, bearer, methods=["GET"])]
+    async def models(request: Request):
+        return await serve_models(state, request)
+
+    return [Route(V2_CHAT_PATH, chat, methods=ANY_METHOD), Route(V2_BEARER_PATH, bearer, methods=["GET"]),
+            Route(MODELS_PATH, models, methods=ANY_METHOD)]
+
+
+def known_models(state: EmulatorState) -> list[str]:
+    """The ids this emulator serves on v2: the catalog's, then those it was started with."""
+    return list(dict.fromkeys([spec.id for spec in V2_MODELS] + list(state.extra_models)))
+
+
+def is_known_model(state: EmulatorState, model: str) -> bool:
+    return find_v2_model(model) is not None or model.strip().lower() in state.extra_models
 
 
 # --------------------------------------------------------------------- bearer tokens
@@ -108,6 +123,10 @@ class V2Exchange(Exchange):
     def __init__(self, state: EmulatorState, entry: dict, request: Request):
         super().__init__(state, entry, request)
         self.base_headers["X-Request-Id"] = request.headers.get("x-request-id") or self.base_headers["X-Baidu-Request-Id"]
+
+    def headers(self, key=None, exhausted: bool = False) -> dict:
+        """v2 spells its token limits apart, input and output."""
+        return {**self.state.rate_headers(key or self.key, exhausted=exhausted, split=True), **self.base_headers}
 
     def refuse(self, code, message: str | None = None, *, key=None, exhausted: bool = False, status: int | None = None,
                retry_after=None) -> Refused:
@@ -173,6 +192,22 @@ async def serve_chat(state: EmulatorState, request: Request):
     return RawResponse(make_plain(exchange, full_body(answer, usage, rid, model), faults, slow, n_chunks))
 
 
+async def serve_models(state: EmulatorState, request: Request):
+    """``GET /v2/models``: the ids this key can call, for the same credentials as chat."""
+    exchange = V2Exchange(state, state.log(request, await request.body()), request)
+    try:
+        identity = _authenticate(exchange, request)
+        if request.method != "GET":
+            raise exchange.refuse("method_not_supported", key=(identity, "v2"))
+    except Refused as refused:
+        exchange.entry["status"] = refused.response.status_code
+        return refused.response
+    exchange.entry["status"] = 200
+    data = [{"id": model, "object": "model", "owned_by": "", "created": 0} for model in known_models(state)]
+    return Response(json_text({"object": "list", "data": data}), media_type="application/json",
+                    headers=exchange.base_headers)
+
+
 def _authenticate(exchange: V2Exchange, request: Request) -> tuple:
     """Who is asking: a bearer token the emulator minted (and has not expired), or a v2 API key."""
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
@@ -201,7 +236,10 @@ async def _valid_body(exchange: V2Exchange, body_bytes: bytes, slow: float):
         if slow:
             await asyncio.sleep(slow)
         raise exchange.refuse("malformed_json" if body is None else "invalid_argument")
-    spec = _spec_for(body.get("model"))
+    model = body.get("model")
+    if isinstance(model, str) and model.strip() and not is_known_model(exchange.state, model):
+        raise exchange.refuse("invalid_model")  # the service's words: it names no model
+    spec = _spec_for(model)
     try:
         validate_v2_request(body, spec)
     except InvalidRequestError as err:

@@ -1,0 +1,172 @@
+"""The emulator as the v2 service is in 2026 (spec qianfan-2026.md): known models and ``invalid_model``,
+``GET /v2/models``, the split rate-limit headers, JSON answers that follow a schema, forced tool calls, flags 3
+and 4, usage on every chunk or on the last one, the search status packet, and image parts. Over loopback, with
+httpx and with the official OpenAI SDK."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+
+from wenxin_magic.api import V2_ERROR_CODES, V2_MODELS
+
+V2 = "/v2/chat/completions"
+MODELS = "/v2/models"
+_DIGEST = hashlib.sha256(b"emulator-2026").hexdigest()
+KEY = f"bce-v3/ALTAK-FAKE2026{_DIGEST[:8]}/{_DIGEST[8:48]}"
+EXTRA = "my-finetuned-ernie"  # served because the emulator was started with it
+
+
+@pytest.fixture(scope="module")
+def emulator(emulator_factory):
+    return emulator_factory(models=[EXTRA, "Other-Model-X"], rpm=300, tpm=300000)
+
+
+@pytest.fixture(scope="module")
+def _module_http(emulator):
+    with httpx.Client(base_url=emulator.base_url, timeout=10, headers={"Authorization": f"Bearer {KEY}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def http(emu, _module_http):
+    return _module_http
+
+
+@pytest.fixture
+def sdk(emu):
+    with openai.OpenAI(base_url=emu.base_url + "/v2", api_key=KEY, max_retries=0, timeout=10) as client:
+        yield client
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def chat(http, model="ernie-speed-8k", text="介绍下故宫", **body) -> httpx.Response:
+    return http.post(V2, json={"model": model, "messages": user(text), **body})
+
+
+def ok(http, model="ernie-speed-8k", text="介绍下故宫", **body) -> dict:
+    r = chat(http, model, text, **body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def stream(http, model="ernie-speed-8k", text="介绍下故宫", **body) -> list[dict]:
+    r = chat(http, model, text, stream=True, **body)
+    assert r.status_code == 200, r.text
+    lines = [line[5:].strip() for line in r.text.splitlines() if line.startswith("data:")]
+    assert lines[-1] == "[DONE]"
+    return [json.loads(line) for line in lines[:-1]]
+
+
+def content_of(chunks: list[dict]) -> str:
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+# ------------------------------------------------------------------------------- known models
+
+def test_an_unknown_model_gets_the_services_invalid_model(http, emu):
+    row = V2_ERROR_CODES["invalid_model"]
+    for stream_it in (False, True):
+        r = chat(http, "ernie-9.9-typo", stream=stream_it)
+        assert r.status_code == row.status, r.text
+        assert r.json()["error"] == {"code": "invalid_model", "message": row.wire, "type": row.type}
+        assert r.json()["id"].startswith("as-")
+    assert [entry["status"] for entry in emu.requests if entry["path"] == V2] == [row.status, row.status]
+
+
+def test_catalog_models_and_the_extra_ones_are_served(http):
+    for model in [spec.id for spec in V2_MODELS][:3] + [EXTRA, "OTHER-model-x"]:
+        body = ok(http, model, "你好")
+        assert body["model"] == model and body["choices"][0]["message"]["content"]
+
+
+def test_models_lists_the_catalog_then_the_extra_ids(http, emu):
+    r = http.get(MODELS)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    listing = r.json()
+    assert listing["object"] == "list"
+    ids = [item["id"] for item in listing["data"]]
+    assert ids == [spec.id for spec in V2_MODELS] + [EXTRA, "other-model-x"]
+    assert all(item == {"id": item["id"], "object": "model", "owned_by": "", "created": 0} for item in listing["data"])
+    assert emu.requests[-1]["path"] == MODELS and emu.requests[-1]["status"] == 200
+
+
+def test_models_needs_a_valid_bearer_as_chat_does(emu):
+    for headers in ({}, {"Authorization": "Bearer not-a-key"}):
+        r = httpx.get(emu.base_url + MODELS, headers=headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_iam_token"
+    r = httpx.post(emu.base_url + MODELS, headers={"Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 405
+
+
+def test_openai_sdk_lists_models_and_raises_the_status_class_of_invalid_model(sdk):
+    assert EXTRA in [model.id for model in sdk.models.list()]
+    expected = {400: openai.BadRequestError, 401: openai.AuthenticationError}[V2_ERROR_CODES["invalid_model"].status]
+    with pytest.raises(expected) as caught:
+        sdk.chat.completions.create(model="no-such-model", messages=user("hi"))
+    assert caught.value.code == "invalid_model" and caught.value.status_code == V2_ERROR_CODES["invalid_model"].status
+
+
+def test_emulator_refuses_models_that_are_not_ids():
+    from wenxin_magic.emulator import Emulator
+
+    with pytest.raises(ValueError, match="model ids"):
+        Emulator(models=["ok", ""]).state()
+
+
+def test_cli_serves_the_models_it_is_given():
+    proc = subprocess.Popen([sys.executable, "-m", "wenxin_magic.emulator", "--port", "0", "--model", "cli-one",
+                             "--model", "cli-two"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        auth = {"Authorization": f"Bearer {KEY}"}
+        ids = [item["id"] for item in httpx.get(url + MODELS, headers=auth, timeout=10).json()["data"]]
+        assert ids[-2:] == ["cli-one", "cli-two"]
+        served = httpx.post(url + V2, json={"model": "cli-two", "messages": user("你好")}, headers=auth, timeout=10)
+        refused = httpx.post(url + V2, json={"model": "cli-three", "messages": user("你好")}, headers=auth, timeout=10)
+        assert served.status_code == 200 and refused.json()["error"]["code"] == "invalid_model"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# ------------------------------------------------------------------------------- rate limits
+
+SPLIT = ("X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Limit-Input-Tokens",
+         "X-Ratelimit-Limit-Output-Tokens", "X-Ratelimit-Remaining-Input-Tokens", "X-Ratelimit-Remaining-Output-Tokens")
+
+
+def test_v2_sends_the_split_rate_limit_headers(http, emu):
+    emu.set_limits(rpm=50, tpm=10000)
+    first = chat(http)
+    assert all(name in first.headers for name in SPLIT), dict(first.headers)
+    assert "X-Ratelimit-Limit-Tokens" not in first.headers
+    assert first.headers["X-Ratelimit-Limit-Input-Tokens"] == first.headers["X-Ratelimit-Limit-Output-Tokens"] == \
+        "10000"
+    usage = first.json()["usage"]  # the headers count the request they answer, and its answer
+    assert int(first.headers["X-Ratelimit-Remaining-Requests"]) == 49
+    second = chat(http)
+    assert int(second.headers["X-Ratelimit-Remaining-Requests"]) == 48
+    assert int(second.headers["X-Ratelimit-Remaining-Input-Tokens"]) == 10000 - 2 * usage["prompt_tokens"]
+    assert int(second.headers["X-Ratelimit-Remaining-Output-Tokens"]) == 10000 - 2 * usage["completion_tokens"]
+    emu.set_limits(rpm=2)
+    refused = chat(http)
+    assert refused.status_code == 429 and refused.headers["X-Ratelimit-Remaining-Input-Tokens"] == "0"
+
+
+def test_v1_keeps_its_spelling(emu):
+    token = httpx.post(emu.base_url + "/oauth/2.0/token",
+                       params={"grant_type": "client_credentials", "client_id": "ak", "client_secret": "sk"})
+    r = httpx.post(f"{emu.base_url}/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/ernie_speed",
+                   params={"access_token": token.json()["access_token"]}, json={"messages": user("hi")})
+    assert "X-Ratelimit-Limit-Tokens" in r.headers and "X-Ratelimit-Remaining-Tokens" in r.headers
+    assert "X-Ratelimit-Limit-Input-Tokens" not in r.headers
