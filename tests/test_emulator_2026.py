@@ -170,3 +170,127 @@ def test_v1_keeps_its_spelling(emu):
                    params={"access_token": token.json()["access_token"]}, json={"messages": user("hi")})
     assert "X-Ratelimit-Limit-Tokens" in r.headers and "X-Ratelimit-Remaining-Tokens" in r.headers
     assert "X-Ratelimit-Limit-Input-Tokens" not in r.headers
+
+
+# ------------------------------------------------------------------------------- JSON answers
+
+PERSON = {"type": "object", "properties": {
+    "city": {"type": "string"},
+    "answer": {"type": "string"},
+    "mood": {"type": "string", "enum": ["calm", "busy", "sunny"]},
+    "population": {"type": "integer", "minimum": 1000},
+    "ratio": {"type": "number"},
+    "visited": {"type": "boolean"},
+    "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+    "address": {"type": "object", "properties": {"street": {"type": "string"}, "zip": {"type": "integer"}},
+                "required": ["street", "zip"], "additionalProperties": False},
+    "rooms": {"type": "array", "items": {"$ref": "#/$defs/Room"}},
+    "note": {"anyOf": [{"$ref": "#/$defs/Room"}, {"type": "null"}]},
+}, "required": ["city", "answer", "mood", "population", "ratio", "visited", "tags", "address", "rooms", "note"],
+    "additionalProperties": False,
+    "$defs": {"Room": {"type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "number"}},
+                       "required": ["name", "size"]}}}
+TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
+
+
+def follows(value, schema: dict, root: dict) -> None:
+    """``value`` meets ``schema``: type, enum, bounds, every required key (nested and through ``$ref``)."""
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in schema:
+        schema = schema["anyOf"][0] if value is not None else {"type": "null"}
+        return None if value is None else follows(value, schema, root)
+    assert isinstance(value, TYPES[schema["type"]]) and not (schema["type"] != "boolean" and isinstance(value, bool))
+    if "enum" in schema:
+        assert value in schema["enum"]
+    if "minimum" in schema:
+        assert value >= schema["minimum"]
+    if schema["type"] == "object":
+        assert set(schema.get("required", ())) <= set(value) <= set(schema["properties"]), value
+        for key, item in value.items():
+            follows(item, schema["properties"][key], root)
+    if schema["type"] == "array":
+        assert len(value) >= schema.get("minItems", 0)
+        for item in value:
+            follows(item, schema["items"], root)
+
+
+def schema_format(schema: dict) -> dict:
+    return {"type": "json_schema", "json_schema": {"name": "city_report", "schema": schema, "strict": True}}
+
+
+def test_json_schema_is_answered_with_json_that_follows_it(http):
+    question = "Is it sunny in Hangzhou today?"
+    body = ok(http, "deepseek-v3", question, response_format=schema_format(PERSON))
+    data = json.loads(body["choices"][0]["message"]["content"])
+    follows(data, PERSON, PERSON)
+    assert data["city"] == "Hangzhou" and data["mood"] == "sunny"  # the question's place and the enum it names
+    assert len(data["answer"]) > 40  # a field named like an answer carries the answer
+    chunks = stream(http, "deepseek-v3", question, response_format=schema_format(PERSON))
+    assert json.loads(content_of(chunks)) == data
+
+
+def test_json_schema_of_another_top_level_shape(http):
+    listing = {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integer"}},
+                                          "required": ["n"]}}
+    data = json.loads(ok(http, "deepseek-v3", "numbers 3 and 5", response_format=schema_format(listing))
+                      ["choices"][0]["message"]["content"])
+    assert isinstance(data, list) and data and all(isinstance(item["n"], int) for item in data)
+    without = {"type": "json_schema", "json_schema": {"name": "free"}}  # no schema: a JSON object still
+    text = ok(http, "deepseek-v3", "介绍下北京", response_format=without)["choices"][0]["message"]["content"]
+    assert isinstance(json.loads(text), dict)
+
+
+def test_json_object_is_a_json_object_streamed_and_not(http):
+    whole = ok(http, "deepseek-v3", "介绍下北京", response_format={"type": "json_object"})
+    data = json.loads(whole["choices"][0]["message"]["content"])
+    assert isinstance(data, dict) and "北京" in json.dumps(data, ensure_ascii=False)
+    chunks = stream(http, "deepseek-v3", "介绍下北京", response_format={"type": "json_object"})
+    assert json.loads(content_of(chunks)) == data
+
+
+def test_openai_sdk_parses_a_json_schema_answer(sdk):
+    answer = sdk.chat.completions.create(model="deepseek-v3", messages=user("Tell me about Chengdu"),
+                                         response_format=schema_format(PERSON))
+    follows(json.loads(answer.choices[0].message.content), PERSON, PERSON)
+
+
+# ------------------------------------------------------------------------------- tool choice
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_current_weather", "description": "获得指定地点的天气",
+    "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}
+PRICE = {"type": "function", "function": {
+    "name": "get_current_price", "description": "获得指定公司的股价",
+    "parameters": {"type": "object", "properties": {"company": {"type": "string"}}, "required": ["company"]}}}
+
+
+def test_a_forced_tool_choice_calls_the_named_function(http):
+    forced = {"type": "function", "function": {"name": "get_current_price"}}
+    # the question is about the weather: the choice, not the question, decides
+    choice = ok(http, "deepseek-v3", "北京今天天气怎么样", tools=[WEATHER, PRICE], tool_choice=forced)["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert [call["function"]["name"] for call in choice["message"]["tool_calls"]] == ["get_current_price"]
+    assert "company" in json.loads(choice["message"]["tool_calls"][0]["function"]["arguments"])
+
+
+def test_parallel_tool_calls_false_makes_one_call_a_round(http):
+    question = "北京和上海今天天气怎么样"
+    both = ok(http, "deepseek-v3", question, tools=[WEATHER])["choices"][0]["message"]["tool_calls"]
+    one = ok(http, "deepseek-v3", question, tools=[WEATHER], parallel_tool_calls=False)["choices"][0]["message"]
+    assert len(both) == 2 and len(one["tool_calls"]) == 1
+    assert one["tool_calls"][0]["function"]["arguments"] == both[0]["function"]["arguments"]
+
+
+def test_openai_sdk_streams_a_forced_tool_call(sdk):
+    forced = {"type": "function", "function": {"name": "get_current_weather"}}
+    names, arguments, finish = "", "", None
+    for event in sdk.chat.completions.create(model="deepseek-v3", messages=user("Tell me a joke"), stream=True,
+                                              tools=[WEATHER, PRICE], tool_choice=forced, parallel_tool_calls=False):
+        for delta in event.choices[0].delta.tool_calls or () if event.choices else ():
+            assert delta.index == 0
+            names += delta.function.name or ""
+            arguments += delta.function.arguments or ""
+        finish = (event.choices[0].finish_reason if event.choices else None) or finish
+    assert names == "get_current_weather" and finish == "tool_calls"
+    assert isinstance(json.loads(arguments)["location"], str)

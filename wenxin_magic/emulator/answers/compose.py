@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from ...api import COMPLETION, estimate_tokens
+from .arguments import json_answer
 from .fixes import error_answer, failure_of
 from .prose import (add_citations, asks_my_name, asks_your_name, continue_text, dedupe, filler, fit_length,
                     generic_answer, greeting, is_follow_up, is_greeting, match_topic, reasoning_text, remembered_name,
@@ -43,8 +44,11 @@ def _shaped(ctx: Context, text: str, topic: str, body: dict, *, search: bool, re
     if ctx.penalty >= 1.5 and not ctx.context:  # a code block keeps its repeated lines
         text = dedupe(text)
     answer = Answer(text=text)
-    as_json = body.get("response_format") == "json_object"
-    if as_json:
+    as_json = body.get("response_format") in ("json_object", "json_schema")
+    schema = body.get("json_schema") if body.get("response_format") == "json_schema" else None
+    if isinstance(schema, dict):
+        answer.text = json.dumps(json_answer(schema, ctx.question, text), ensure_ascii=False, indent=2)
+    elif as_json:
         answer.text = json.dumps({"model": ctx.model, "topic": topic, "answer": text}, ensure_ascii=False, indent=2)
     if search and _wants_search(body):
         answer.search_info = search_info_for(ctx, topic)
@@ -93,6 +97,11 @@ def _v1_view(body: dict) -> dict:
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_object":
         view["response_format"] = "json_object"
+    elif isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        # answered as the schema says; without a usable schema, as a JSON object
+        view["response_format"] = "json_schema"
+        described = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else {}
+        view["json_schema"] = described.get("schema")
     search = body.get("web_search")
     if isinstance(search, dict) and search.get("enable") is True:
         view["enable_trace"] = True
