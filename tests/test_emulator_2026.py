@@ -294,3 +294,150 @@ def test_openai_sdk_streams_a_forced_tool_call(sdk):
         finish = (event.choices[0].finish_reason if event.choices else None) or finish
     assert names == "get_current_weather" and finish == "tool_calls"
     assert isinstance(json.loads(arguments)["location"], str)
+
+
+# ------------------------------------------------------------------------------- flags 3 and 4
+
+def flags(chunks: list[dict]) -> list[int]:
+    return [c["choices"][0]["flag"] for c in chunks if c["choices"]]
+
+
+def test_hide_demo_answers_with_flag_3(http):
+    plain = ok(http, text="介绍下故宫")["choices"][0]
+    assert plain["flag"] == 0 and "ban_round" not in plain
+    choice = ok(http, text="hide-demo 介绍下故宫")["choices"][0]
+    assert choice["flag"] == 3 and choice["ban_round"] == -1 and choice["message"]["content"]
+    chunks = stream(http, text="hide-demo 介绍下故宫")
+    assert set(flags(chunks)) == {3} and all(c["choices"][0]["ban_round"] == -1 for c in chunks)
+
+
+def test_withdraw_demo_streams_some_text_then_withdraws_it(http):
+    chunks = stream(http, text="withdraw-demo 介绍下故宫")
+    shown = content_of(chunks)
+    assert shown  # some text went out before the withdrawal
+    assert flags(chunks)[:-1] == [0] * (len(chunks) - 1) and flags(chunks)[-1] == 4
+    last = chunks[-1]["choices"][0]
+    assert last["ban_round"] == -1 and last["delta"] == {} and last["finish_reason"] == "content_filter"
+    choice = ok(http, text="withdraw-demo 介绍下故宫")["choices"][0]
+    assert choice["flag"] == 4 and choice["message"]["content"] == shown
+
+
+def test_only_the_question_of_this_round_raises_a_flag(http):
+    messages = [*user("hide-demo 你好"), {"role": "assistant", "content": "好"}, *user("介绍下故宫")]
+    r = http.post(V2, json={"model": "ernie-speed-8k", "messages": messages})
+    assert r.json()["choices"][0]["flag"] == 0
+
+
+def test_flag_faults_on_v2(http, emu):
+    whole = ok(http)["choices"][0]["message"]["content"]
+    emu.inject("flag_hide")
+    choice = ok(http)["choices"][0]
+    assert choice["flag"] == 3 and choice["ban_round"] == -1 and choice["message"]["content"] == whole
+    emu.inject("flag_withdraw", ban_round=2)
+    chunks = stream(http)
+    assert flags(chunks)[-1] == 4 and set(flags(chunks)[:-1]) == {0} and chunks[-1]["choices"][0]["ban_round"] == 2
+    assert whole.startswith(content_of(chunks)) and len(content_of(chunks)) < len(whole)
+    assert emu.state().faults == []
+
+
+def test_flag_faults_on_v1_clear_the_history(emu):
+    token = httpx.post(emu.base_url + "/oauth/2.0/token",
+                       params={"grant_type": "client_credentials", "client_id": "ak", "client_secret": "sk"})
+    url = f"{emu.base_url}/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/ernie_speed"
+    for fault in ("flag_hide", "flag_withdraw"):
+        emu.inject(fault)
+        data = httpx.post(url, params={"access_token": token.json()["access_token"]},
+                          json={"messages": user("介绍下故宫")}).json()
+        assert data["need_clear_history"] is True and data["ban_round"] == -1, fault
+
+
+# ------------------------------------------------------------------------------- usage in a stream
+
+def test_chunk_include_usage_puts_the_usage_so_far_on_every_chunk(http):
+    whole = ok(http)["usage"]
+    chunks = stream(http, stream_options={"chunk_include_usage": True})
+    assert all("usage" in c for c in chunks) and all(c["choices"] for c in chunks)
+    completions = [c["usage"]["completion_tokens"] for c in chunks]
+    assert completions == sorted(completions) and completions[0] < completions[-1]
+    assert chunks[-1]["usage"] == whole
+    both = stream(http, stream_options={"include_usage": True, "chunk_include_usage": True})
+    assert both[-1]["choices"] == [] and both[-1]["usage"] == whole == both[-2]["usage"]
+
+
+def test_usage_on_last_chunk_fault_moves_the_usage_onto_the_finish_chunk(http, emu):
+    whole = ok(http)["usage"]
+    default = stream(http, stream_options={"include_usage": True})
+    assert default[-1]["choices"] == [] and default[-1]["usage"] == whole
+    assert "usage" not in default[-2]
+    emu.inject("usage_on_last_chunk")
+    moved = stream(http, stream_options={"include_usage": True})
+    assert all(c["choices"] for c in moved) and moved[-1]["choices"][0]["finish_reason"] == "stop"
+    assert moved[-1]["usage"] == whole and all("usage" not in c for c in moved[:-1])
+
+
+def test_openai_sdk_reads_usage_from_either_shape(sdk, emu):
+    def last_usage(**kw):
+        found = None
+        for event in sdk.chat.completions.create(model="ernie-speed-8k", messages=user("介绍下故宫"), stream=True,
+                                                  **kw):
+            found = event.usage or found
+        return found
+
+    whole = sdk.chat.completions.create(model="ernie-speed-8k", messages=user("介绍下故宫")).usage
+    assert last_usage(stream_options={"include_usage": True}).total_tokens == whole.total_tokens
+    emu.inject("usage_on_last_chunk")
+    assert last_usage(stream_options={"include_usage": True}).total_tokens == whole.total_tokens
+    assert last_usage(extra_body={"stream_options": {"chunk_include_usage": True}}).total_tokens == \
+        whole.total_tokens
+
+
+# ------------------------------------------------------------------------------- search status
+
+def test_enable_status_makes_the_first_packet_a_search_status(http):
+    search = {"enable": True, "enable_status": True}
+    chunks = stream(http, "deepseek-v3", "北京今天有什么新闻", web_search=search)
+    first = chunks[0]
+    assert first["delta_tag"] == "search_status" and first["choices"][0]["delta_tag"] == "search_status"
+    assert first["choices"][0]["delta"] == {} and first["choices"][0]["finish_reason"] is None
+    assert all("delta_tag" not in c for c in chunks[1:])
+    without = stream(http, "deepseek-v3", "北京今天有什么新闻", web_search={"enable": True})
+    assert content_of(chunks) == content_of(without) and "delta_tag" not in without[0]
+    assert "delta_tag" not in stream(http, "deepseek-v3", "北京", web_search={"enable": False, "enable_status": True})[0]
+
+
+# ------------------------------------------------------------------------------- image parts
+
+IMAGE = [{"type": "text", "text": "这张图里有什么"},
+         {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
+
+
+def test_image_parts_on_a_model_whose_vision_is_not_known_are_accepted(http):
+    r = http.post(V2, json={"model": EXTRA, "messages": [{"role": "user", "content": IMAGE}]})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
+
+
+def test_image_parts_on_a_model_that_sees_nothing_are_refused(http):
+    """A catalog row that knows the model's vision decides; before the catalog has the field nothing is refused."""
+    blind = [spec for spec in V2_MODELS if not getattr(spec, "vision", {"image"})]
+    seeing = [spec for spec in V2_MODELS if "image" in getattr(spec, "vision", {"image"})]
+    assert seeing
+    for spec in blind[:2]:
+        r = http.post(V2, json={"model": spec.id, "messages": [{"role": "user", "content": IMAGE}]})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_argument", spec.id
+    r = http.post(V2, json={"model": seeing[0].id, "messages": [{"role": "user", "content": IMAGE}]})
+    assert r.status_code == 200, r.text
+
+
+def test_the_media_check_reads_the_rows_vision():
+    from types import SimpleNamespace
+
+    from wenxin_magic.emulator._v2 import _media_the_model_cannot_see
+
+    video = {"messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "v.mp4"}}]}]}
+    image = {"messages": [{"role": "user", "content": IMAGE}]}
+    text = {"messages": user("hi")}
+    assert _media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset()))
+    assert _media_the_model_cannot_see(video, SimpleNamespace(vision=frozenset({"image"})))
+    assert not _media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset({"image"})))
+    assert not _media_the_model_cannot_see(text, SimpleNamespace(vision=frozenset()))
+    assert not _media_the_model_cannot_see(image, SimpleNamespace())  # not known: the service judges

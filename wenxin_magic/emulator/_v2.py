@@ -13,6 +13,7 @@ import asyncio
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,7 +25,7 @@ from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check
                         injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
 from ._state import EmulatorState
-from .answers import Answer, chunk, compose_v2
+from .answers import HIDE, WITHDRAW, Answer, chunk, compose_v2
 
 # v1's fault names and numeric codes, in v2's words: code, and the message when v2 has its own
 FAULT_CODES = {
@@ -186,8 +187,11 @@ async def serve_chat(state: EmulatorState, request: Request):
     rid, model = request_id(), body["model"]
     if body.get("stream") is True:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
-        events = stream_events(answer, usage if options.get("include_usage") is True else None, rid, model)
-        return RawResponse(make_stream(exchange, events, faults, slow, done="[DONE]"))
+        shape = StreamShape(usage_chunk=options.get("include_usage") is True,
+                            every_chunk=options.get("chunk_include_usage") is True,
+                            on_last_chunk="usage_on_last_chunk" in faults, search_status=_wants_status(body))
+        return RawResponse(make_stream(exchange, stream_events(answer, usage, rid, model, shape), faults, slow,
+                                       done="[DONE]"))
     n_chunks = max(1, len(chunk(answer.reasoning)) + len(chunk(answer.text)))
     return RawResponse(make_plain(exchange, full_body(answer, usage, rid, model), faults, slow, n_chunks))
 
@@ -312,7 +316,25 @@ def _answer(state: EmulatorState, spec, body: dict, faults: dict) -> Answer:
         answer.need_clear_history = True
         answer.ban_round = int(kw.get("ban_round", -1))
         answer.flag = int(kw.get("flag", 2))
+    for fault, flag in (("flag_hide", HIDE), ("flag_withdraw", WITHDRAW)):
+        if fault in faults and not answer.need_clear_history:
+            answer.flag, answer.ban_round = flag, int(faults[fault].get("ban_round", -1))
+    if answer.flag == WITHDRAW:
+        _withdrawn(answer)
     return answer
+
+
+def _withdrawn(answer: Answer) -> None:
+    """The answer as far as it got before the service withdrew it: the first half of its stream pieces."""
+    pieces = chunk(answer.text)
+    if len(pieces) > 1:
+        answer.text = "".join(pieces[:(len(pieces) + 1) // 2])
+    answer.finish_reason = "content_filter"
+
+
+def _wants_status(body: dict) -> bool:
+    search = body.get("web_search")
+    return isinstance(search, dict) and search.get("enable") is True and search.get("enable_status") is True
 
 
 def _usage(prompt_tokens: int, answer: Answer) -> dict:
@@ -327,9 +349,16 @@ def _usage(prompt_tokens: int, answer: Answer) -> dict:
     return usage
 
 
-def _choice_extras(answer: Answer, choice: dict) -> dict:
-    choice["flag"] = (answer.flag or 2) if answer.need_clear_history else 0
+def _flag(answer: Answer) -> int:
+    """The choice's ``flag``: 2 (or the one asked for) for need_clear_history, 3 or 4 when asked, else 0."""
     if answer.need_clear_history:
+        return answer.flag or 2
+    return answer.flag if answer.flag in (HIDE, WITHDRAW) else 0
+
+
+def _choice_extras(answer: Answer, choice: dict, flag: int | None = None) -> dict:
+    choice["flag"] = _flag(answer) if flag is None else flag
+    if choice["flag"]:
         choice["ban_round"] = answer.ban_round if answer.ban_round is not None else -1
     return choice
 
@@ -367,9 +396,28 @@ def _tool_call_deltas(calls: list) -> list[list[dict]]:
     return deltas
 
 
-def stream_events(answer: Answer, usage: dict | None, rid: str, model: str) -> list[dict]:
+@dataclass(frozen=True)
+class StreamShape:
+    """What a stream carries beside the answer: ``usage_chunk`` (``include_usage``) a last ``choices: []`` chunk
+    with the usage, or with ``on_last_chunk`` the usage on the last choice chunk instead; ``every_chunk``
+    (``chunk_include_usage``) the usage so far on every chunk; ``search_status`` a search status packet first."""
+
+    usage_chunk: bool = False
+    every_chunk: bool = False
+    on_last_chunk: bool = False
+    search_status: bool = False
+
+
+def _usage_so_far(usage: dict, share: float) -> dict:
+    completion = round(usage["completion_tokens"] * share)
+    return {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": completion,
+            "total_tokens": usage["prompt_tokens"] + completion}
+
+
+def stream_events(answer: Answer, usage: dict, rid: str, model: str, shape: StreamShape = StreamShape()) -> list[dict]:
     """The chunks of a v2 stream: reasoning first, then the answer or its tool calls, then the finish
-    (and a last ``choices: []`` chunk with the usage when asked for); ``data: [DONE]`` follows them."""
+    (and a last ``choices: []`` chunk with the usage when asked for); ``data: [DONE]`` follows them.
+    A withdrawn answer (flag 4) streams unflagged until its last chunk, which withdraws it."""
     deltas = [{"reasoning_content": piece} for piece in chunk(answer.reasoning)]
     deltas += [{"content": piece} for piece in chunk(answer.text)]
     deltas += [{"tool_calls": piece} for piece in _tool_call_deltas(answer.tool_calls or [])]
@@ -377,16 +425,27 @@ def stream_events(answer: Answer, usage: dict | None, rid: str, model: str) -> l
         deltas[0] = {"role": "assistant", **deltas[0]}
     events = []
     results = _search_results(answer)
+    withdrawn = _flag(answer) == WITHDRAW
+
+    def event(choices: list, **fields) -> dict:
+        return {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                "choices": choices, **fields}
+
+    if shape.search_status:
+        # where delta_tag rides (the choice or the chunk) is not confirmed: the packet carries it in both
+        status = {"index": 0, "delta": {}, "delta_tag": "search_status", "finish_reason": None}
+        events.append(event([_choice_extras(answer, status, 0 if withdrawn else None)], delta_tag="search_status"))
     for i, delta in enumerate(deltas + [{}]):
         last = i == len(deltas)
         choice = {"index": 0, "delta": delta, "finish_reason": _FINISH.get(answer.finish_reason, "stop") if last else None}
-        event = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                 "choices": [_choice_extras(answer, choice)]}
+        events.append(event([_choice_extras(answer, choice, 0 if withdrawn and not last else None)]))
         if results and (i == 0 or last):
-            event["search_results"] = results
-        events.append(event)
-    if usage is not None:
-        events.append({"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                       "choices": [], "usage": usage})
+            events[-1]["search_results"] = results
+    if shape.every_chunk:
+        for index, item in enumerate(events, start=1):
+            item["usage"] = usage if index == len(events) else _usage_so_far(usage, index / len(events))
+    if shape.on_last_chunk:
+        events[-1]["usage"] = usage
+    elif shape.usage_chunk:
+        events.append(event([], usage=usage))
     return events
-

@@ -12,7 +12,7 @@ from .fixes import error_answer, failure_of
 from .prose import (add_citations, asks_my_name, asks_your_name, continue_text, dedupe, filler, fit_length,
                     generic_answer, greeting, is_follow_up, is_greeting, match_topic, reasoning_text, remembered_name,
                     search_info_for, self_intro, signature, topic_answer)
-from .request import SAFETY_TRIGGERS, Answer, Context, content_of, is_chinese, topic_of, wanted_length
+from .request import FLAG_TRIGGERS, SAFETY_TRIGGERS, Answer, Context, content_of, is_chinese, topic_of, wanted_length
 from .snippets import asks_for_code, code_answer
 from .tables import table_answer, table_of
 from .tools import first_tool_calls, function_results_answer, next_tool_calls, tool_results_answer, v1_function_call
@@ -81,6 +81,10 @@ def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars:
         answer = _shaped(ctx, text, topic, view, search=True)
     if reasoning:
         answer.reasoning = reasoning_text(ctx, topic, calls)
+    question = ctx.user_turns[-1] if ctx.user_turns and last_role == "user" else ""
+    flag = next((flag for word, flag in FLAG_TRIGGERS.items() if word in question), None)
+    if flag is not None:
+        answer.flag, answer.ban_round = flag, -1
     return answer
 
 
