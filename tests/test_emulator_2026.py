@@ -441,3 +441,32 @@ def test_the_media_check_reads_the_rows_vision():
     assert not _media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset({"image"})))
     assert not _media_the_model_cannot_see(text, SimpleNamespace(vision=frozenset()))
     assert not _media_the_model_cannot_see(image, SimpleNamespace())  # not known: the service judges
+
+
+# ------------------------------------------------------------------------------- reasoning switches
+
+def test_the_catalog_rows_reasoning_switch_decides_whether_the_answer_thinks():
+    from types import SimpleNamespace as Row
+
+    from wenxin_magic.emulator._v2 import thinks
+
+    enable = Row(reasoning=True, always_thinks=False, thinking_param="enable_thinking", thinking_default=True)
+    assert thinks(enable, {}) and not thinks(enable, {"enable_thinking": False})
+    typed = Row(reasoning=True, always_thinks=False, thinking_param="thinking", thinking_default=False)
+    assert not thinks(typed, {}) and thinks(typed, {"thinking": {"type": "enabled"}})
+    assert not thinks(typed, {"thinking": {"type": "disabled"}})
+    always = Row(reasoning=True, always_thinks=True, thinking_param=None, thinking_default=None)
+    assert thinks(always, {"enable_thinking": False})
+    never = Row(reasoning=False, always_thinks=False, thinking_param=None, thinking_default=None)
+    assert not thinks(never, {"enable_thinking": True})
+    older = Row(reasoning=True, thinking_switch=True)  # a row from before the catalog's reasoning fields
+    assert thinks(older, {"enable_thinking": True}) and not thinks(older, {})
+
+
+def test_a_switch_model_thinks_when_asked_over_http(http):
+    switch = next(spec for spec in V2_MODELS if getattr(spec, "thinking_param", "enable_thinking") ==
+                  "enable_thinking" and spec.thinking_switch and not getattr(spec, "always_thinks", False))
+    on = ok(http, switch.id, "介绍下故宫", enable_thinking=True)["choices"][0]["message"]
+    off = ok(http, switch.id, "介绍下故宫", enable_thinking=False)["choices"][0]["message"]
+    assert on.get("reasoning_content") and not off.get("reasoning_content")
+    assert on["content"] == off["content"]

@@ -305,12 +305,7 @@ def _spec_for(model):
 
 
 def _answer(state: EmulatorState, spec, body: dict, faults: dict) -> Answer:
-    # a model with a thinking switch (qwen3) thinks when asked to; other reasoning models always do
-    if getattr(spec, "thinking_switch", False):
-        thinking = body.get("enable_thinking") is True
-    else:
-        thinking = bool(getattr(spec, "reasoning", False))
-    answer = compose_v2(body["model"], body, reasoning=thinking, answer_chars=state.answer_chars)
+    answer = compose_v2(body["model"], body, reasoning=thinks(spec, body), answer_chars=state.answer_chars)
     if "need_clear_history" in faults and not answer.need_clear_history:
         kw = faults["need_clear_history"]
         answer.need_clear_history = True
@@ -322,6 +317,27 @@ def _answer(state: EmulatorState, spec, body: dict, faults: dict) -> Answer:
     if answer.flag == WITHDRAW:
         _withdrawn(answer)
     return answer
+
+
+def thinks(spec, body: dict) -> bool:
+    """Whether the model reasons before this answer, as its catalog row says: always; by its switch
+    (``enable_thinking: bool`` or ``thinking: {"type": "enabled"|"disabled"}``), else by the row's default;
+    never. A row that predates those fields: a model with a switch (qwen3) thinks when asked to, other
+    reasoning models always do."""
+    if getattr(spec, "always_thinks", False):
+        return True
+    param = getattr(spec, "thinking_param", None)
+    if param is None and getattr(spec, "thinking_switch", False) and not hasattr(spec, "thinking_param"):
+        param = "enable_thinking"
+    default = bool(getattr(spec, "thinking_default", None))
+    if param == "enable_thinking":
+        value = body.get("enable_thinking")
+        return value if isinstance(value, bool) else default
+    if param == "thinking":
+        switch = body.get("thinking")
+        kind = switch.get("type") if isinstance(switch, dict) else None
+        return kind == "enabled" if kind in ("enabled", "disabled") else default
+    return bool(getattr(spec, "reasoning", False))
 
 
 def _withdrawn(answer: Answer) -> None:
