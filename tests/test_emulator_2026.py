@@ -431,16 +431,16 @@ def test_image_parts_on_a_model_that_sees_nothing_are_refused(http):
 def test_the_media_check_reads_the_rows_vision():
     from types import SimpleNamespace
 
-    from wenxin_magic.emulator._v2 import _media_the_model_cannot_see
+    from wenxin_magic.emulator._v2 import media_the_model_cannot_see
 
     video = {"messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "v.mp4"}}]}]}
     image = {"messages": [{"role": "user", "content": IMAGE}]}
     text = {"messages": user("hi")}
-    assert _media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset()))
-    assert _media_the_model_cannot_see(video, SimpleNamespace(vision=frozenset({"image"})))
-    assert not _media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset({"image"})))
-    assert not _media_the_model_cannot_see(text, SimpleNamespace(vision=frozenset()))
-    assert not _media_the_model_cannot_see(image, SimpleNamespace())  # not known: the service judges
+    assert media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset()))
+    assert media_the_model_cannot_see(video, SimpleNamespace(vision=frozenset({"image"})))
+    assert not media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset({"image"})))
+    assert not media_the_model_cannot_see(text, SimpleNamespace(vision=frozenset()))
+    assert not media_the_model_cannot_see(image, SimpleNamespace())  # not known: the service judges
 
 
 # ------------------------------------------------------------------------------- reasoning switches
@@ -470,3 +470,14 @@ def test_a_switch_model_thinks_when_asked_over_http(http):
     off = ok(http, switch.id, "介绍下故宫", enable_thinking=False)["choices"][0]["message"]
     assert on.get("reasoning_content") and not off.get("reasoning_content")
     assert on["content"] == off["content"]
+
+
+def test_openai_sdk_sends_a_thinking_switch_in_extra_body(sdk):
+    switch = next(spec for spec in V2_MODELS if getattr(spec, "thinking_param", "enable_thinking") ==
+                  "enable_thinking" and spec.thinking_switch and not getattr(spec, "always_thinks", False))
+    answer = sdk.chat.completions.create(model=switch.id, messages=user("介绍下故宫"),
+                                         extra_body={"enable_thinking": True})
+    assert answer.choices[0].message.model_extra["reasoning_content"]
+    plain = sdk.chat.completions.create(model=switch.id, messages=user("介绍下故宫"),
+                                        extra_body={"enable_thinking": False})
+    assert not (plain.choices[0].message.model_extra or {}).get("reasoning_content")

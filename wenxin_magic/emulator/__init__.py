@@ -5,6 +5,9 @@
         emu.base_url          # "http://127.0.0.1:<port>": v1 under /rpc/2.0/..., v2 under /v2,
                               # OAuth at /oauth/2.0/token, IAM bearer tokens at /v1/BCE-BEARER/token
 
+v2 serves the catalog's model ids (``wenxin_magic.api.V2_MODELS``) and those given as ``Emulator(models=[…])``
+(``--model ID`` on the command line); any other id gets 401 ``invalid_model``, and ``GET /v2/models`` lists them.
+
 Starlette and uvicorn load only when an emulator starts, so importing this
 package is cheap.
 """

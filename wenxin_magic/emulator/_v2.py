@@ -249,7 +249,7 @@ async def _valid_body(exchange: V2Exchange, body_bytes: bytes, slow: float):
     except InvalidRequestError as err:
         code = err.code if isinstance(err.code, str) else FROM_V1_CODES.get(err.code, "invalid_argument")
         raise exchange.refuse(code, err.wire_message, status=getattr(err, "status", None)) from None
-    if _media_the_model_cannot_see(body, spec):
+    if media_the_model_cannot_see(body, spec):
         raise exchange.refuse("invalid_argument")  # the likely code; the service's words are not confirmed
     return body, spec
 
@@ -283,7 +283,7 @@ def _in_older_forms(body: dict) -> dict:
 _MEDIA_PARTS = {"image_url": "image", "video_url": "video"}
 
 
-def _media_the_model_cannot_see(body: dict, spec) -> bool:
+def media_the_model_cannot_see(body: dict, spec) -> bool:
     """Whether a message carries an image or video part for a model whose catalog row says it sees neither;
     a model whose vision is not known sees everything (the service judges it)."""
     vision = getattr(spec, "vision", None)

@@ -62,7 +62,8 @@ def _shaped(ctx: Context, text: str, topic: str, body: dict, *, search: bool, re
 
 def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars: int | None = None) -> Answer:
     """The answer to a v2 (OpenAI-style) request for ``model``: the v1 composer's, plus several tool calls
-    in one round, answers that use every tool result, and ``reasoning`` text when the model thinks aloud."""
+    in one round, answers that use every tool result, ``reasoning`` text when the model thinks aloud, JSON that
+    follows a ``json_schema`` response format, and ``flag`` 3 or 4 when the question has a flag trigger word."""
     view = _v1_view(body)
     ctx = Context(model, "chat", view, answer_chars)
     answer = _safety_refusal(ctx)
