@@ -5,6 +5,9 @@
         emu.base_url          # "http://127.0.0.1:<port>": v1 under /rpc/2.0/..., v2 under /v2,
                               # OAuth at /oauth/2.0/token, IAM bearer tokens at /v1/BCE-BEARER/token
 
+v2 serves the catalog's model ids (``wenxin_magic.api.V2_MODELS``) and those given as ``Emulator(models=[…])``
+(``--model ID`` on the command line); any other id gets 401 ``invalid_model``, and ``GET /v2/models`` lists them.
+
 Starlette and uvicorn load only when an emulator starts, so importing this
 package is cheap.
 """
@@ -126,13 +129,14 @@ class Emulator:
     ``credentials`` (application keys) and ``iam_credentials`` (IAM keys, which also mint v2 bearer tokens)
     lock the emulator to those keys; ``v2_keys`` does the same for v2 API keys (``bce-v3/ALTAK-…/…``).
     None, the default, accepts any (well-formed) key. ``request_log_size`` is how many of the newest requests
-    ``requests`` keeps (None: 1,000).
+    ``requests`` keeps (None: 1,000). ``models``: v2 ids served beside the catalog's (``V2_MODELS``); as the
+    service does, v2 answers any other id with 401 ``invalid_model``, and ``GET /v2/models`` lists them all.
     """
 
     def __init__(self, port: int = 0, ttft: float = 0.0, chunk_delay: float = 0.0, credentials: dict | None = None,
                  iam_credentials: dict | None = None, rpm: int = 300, tpm: int = 300000, token_ttl: int = 2592000,
                  deployments: dict | None = None, strict_endpoints: bool = False, answer_chars: int | None = None,
-                 host: str = "127.0.0.1", v2_keys=None, request_log_size: int | None = None):
+                 host: str = "127.0.0.1", v2_keys=None, request_log_size: int | None = None, models=None):
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the emulator only listens on loopback, not {host!r}")
         self._host = host
@@ -140,7 +144,7 @@ class Emulator:
         self._options = dict(ttft=ttft, chunk_delay=chunk_delay, credentials=credentials,
                              iam_credentials=iam_credentials, rpm=rpm, tpm=tpm, token_ttl=token_ttl,
                              deployments=deployments, strict_endpoints=strict_endpoints, answer_chars=answer_chars,
-                             v2_keys=v2_keys, request_log_size=request_log_size)
+                             v2_keys=v2_keys, request_log_size=request_log_size, models=models)
         self._state = None
         self._server = None
         self._thread = None
@@ -241,7 +245,9 @@ class Emulator:
         """Queue a fault for the next ``times`` matching chat/completions requests (``path=`` narrows it:
         ``path="/v2/"`` for v2 only). v2 requests meet each fault in v2's form (an HTTP status and
         ``{"error": {code, message, type}}``); ``error`` takes ``code`` (a v2 string code or a v1 number),
-        ``message`` and, on v2, ``status``; on v2 any error fault takes ``retry_after`` (a Retry-After header)."""
+        ``message`` and, on v2, ``status``; on v2 any error fault takes ``retry_after`` (a Retry-After header).
+        ``flag_hide`` / ``flag_withdraw`` flag a v2 answer 3 (do not display) / 4 (withdraw what was shown), with
+        ``ban_round`` (default -1); ``usage_on_last_chunk`` puts a v2 stream's usage on its last choice chunk."""
         self.state().inject(fault, times, **kw)
 
     def expire_tokens(self) -> None:

@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--v2-key", action="append", default=None, metavar="KEY",
                         help="accept only this v2 API key (bce-v3/ALTAK-…/…); repeat for several "
                              "(default: any well-formed key)")
+    parser.add_argument("--model", action="append", default=None, metavar="ID",
+                        help="also serve this v2 model id beside the catalog's; repeat for several "
+                             "(any other id gets 401 invalid_model, as on the service)")
     args = parser.parse_args(argv)
 
     from . import LOOPBACK_HOSTS, bind, make_server
@@ -35,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     from ._state import EmulatorState
 
     state = EmulatorState(ttft=args.ttft, chunk_delay=args.chunk_delay, rpm=args.rpm, tpm=args.tpm,
-                          strict_endpoints=args.strict_endpoints, answer_chars=args.answer_chars, v2_keys=args.v2_key)
+                          strict_endpoints=args.strict_endpoints, answer_chars=args.answer_chars, v2_keys=args.v2_key,
+                          models=args.model)
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:

@@ -25,12 +25,24 @@ LOGGED_BODY_LIMIT = 256 * 1024
 _SECRET_HEADER = re.compile(r"key|token|secret|auth|password|cookie|credential|signature", re.I)
 
 
+def _model_ids(models) -> tuple[str, ...]:
+    """The ids, lower-case, each once, in the order given."""
+    if models is None:
+        return ()
+    if isinstance(models, str):
+        models = [models]
+    ids = [m.strip().lower() for m in models if isinstance(m, str) and m.strip()]
+    if len(ids) != len(list(models)):
+        raise ValueError(f"models must be model ids (non-empty strings), got {list(models)!r}")
+    return tuple(dict.fromkeys(ids))
+
+
 class EmulatorState:
     """Everything the handlers share with the controlling thread."""
 
     def __init__(self, *, ttft=0.0, chunk_delay=0.0, credentials=None, iam_credentials=None, rpm=300,
                  tpm=300000, token_ttl=2592000, deployments=None, strict_endpoints=False, answer_chars=None,
-                 v2_keys=None, request_log_size=None):
+                 v2_keys=None, request_log_size=None, models=None):
         self.lock = threading.Lock()
         self.ttft = float(ttft)
         self.chunk_delay = float(chunk_delay)
@@ -45,6 +57,7 @@ class EmulatorState:
         self.tokens: dict[str, dict] = {}
         self.v2_keys = frozenset(v2_keys) if v2_keys is not None else None  # None: any well-formed key will do
         self.bearer_tokens: dict[str, dict] = {}  # minted at /v1/BCE-BEARER/token
+        self.extra_models = _model_ids(models)  # v2 ids served beside the catalog's
         self.faults: list[dict] = []
         self.requests: list[dict] = []
         self.request_log_size = REQUEST_LOG_SIZE if request_log_size is None else int(request_log_size)
@@ -156,39 +169,47 @@ class EmulatorState:
                 return "expired", info["ak"]
             return "ok", info["ak"]
 
-    def rate_headers(self, key, *, exhausted: bool = False) -> dict[str, str]:
+    def rate_headers(self, key, *, exhausted: bool = False, split: bool = False) -> dict[str, str]:
+        """The rate-limit headers: v1's spelling (tokens as one count), or with ``split`` v2's (input and output
+        tokens apart, each against the TPM quota)."""
         with self.lock:
-            used_req, used_tok = self._usage(key)
+            used_req, used_tok, used_in = self._usage(key)
             rpm, tpm = self.rpm, self.tpm
-        return {
-            "X-Ratelimit-Limit-Requests": str(rpm),
-            "X-Ratelimit-Limit-Tokens": str(tpm),
-            "X-Ratelimit-Remaining-Requests": "0" if exhausted else str(max(0, rpm - used_req)),
-            "X-Ratelimit-Remaining-Tokens": "0" if exhausted else str(max(0, tpm - used_tok)),
-        }
 
-    def _usage(self, key) -> tuple[int, int]:
+        def left(limit: int, used: int) -> str:
+            return "0" if exhausted else str(max(0, limit - used))
+
+        headers = {"X-Ratelimit-Limit-Requests": str(rpm), "X-Ratelimit-Remaining-Requests": left(rpm, used_req)}
+        if split:
+            return {**headers, "X-Ratelimit-Limit-Input-Tokens": str(tpm), "X-Ratelimit-Limit-Output-Tokens": str(tpm),
+                    "X-Ratelimit-Remaining-Input-Tokens": left(tpm, used_in),
+                    "X-Ratelimit-Remaining-Output-Tokens": left(tpm, used_tok - used_in)}
+        return {**headers, "X-Ratelimit-Limit-Tokens": str(tpm), "X-Ratelimit-Remaining-Tokens": left(tpm, used_tok)}
+
+    def _usage(self, key) -> tuple[int, int, int]:
+        """Requests, tokens and input tokens in the key's last 60 seconds."""
         window = self.windows.get(key)
         if not window:
-            return 0, 0
+            return 0, 0, 0
         cutoff = time.monotonic() - 60.0
         while window and window[0][0] < cutoff:
             window.popleft()
-        return len(window), sum(e[1] for e in window)
+        return len(window), sum(e[1] for e in window), sum(e[2] for e in window)
 
     def admit(self, key, prompt_tokens: int):
         """Record one request; (None, entry) if admitted, else (336501|336502, None)."""
         with self.lock:
-            used_req, used_tok = self._usage(key)
+            used_req, used_tok, _ = self._usage(key)
             if used_req >= self.rpm:
                 return 336501, None
             if used_tok + prompt_tokens > self.tpm:
                 return 336502, None
-            entry = [time.monotonic(), prompt_tokens]
+            entry = [time.monotonic(), prompt_tokens, prompt_tokens]  # when, all tokens, input tokens
             self.windows.setdefault(key, collections.deque()).append(entry)
             return None, entry
 
     def add_tokens(self, entry, tokens: int) -> None:
+        """Count an answer's (output) tokens in the request's window entry."""
         with self.lock:
             entry[1] += tokens
 

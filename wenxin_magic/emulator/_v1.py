@@ -204,10 +204,12 @@ async def _valid_body(exchange: V1Exchange, spec, body_bytes: bytes, slow: float
 
 def _answer(state: EmulatorState, spec, endpoint: str, body: dict, faults: dict) -> Answer:
     answer = compose(spec, endpoint, body, answer_chars=state.answer_chars)
-    if "need_clear_history" in faults and not answer.need_clear_history:
-        answer.need_clear_history = True
-        answer.ban_round = int(faults["need_clear_history"].get("ban_round", -1))
-        answer.flag = 1
+    # v1 has no flags 3 and 4: a fault that asks for one gets v1's nearest, need_clear_history
+    for fault in ("need_clear_history", "flag_hide", "flag_withdraw"):
+        if fault in faults and not answer.need_clear_history:
+            answer.need_clear_history = True
+            answer.ban_round = int(faults[fault].get("ban_round", -1))
+            answer.flag = 1
     return answer
 
 

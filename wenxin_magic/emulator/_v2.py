@@ -1,4 +1,5 @@
-"""Qianfan's v2 API in the emulator: ``POST /v2/chat/completions`` and ``GET /v1/BCE-BEARER/token``.
+"""Qianfan's v2 API in the emulator: ``POST /v2/chat/completions``, ``GET /v2/models`` and
+``GET /v1/BCE-BEARER/token``.
 
 v2 is OpenAI-compatible: a bearer key (``Authorization: Bearer bce-v3/ALTAK-…/…``) or a bearer token minted
 from IAM keys, lower-case model ids, errors as HTTP statuses with ``{"error": {code, message, type}, "id"}``,
@@ -12,18 +13,19 @@ import asyncio
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..api import (UNKNOWN_V2, V2_BEARER_PATH, V2_CHAT_PATH, V2_ERROR_CODES, InvalidRequestError, estimate_tokens,
-                   find_v2_model, input_size, validate_v2_request)
+from ..api import (UNKNOWN_V2, V2_BEARER_PATH, V2_CHAT_PATH, V2_ERROR_CODES, V2_MODELS, InvalidRequestError,
+                   estimate_tokens, find_v2_model, input_size, validate_v2_request)
 from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check_iam, decoded_body, fail_as_injected,
                         injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
 from ._state import EmulatorState
-from .answers import Answer, chunk, compose_v2
+from .answers import HIDE, WITHDRAW, Answer, chunk, compose_v2
 
 # v1's fault names and numeric codes, in v2's words: code, and the message when v2 has its own
 FAULT_CODES = {
@@ -44,6 +46,7 @@ FROM_V1_CODES = {110: "invalid_iam_token", 111: "invalid_iam_token", 14: "invali
 _WELL_FORMED_KEY = re.compile(r"bce-v3/ALTAK-[A-Za-z0-9_-]+/[A-Za-z0-9_-]+")
 _FINISH = {"normal": "stop", "stop": "stop", "length": "length", "content_filter": "content_filter",
            "tool_calls": "tool_calls", "function_call": "tool_calls"}
+MODELS_PATH = "/v2/models"
 MAX_BEARER_TTL = 2592000  # 30 days, the service's upper bound
 DEFAULT_BEARER_TTL = 1800
 
@@ -61,7 +64,20 @@ def routes(state: EmulatorState) -> list[Route]:
     async def bearer(request: Request):
         return await serve_bearer_token(state, request)
 
-    return [Route(V2_CHAT_PATH, chat, methods=ANY_METHOD), Route(V2_BEARER_PATH, bearer, methods=["GET"])]
+    async def models(request: Request):
+        return await serve_models(state, request)
+
+    return [Route(V2_CHAT_PATH, chat, methods=ANY_METHOD), Route(V2_BEARER_PATH, bearer, methods=["GET"]),
+            Route(MODELS_PATH, models, methods=ANY_METHOD)]
+
+
+def known_models(state: EmulatorState) -> list[str]:
+    """The ids this emulator serves on v2: the catalog's, then those it was started with."""
+    return list(dict.fromkeys([spec.id for spec in V2_MODELS] + list(state.extra_models)))
+
+
+def is_known_model(state: EmulatorState, model: str) -> bool:
+    return find_v2_model(model) is not None or model.strip().lower() in state.extra_models
 
 
 # --------------------------------------------------------------------- bearer tokens
@@ -108,6 +124,10 @@ class V2Exchange(Exchange):
     def __init__(self, state: EmulatorState, entry: dict, request: Request):
         super().__init__(state, entry, request)
         self.base_headers["X-Request-Id"] = request.headers.get("x-request-id") or self.base_headers["X-Baidu-Request-Id"]
+
+    def headers(self, key=None, exhausted: bool = False) -> dict:
+        """v2 spells its token limits apart, input and output."""
+        return {**self.state.rate_headers(key or self.key, exhausted=exhausted, split=True), **self.base_headers}
 
     def refuse(self, code, message: str | None = None, *, key=None, exhausted: bool = False, status: int | None = None,
                retry_after=None) -> Refused:
@@ -167,10 +187,29 @@ async def serve_chat(state: EmulatorState, request: Request):
     rid, model = request_id(), body["model"]
     if body.get("stream") is True:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
-        events = stream_events(answer, usage if options.get("include_usage") is True else None, rid, model)
-        return RawResponse(make_stream(exchange, events, faults, slow, done="[DONE]"))
+        shape = StreamShape(usage_chunk=options.get("include_usage") is True,
+                            every_chunk=options.get("chunk_include_usage") is True,
+                            on_last_chunk="usage_on_last_chunk" in faults, search_status=_wants_status(body))
+        return RawResponse(make_stream(exchange, stream_events(answer, usage, rid, model, shape), faults, slow,
+                                       done="[DONE]"))
     n_chunks = max(1, len(chunk(answer.reasoning)) + len(chunk(answer.text)))
     return RawResponse(make_plain(exchange, full_body(answer, usage, rid, model), faults, slow, n_chunks))
+
+
+async def serve_models(state: EmulatorState, request: Request):
+    """``GET /v2/models``: the ids this key can call, for the same credentials as chat."""
+    exchange = V2Exchange(state, state.log(request, await request.body()), request)
+    try:
+        identity = _authenticate(exchange, request)
+        if request.method != "GET":
+            raise exchange.refuse("method_not_supported", key=(identity, "v2"))
+    except Refused as refused:
+        exchange.entry["status"] = refused.response.status_code
+        return refused.response
+    exchange.entry["status"] = 200
+    data = [{"id": model, "object": "model", "owned_by": "", "created": 0} for model in known_models(state)]
+    return Response(json_text({"object": "list", "data": data}), media_type="application/json",
+                    headers=exchange.base_headers)
 
 
 def _authenticate(exchange: V2Exchange, request: Request) -> tuple:
@@ -201,13 +240,62 @@ async def _valid_body(exchange: V2Exchange, body_bytes: bytes, slow: float):
         if slow:
             await asyncio.sleep(slow)
         raise exchange.refuse("malformed_json" if body is None else "invalid_argument")
-    spec = _spec_for(body.get("model"))
+    model = body.get("model")
+    if isinstance(model, str) and model.strip() and not is_known_model(exchange.state, model):
+        raise exchange.refuse("invalid_model")  # the service's words: it names no model
+    spec = _spec_for(model)
     try:
-        validate_v2_request(body, spec)
+        _validate(body, spec)
     except InvalidRequestError as err:
         code = err.code if isinstance(err.code, str) else FROM_V1_CODES.get(err.code, "invalid_argument")
         raise exchange.refuse(code, err.wire_message, status=getattr(err, "status", None)) from None
+    if media_the_model_cannot_see(body, spec):
+        raise exchange.refuse("invalid_argument")  # the likely code; the service's words are not confirmed
     return body, spec
+
+
+# The 2026 forms of documented fields (qianfan-2026.md §1) that the shared rules refused before they knew the
+# 2026 catalog (whose models say whether they take ``json_schema``). With such rules, the rest of the request
+# is checked as they know it; with the 2026 rules, they alone decide.
+_FIELDS_IN_2026_FORMS = ("response_format", "stream_options")
+
+
+def _validate(body: dict, spec) -> None:
+    try:
+        validate_v2_request(body, spec)
+    except InvalidRequestError as err:
+        if hasattr(spec, "json_schema") or err.field not in _FIELDS_IN_2026_FORMS:
+            raise
+        validate_v2_request(_in_older_forms(body), spec)
+
+
+def _in_older_forms(body: dict) -> dict:
+    older = dict(body)
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        older["response_format"] = {"type": "json_object"}
+    options = body.get("stream_options")
+    if isinstance(options, dict) and "chunk_include_usage" in options:
+        older["stream_options"] = {k: v for k, v in options.items() if k != "chunk_include_usage"}
+    return older
+
+
+_MEDIA_PARTS = {"image_url": "image", "video_url": "video"}
+
+
+def media_the_model_cannot_see(body: dict, spec) -> bool:
+    """Whether a message carries an image or video part for a model whose catalog row says it sees neither;
+    a model whose vision is not known sees everything (the service judges it)."""
+    vision = getattr(spec, "vision", None)
+    if vision is None or spec is UNKNOWN_V2:
+        return False
+    for message in body.get("messages") or ():
+        parts = message.get("content") if isinstance(message, dict) else None
+        for part in parts if isinstance(parts, list) else ():
+            kind = _MEDIA_PARTS.get(part.get("type")) if isinstance(part, dict) else None
+            if kind is not None and kind not in vision:
+                return True
+    return False
 
 
 def _spec_for(model):
@@ -217,18 +305,52 @@ def _spec_for(model):
 
 
 def _answer(state: EmulatorState, spec, body: dict, faults: dict) -> Answer:
-    # a model with a thinking switch (qwen3) thinks when asked to; other reasoning models always do
-    if getattr(spec, "thinking_switch", False):
-        thinking = body.get("enable_thinking") is True
-    else:
-        thinking = bool(getattr(spec, "reasoning", False))
-    answer = compose_v2(body["model"], body, reasoning=thinking, answer_chars=state.answer_chars)
+    answer = compose_v2(body["model"], body, reasoning=thinks(spec, body), answer_chars=state.answer_chars)
     if "need_clear_history" in faults and not answer.need_clear_history:
         kw = faults["need_clear_history"]
         answer.need_clear_history = True
         answer.ban_round = int(kw.get("ban_round", -1))
         answer.flag = int(kw.get("flag", 2))
+    for fault, flag in (("flag_hide", HIDE), ("flag_withdraw", WITHDRAW)):
+        if fault in faults and not answer.need_clear_history:
+            answer.flag, answer.ban_round = flag, int(faults[fault].get("ban_round", -1))
+    if answer.flag == WITHDRAW:
+        _withdrawn(answer)
     return answer
+
+
+def thinks(spec, body: dict) -> bool:
+    """Whether the model reasons before this answer, as its catalog row says: always; by its switch
+    (``enable_thinking: bool`` or ``thinking: {"type": "enabled"|"disabled"}``), else by the row's default;
+    never. A row that predates those fields: a model with a switch (qwen3) thinks when asked to, other
+    reasoning models always do."""
+    if getattr(spec, "always_thinks", False):
+        return True
+    param = getattr(spec, "thinking_param", None)
+    if param is None and getattr(spec, "thinking_switch", False) and not hasattr(spec, "thinking_param"):
+        param = "enable_thinking"
+    default = bool(getattr(spec, "thinking_default", None))
+    if param == "enable_thinking":
+        value = body.get("enable_thinking")
+        return value if isinstance(value, bool) else default
+    if param == "thinking":
+        switch = body.get("thinking")
+        kind = switch.get("type") if isinstance(switch, dict) else None
+        return kind == "enabled" if kind in ("enabled", "disabled") else default
+    return bool(getattr(spec, "reasoning", False))
+
+
+def _withdrawn(answer: Answer) -> None:
+    """The answer as far as it got before the service withdrew it: the first half of its stream pieces."""
+    pieces = chunk(answer.text)
+    if len(pieces) > 1:
+        answer.text = "".join(pieces[:(len(pieces) + 1) // 2])
+    answer.finish_reason = "content_filter"
+
+
+def _wants_status(body: dict) -> bool:
+    search = body.get("web_search")
+    return isinstance(search, dict) and search.get("enable") is True and search.get("enable_status") is True
 
 
 def _usage(prompt_tokens: int, answer: Answer) -> dict:
@@ -243,9 +365,16 @@ def _usage(prompt_tokens: int, answer: Answer) -> dict:
     return usage
 
 
-def _choice_extras(answer: Answer, choice: dict) -> dict:
-    choice["flag"] = (answer.flag or 2) if answer.need_clear_history else 0
+def _flag(answer: Answer) -> int:
+    """The choice's ``flag``: 2 (or the one asked for) for need_clear_history, 3 or 4 when asked, else 0."""
     if answer.need_clear_history:
+        return answer.flag or 2
+    return answer.flag if answer.flag in (HIDE, WITHDRAW) else 0
+
+
+def _choice_extras(answer: Answer, choice: dict, flag: int | None = None) -> dict:
+    choice["flag"] = _flag(answer) if flag is None else flag
+    if choice["flag"]:
         choice["ban_round"] = answer.ban_round if answer.ban_round is not None else -1
     return choice
 
@@ -283,9 +412,28 @@ def _tool_call_deltas(calls: list) -> list[list[dict]]:
     return deltas
 
 
-def stream_events(answer: Answer, usage: dict | None, rid: str, model: str) -> list[dict]:
+@dataclass(frozen=True)
+class StreamShape:
+    """What a stream carries beside the answer: ``usage_chunk`` (``include_usage``) a last ``choices: []`` chunk
+    with the usage, or with ``on_last_chunk`` the usage on the last choice chunk instead; ``every_chunk``
+    (``chunk_include_usage``) the usage so far on every chunk; ``search_status`` a search status packet first."""
+
+    usage_chunk: bool = False
+    every_chunk: bool = False
+    on_last_chunk: bool = False
+    search_status: bool = False
+
+
+def _usage_so_far(usage: dict, share: float) -> dict:
+    completion = round(usage["completion_tokens"] * share)
+    return {"prompt_tokens": usage["prompt_tokens"], "completion_tokens": completion,
+            "total_tokens": usage["prompt_tokens"] + completion}
+
+
+def stream_events(answer: Answer, usage: dict, rid: str, model: str, shape: StreamShape = StreamShape()) -> list[dict]:
     """The chunks of a v2 stream: reasoning first, then the answer or its tool calls, then the finish
-    (and a last ``choices: []`` chunk with the usage when asked for); ``data: [DONE]`` follows them."""
+    (and a last ``choices: []`` chunk with the usage when asked for); ``data: [DONE]`` follows them.
+    A withdrawn answer (flag 4) streams unflagged until its last chunk, which withdraws it."""
     deltas = [{"reasoning_content": piece} for piece in chunk(answer.reasoning)]
     deltas += [{"content": piece} for piece in chunk(answer.text)]
     deltas += [{"tool_calls": piece} for piece in _tool_call_deltas(answer.tool_calls or [])]
@@ -293,16 +441,27 @@ def stream_events(answer: Answer, usage: dict | None, rid: str, model: str) -> l
         deltas[0] = {"role": "assistant", **deltas[0]}
     events = []
     results = _search_results(answer)
+    withdrawn = _flag(answer) == WITHDRAW
+
+    def event(choices: list, **fields) -> dict:
+        return {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                "choices": choices, **fields}
+
+    if shape.search_status:
+        # where delta_tag rides (the choice or the chunk) is not confirmed: the packet carries it in both
+        status = {"index": 0, "delta": {}, "delta_tag": "search_status", "finish_reason": None}
+        events.append(event([_choice_extras(answer, status, 0 if withdrawn else None)], delta_tag="search_status"))
     for i, delta in enumerate(deltas + [{}]):
         last = i == len(deltas)
         choice = {"index": 0, "delta": delta, "finish_reason": _FINISH.get(answer.finish_reason, "stop") if last else None}
-        event = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                 "choices": [_choice_extras(answer, choice)]}
+        events.append(event([_choice_extras(answer, choice, 0 if withdrawn and not last else None)]))
         if results and (i == 0 or last):
-            event["search_results"] = results
-        events.append(event)
-    if usage is not None:
-        events.append({"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                       "choices": [], "usage": usage})
+            events[-1]["search_results"] = results
+    if shape.every_chunk:
+        for index, item in enumerate(events, start=1):
+            item["usage"] = usage if index == len(events) else _usage_so_far(usage, index / len(events))
+    if shape.on_last_chunk:
+        events[-1]["usage"] = usage
+    elif shape.usage_chunk:
+        events.append(event([], usage=usage))
     return events
-

@@ -27,6 +27,7 @@ that quotes its topic.
 
 from .chunks import chunk
 from .compose import compose, compose_v2
-from .request import DEFAULT_LONG_CHARS, LONG_WORDS, SAFETY_TRIGGERS, Answer
+from .request import DEFAULT_LONG_CHARS, FLAG_TRIGGERS, HIDE, LONG_WORDS, SAFETY_TRIGGERS, WITHDRAW, Answer
 
-__all__ = ["Answer", "compose", "compose_v2", "chunk", "SAFETY_TRIGGERS", "LONG_WORDS", "DEFAULT_LONG_CHARS"]
+__all__ = ["Answer", "compose", "compose_v2", "chunk", "SAFETY_TRIGGERS", "FLAG_TRIGGERS", "HIDE", "WITHDRAW",
+           "LONG_WORDS", "DEFAULT_LONG_CHARS"]

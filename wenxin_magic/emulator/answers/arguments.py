@@ -30,15 +30,40 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _SKIP = object()  # an optional field the question says nothing about: the function's default applies
 
 
+_PROSE_WORDS = ("answer", "summary", "content", "text", "description", "explanation", "reply", "response", "回答",
+                "摘要", "内容")
+
+
 class _Source:
     """Where argument values come from: the question, the place a call is about, and the question's numbers,
-    handed to numeric fields in turn so that ``divide(a, b)`` gets both operands."""
+    handed to numeric fields in turn so that ``divide(a, b)`` gets both operands.
 
-    def __init__(self, question: str, place: str | None):
+    For a whole JSON answer (``every_field``) every property is filled, a field named like an answer gets
+    ``prose``, and ``root`` resolves local ``$ref``s (``#/$defs/…``, as pydantic writes them)."""
+
+    def __init__(self, question: str, place: str | None, *, prose: str | None = None, every_field: bool = False,
+                 root: dict | None = None):
         self.question = question
         self.place = place
         self.numbers = _NUMBER.findall(question)
         self.taken = 0
+        self.prose = prose
+        self.every_field = every_field
+        self.root = root or {}
+
+    def schema(self, prop) -> dict:
+        """``prop`` with a local ``$ref`` followed (a few levels: a schema may refer to itself)."""
+        prop = _resolved(prop)
+        for _ in range(8):  # a branch of anyOf may itself be a $ref (pydantic's Optional[Model])
+            ref = prop.get("$ref")
+            if not (isinstance(ref, str) and ref.startswith("#/")):
+                break
+            target = self.root
+            for part in ref[2:].split("/"):
+                target = target.get(part) if isinstance(target, dict) else None
+            prop = _resolved({**{k: v for k, v in prop.items() if k != "$ref"},
+                              **(target if isinstance(target, dict) else {})})
+        return prop
 
     def number(self) -> str | None:
         if not self.numbers:
@@ -56,13 +81,25 @@ def fill_arguments(fn: dict, question: str, place: str | None = None, *, optiona
     return _object_value(params, _Source(question, place), optional_places)
 
 
+def json_answer(schema: dict, question: str, prose: str):
+    """A JSON value that meets ``schema`` (a response_format's json_schema): every property of every object, of
+    its type and within its enum and bounds, nested objects and arrays too; fields named like an answer get
+    ``prose``, the others what the question says, as a tool's arguments do."""
+    source = _Source(question, None, prose=prose, every_field=True, root=schema)
+    top = source.schema(schema)
+    if _type(top) is None and "properties" in top:
+        top = {**top, "type": "object"}
+    return _field_value("answer", top, True, source, False)
+
+
 def _object_value(schema: dict, source: _Source, optional_places: bool = False) -> dict:
     props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
     listed = schema.get("required") if isinstance(schema.get("required"), list) else []
     required = [r for r in listed if isinstance(r, str)]
     args: dict = {}
     for name, prop in props.items():
-        value = _field_value(name, _resolved(prop), name in required, source, optional_places)
+        value = _field_value(name, source.schema(prop), name in required or source.every_field, source,
+                             optional_places)
         if value is not _SKIP:
             args[name] = value
     return args
@@ -136,6 +173,8 @@ def _names(question: str, value) -> bool:
 
 def _typed_value(name: str, prop: dict, ptype: str | None, is_place: bool, source: _Source):
     question = source.question
+    if ptype is None and source.every_field and isinstance(prop.get("properties"), dict):
+        ptype = "object"
     if ptype == "null":
         return None
     if is_place and ptype in (None, "string"):
@@ -183,7 +222,7 @@ def _bounded(value, prop: dict):
 
 def _array_value(prop: dict, source: _Source) -> list:
     """Items of the item schema: a list of numbers takes every number in the question, others one item."""
-    item = _resolved(prop.get("items")) if isinstance(prop.get("items"), dict) else {}
+    item = source.schema(prop.get("items")) if isinstance(prop.get("items"), dict) else {}
     item_type = _type(item)
     if item_type in _NUMERIC and not _enum(item) and source.numbers:
         convert = _number if item_type == "number" else _integer
@@ -191,7 +230,8 @@ def _array_value(prop: dict, source: _Source) -> list:
         if prop.get("uniqueItems") is True:
             values = list(dict.fromkeys(values))
         return values
-    return [_field_value("item", item, True, source, False)]
+    count = prop.get("minItems") if source.every_field and isinstance(prop.get("minItems"), int) else 1
+    return [_field_value("item", item, True, source, False) for _ in range(max(1, min(count, 8)))]
 
 
 def _string_value(name: str, prop: dict, is_place: bool, source: _Source) -> str:
@@ -201,6 +241,8 @@ def _string_value(name: str, prop: dict, is_place: bool, source: _Source) -> str
         if expression:
             return expression
     text = source.place if is_place and source.place else topic_of(source.question)
+    if source.prose and any(word in name.lower() for word in _PROSE_WORDS):
+        text = source.prose
     limit = prop.get("maxLength")
     return text[:limit] if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else text
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 from ...api import COMPLETION, estimate_tokens
+from .arguments import json_answer
 from .fixes import error_answer, failure_of
 from .prose import (add_citations, asks_my_name, asks_your_name, continue_text, dedupe, filler, fit_length,
                     generic_answer, greeting, is_follow_up, is_greeting, match_topic, reasoning_text, remembered_name,
                     search_info_for, self_intro, signature, topic_answer)
-from .request import SAFETY_TRIGGERS, Answer, Context, content_of, is_chinese, topic_of, wanted_length
+from .request import FLAG_TRIGGERS, SAFETY_TRIGGERS, Answer, Context, content_of, is_chinese, topic_of, wanted_length
 from .snippets import asks_for_code, code_answer
 from .tables import table_answer, table_of
 from .tools import first_tool_calls, function_results_answer, next_tool_calls, tool_results_answer, v1_function_call
@@ -43,8 +44,11 @@ def _shaped(ctx: Context, text: str, topic: str, body: dict, *, search: bool, re
     if ctx.penalty >= 1.5 and not ctx.context:  # a code block keeps its repeated lines
         text = dedupe(text)
     answer = Answer(text=text)
-    as_json = body.get("response_format") == "json_object"
-    if as_json:
+    as_json = body.get("response_format") in ("json_object", "json_schema")
+    schema = body.get("json_schema") if body.get("response_format") == "json_schema" else None
+    if isinstance(schema, dict):
+        answer.text = json.dumps(json_answer(schema, ctx.question, text), ensure_ascii=False, indent=2)
+    elif as_json:
         answer.text = json.dumps({"model": ctx.model, "topic": topic, "answer": text}, ensure_ascii=False, indent=2)
     if search and _wants_search(body):
         answer.search_info = search_info_for(ctx, topic)
@@ -58,7 +62,8 @@ def _shaped(ctx: Context, text: str, topic: str, body: dict, *, search: bool, re
 
 def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars: int | None = None) -> Answer:
     """The answer to a v2 (OpenAI-style) request for ``model``: the v1 composer's, plus several tool calls
-    in one round, answers that use every tool result, and ``reasoning`` text when the model thinks aloud."""
+    in one round, answers that use every tool result, ``reasoning`` text when the model thinks aloud, JSON that
+    follows a ``json_schema`` response format, and ``flag`` 3 or 4 when the question has a flag trigger word."""
     view = _v1_view(body)
     ctx = Context(model, "chat", view, answer_chars)
     answer = _safety_refusal(ctx)
@@ -77,6 +82,10 @@ def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars:
         answer = _shaped(ctx, text, topic, view, search=True)
     if reasoning:
         answer.reasoning = reasoning_text(ctx, topic, calls)
+    question = ctx.user_turns[-1] if ctx.user_turns and last_role == "user" else ""
+    flag = next((flag for word, flag in FLAG_TRIGGERS.items() if word in question), None)
+    if flag is not None:
+        answer.flag, answer.ban_round = flag, -1
     return answer
 
 
@@ -93,6 +102,11 @@ def _v1_view(body: dict) -> dict:
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_object":
         view["response_format"] = "json_object"
+    elif isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        # answered as the schema says; without a usable schema, as a JSON object
+        view["response_format"] = "json_schema"
+        described = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else {}
+        view["json_schema"] = described.get("schema")
     search = body.get("web_search")
     if isinstance(search, dict) and search.get("enable") is True:
         view["enable_trace"] = True

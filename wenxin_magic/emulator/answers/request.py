@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from ...api import COMPLETION
 
 SAFETY_TRIGGERS = ("敏感测试", "unsafe-demo")
+# v2 only: a question with one of these is answered, and the answer flagged 3 (do not display) or 4 (withdraw)
+FLAG_TRIGGERS = {"hide-demo": 3, "withdraw-demo": 4}
+HIDE, WITHDRAW = 3, 4
 LONG_WORDS = ("长文", "详细", "long", "in detail", "detailed")
 DEFAULT_LONG_CHARS = 2000
 _MAX_CHARS = 200_000
