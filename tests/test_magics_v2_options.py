@@ -128,3 +128,30 @@ def test_the_grid_says_why_a_column_is_empty(flagged):
     assert run.error is None, run.text
     final = run.final()
     assert final.count("not to be displayed (flag 3)") == 2 and HIDDEN_ANSWER not in run.text
+
+
+# -- the model catalog and the service's list ------------------------------------------------------------------
+
+def test_models_shows_each_v2_price_and_the_catalogs_date(kernel):
+    run = kernel.run("%wenxin models")
+    assert run.error is None, run.text
+    final, plain = run.final(), run.final("text/plain")
+    assert "¥ in / out per M tokens" in final and "%wenxin models --remote" in final
+    expected = kernel.value("{s.id: wenxin_magic.magics._price_text(s) for s in wenxin_magic.api.V2_MODELS}")
+    for model, price in expected.items():
+        row = next(line for line in plain.splitlines() if line.startswith(model + " "))
+        assert f" {price} " in row, row
+    date = kernel.value("getattr(wenxin_magic.api, 'CATALOG_DATE', None)")
+    assert (date is None and "The model tables:" in plain) or f"The model catalog of {date}" in plain
+
+
+def test_models_remote_shows_what_the_key_can_call_beside_the_catalog(kernel):
+    # needs the client's list_models() and the emulator's GET /v2/models (the api and emulator sides of issue 20)
+    run = kernel.run("%wenxin models --remote")
+    assert run.error is None and not run.stderr, run.text
+    listed = kernel.value("session.remote_models()")
+    plain = run.final("text/plain")
+    assert "ernie-4.5-turbo-32k" in listed and f"{len(listed)} model(s) this key can call" in plain
+    assert "as the built-in emulator lists them" in plain
+    row = next(line for line in plain.splitlines() if line.startswith("ernie-4.5-turbo-32k "))
+    assert " yes " in row

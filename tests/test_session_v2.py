@@ -75,6 +75,17 @@ def test_a_search_status_packet_adds_no_text(v2_session):
     assert reply.error is None and reply.text == "A plain answer." and reply.status is None
 
 
+def test_searching_shows_while_the_status_packet_is_the_latest(v2_session):
+    # needs the api's ChatChunk.status (issue 20's api side): passes once the branches are merged
+    seen: list[tuple] = []
+    v2_session.subscribe(lambda event: seen.append((event.reply.status, event.reply.text,
+                                                    footer(event.reply, streaming=True)))
+                         if event.kind == "delta" else None)
+    reply = v2_session.ask("search-me", model="ernie-4.5-turbo-32k")
+    assert seen[0][:2] == ("searching", "") and "searching…" in seen[0][2]
+    assert seen[-1][0] is None and reply.text == "A plain answer."
+
+
 class _Part(ChatChunk):
     """A chunk as the api shapes it with notes, a status and a flag (the neutral chunk's newer fields)."""
 

@@ -389,7 +389,11 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
     Subcommand("help", "options and subcommands, or one subcommand in detail",
                (Argument(("subcommand",), {"nargs": "?", "metavar": "SUBCOMMAND", "help": "a subcommand to explain"}),)),
-    Subcommand("models", "the model tables of both APIs: name, API, endpoint, kind, input limit, what it takes"),
+    Subcommand("models", "the model tables of both APIs: name, API, endpoint, kind, input limit, what it takes, "
+                         "v2 prices and the catalog's date", (
+        Argument(("--remote",), {"action": "store_true",
+                                 "help": "ask the service which models this key can call (GET /v2/models), beside "
+                                         "the catalog"}),)),
     Subcommand("use", "make MODEL (or a deployed endpoint) the conversation's model", (
         Argument(("model",), {"nargs": "?", "metavar": "MODEL", "help": "registry model name (%%wenxin models lists them)"}),
         _chat_option(),
