@@ -45,7 +45,7 @@ def flagged(module_kernel_factory, shapes):
 
 
 def v2_requests(kernel) -> list[dict]:
-    return kernel.value("[r for r in session.backend.emulator.requests if r['path'] == '/v2/chat/completions']")
+    return kernel.value("[r for r in session.backend.start_emulator().requests if r['path'] == '/v2/chat/completions']")
 
 
 def test_param_values_reach_the_request_as_json_or_text(kernel):
@@ -155,3 +155,19 @@ def test_models_remote_shows_what_the_key_can_call_beside_the_catalog(kernel):
     assert "as the built-in emulator lists them" in plain
     row = next(line for line in plain.splitlines() if line.startswith("ernie-4.5-turbo-32k "))
     assert " yes " in row
+
+
+def test_reasoning_traits_are_defaults_a_cell_overrides(kernel):
+    kernel.run("%config WenxinMagics.think = True\n%config WenxinMagics.effort = 'medium'")
+    kernel.run("%%wenxin -m qwen3-235b-a22b -c traits\n你好")
+    params = kernel.value("session.last_reply.params")
+    assert (params["think"], params["effort"]) == (True, "medium")
+    kernel.run("%%wenxin -m qwen3-235b-a22b -c traits --no-think\n你好")
+    params = kernel.value("session.last_reply.params")
+    assert params["think"] is False and params["effort"] == "medium"
+    run = kernel.run("%config WenxinMagics.thinking_budget = 99")
+    assert "at least 100" in run.text
+    assert kernel.value("get_ipython().find_magic('wenxin').__self__.thinking_budget") is None
+    kernel.run("%config WenxinMagics.think = None\n%config WenxinMagics.effort = None")
+    kernel.run("%%wenxin -m qwen3-235b-a22b -c traits\n你好")
+    assert not {"think", "effort", "thinking_budget"} & set(kernel.value("session.last_reply.params"))

@@ -10,8 +10,8 @@ from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe
 
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_CHAT_PATH, V2_MODELS, QianfanError
 from .driver import OnScreen, add_hint, drive
-from .parsers import FORMATS, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate, interpolate_template
-from .parsers import near_subcommand, parse_cell_args
+from .parsers import EFFORTS, FORMATS, MIN_THINKING_BUDGET, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate
+from .parsers import interpolate_template, near_subcommand, parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
 from .tool_lookup import ToolLookupError, find_tools
 
@@ -102,6 +102,12 @@ class WenxinMagics(Magics):
     interpolate = Bool(True, help="Fill {variables} from the notebook into prompts.").tag(config=True)
     temperature = Float(None, allow_none=True, help=_trait_help("temperature")).tag(config=True)
     top_p = Float(None, allow_none=True, help=_trait_help("top_p")).tag(config=True)
+    think = Bool(None, allow_none=True, help="Default reasoning switch (--think / --no-think): True, False, or None "
+                 "for the model's own default.").tag(config=True)
+    thinking_budget = Int(None, allow_none=True, help="Default --thinking-budget: tokens a reasoning model may think "
+                          "for, at least 100.").tag(config=True)
+    effort = Enum(EFFORTS, default_value=None, allow_none=True, help="Default --effort of reasoning models."
+                  ).tag(config=True)
     timeout = Float(60.0, help="Seconds without a byte from the service before giving up.").tag(config=True)
     max_retries = Int(2, help="Retries of transient errors (rate limits, busy).").tag(config=True)
     trim_history = Bool(False, help="Drop the oldest turns when a conversation outgrows the model.").tag(config=True)
@@ -135,6 +141,13 @@ class WenxinMagics(Magics):
             except QianfanError as err:
                 raise TraitError(f"WenxinMagics.{name} must be {err.allowed}, got {value!r}.") from None
         return value
+
+    @validate("thinking_budget")
+    def _check_budget(self, proposal):
+        if proposal["value"] is not None and proposal["value"] < MIN_THINKING_BUDGET:
+            raise TraitError(f"WenxinMagics.thinking_budget must be at least {MIN_THINKING_BUDGET} tokens (or None), "
+                             f"got {proposal['value']!r}.")
+        return proposal["value"]
 
     @validate("max_tool_rounds", "max_tool_result_chars", "context_chars")
     def _check_positive(self, proposal):
@@ -246,8 +259,9 @@ class WenxinMagics(Magics):
         params = {}
         if self.temperature is not None:
             params["temperature"] = self.temperature
-        if self.top_p is not None:
-            params["top_p"] = self.top_p
+        for name in ("top_p", "think", "thinking_budget", "effort"):
+            if getattr(self, name) is not None:
+                params[name] = getattr(self, name)
         params.update(args.params())
         return params
 
