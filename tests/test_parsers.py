@@ -334,5 +334,6 @@ def test_bad_reasoning_controls_say_what_is_allowed(line, named):
 
 def test_help_lists_the_new_options():
     text = help_text()
-    for option in ("--param NAME=VALUE", "--think", "--no-think", "--thinking-budget N", "--effort"):
+    for option in ("--param NAME=VALUE", "--think", "--no-think", "--thinking-budget N", "--effort",
+                   "%wenxin models [--remote]"):
         assert option in text
