@@ -126,3 +126,12 @@ def test_the_first_chunks_notes_join_the_replys_notes():
                            "think: ernie-x1.1 always thinks; nothing was sent for it"]
     assert statuses[0] == "searching" and statuses[-1] is None and reply.text == "answer"
     assert "ℹ think: ernie-x1.1 always thinks" in ReplyView(reply).html()
+
+
+def test_a_flagged_batch_row_says_why_it_has_no_answer(v2_session):
+    run = v2_session.batch("{item}", ["a plain question", "hide-me"], model="ernie-4.5-turbo-32k")
+    plain, hidden = run.replies()
+    assert plain.text == "A plain answer." and hidden.text == "" and hidden.flag == 3
+    rows = {row.item: row for row in run.rows}
+    assert rows["a plain question"].status == "done" and rows["a plain question"].error is None
+    assert rows["hide-me"].status == "failed" and "flag 3" in rows["hide-me"].error
