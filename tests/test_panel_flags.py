@@ -48,3 +48,24 @@ async def test_the_panel_says_why_and_drops_the_round(session_factory, shapes, q
         assert len(session.history("flags")) == 2
     finally:
         panel.close()
+
+
+async def test_the_params_box_sends_extra_fields(session_factory, shapes):
+    session = session_factory(environ={"QIANFAN_API_KEY": V2_TEST_KEY, "QIANFAN_BASE_URL": shapes.base_url},
+                              offline=False)
+    panel = ChatPanel(session, chat="params", model="ernie-4.5-turbo-32k")
+    try:
+        panel.params.value = 'seed=42 user=alice \'stop=["END"]\''
+        reply = await send(panel, "hello")
+        assert reply.error is None and reply.text
+        body = shapes.requests[-1]
+        assert (body["seed"], body["user"], body["stop"]) == (42, "alice", ["END"])
+        assert reply.params["seed"] == 42
+        sent = len(shapes.requests)
+        panel.params.value = "model=ernie-5.1"
+        assert await send(panel, "again") is None
+        assert len(shapes.requests) == sent  # nothing went out
+        assert "params:" in panel.status.value and "-m/--model" in panel.status.value
+        assert panel.input.value == "again"  # the question is back in the box
+    finally:
+        panel.close()

@@ -123,6 +123,20 @@ def _param(text: str) -> tuple[str, object]:
     return name, parsed
 
 
+def parse_params(text: str) -> dict[str, object]:
+    """``NAME=VALUE NAME=VALUE ...`` (the panel's extra parameters box) as --param reads each one."""
+    values: dict[str, object] = {}
+    for token in split_line(text):
+        try:
+            name, value = _param(token)
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"{err}.") from None
+        if name in values:
+            raise UsageError(f"{name} is given twice; give it once.")
+        values[name] = value
+    return values
+
+
 def _thinking_budget(text: str) -> int:
     try:
         value = int(text)
