@@ -21,10 +21,9 @@ import ipywidgets as w
 from .api import CHAT, MODELS, PARAMETERS, V2_MODELS
 from .display import ReplyView, Throttle, html_bundle
 from .interrupts import cancel_on_interrupt, main_thread_loop, note_tool_call, rewatch_if_lost
-from .parsers import UsageError, parse_params
 from .sanitize import safe_html
 from .session import Reply, Session, TurnEvent, get_session
-from .tool_lookup import ToolLookupError, find_tools, split_tool_names
+from .tool_lookup import ParamError, ToolLookupError, find_tools, read_params, split_tool_names
 
 NEW_CHAT = "＋ new conversation"
 
@@ -300,14 +299,14 @@ class ChatPanel:
             tools = self._named_tools()
             extra = {"tools": tools, "approve": self._approval if self.approve.value else False,
                      "tools_loop": self._main_loop, "on_call": note_tool_call} if tools else {}
-            params = {"temperature": round(self.temperature.value, 2), **parse_params(self.params.value)}
+            params = {"temperature": round(self.temperature.value, 2), **read_params(self.params.value)}
             reply = await self.session.aask(prompt, chat=self.chat, raise_on_error=False, **params, **extra)
         except asyncio.CancelledError:
             reply = self.session.last_reply
         except ToolLookupError as err:  # the tools box names no function: said as --tools says it, the text kept
             self._not_sent(prompt, f"tools: {err}")
-        except UsageError as err:  # the params box: said as --param says it, the text kept
-            self._not_sent(prompt, f"params: {err}")
+        except ParamError as err:  # the params box: said as --param says it, the text kept
+            self._not_sent(prompt, f"params: {err}.")
         except Exception as err:  # a bad prompt or setting: said in words, the text kept
             self._not_sent(prompt, f"{type(err).__name__}: {err}")
         finally:

@@ -9,15 +9,13 @@ IPython so every rule here has a fast unit test.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Callable
 
 from .api import PARAMETERS, Parameter, QianfanError
-from .tool_lookup import ToolLookupError, split_tool_names
+from .tool_lookup import ParamError, ToolLookupError, read_param, split_tool_names
 
 FORMATS = ("markdown", "text", "code", "json")
 
@@ -87,54 +85,15 @@ def _positive(option: str, most: int | None = None):
     return convert
 
 
-# keywords of a turn that are not request fields, or fields that options of their own set
-RESERVED_PARAMS = {
-    "model": "-m/--model", "messages": "the cell body", "stream": "--no-stream", "endpoint": "--endpoint",
-    "chat": "-c/--chat", "system": "-s/--system", "new": "--new", "completion": "--completion",
-    "function_name": None, "raise_on_error": None, "tools": "--tools", "functions": "--tools", "approve": "--approve",
-    "on_call": None, "on_start": None, "on_delta": None, "max_tool_rounds": "%config WenxinMagics.max_tool_rounds",
-    "tools_loop": None,
-}
 MIN_THINKING_BUDGET = 100
 EFFORTS = ("low", "medium", "high")
 
 
 def _param(text: str) -> tuple[str, object]:
-    """``NAME=VALUE`` of --param: VALUE is JSON when it parses as JSON, else the text as written.
-
-    Only ``json.loads`` reads it: a value is data, never code or another option.
-    """
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        got = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text):,} characters)"
-        raise argparse.ArgumentTypeError(f"--param takes NAME=VALUE, NAME a request field such as seed or "
-                                         f"metadata (letters, digits, _), got {got}")
-    if name in RESERVED_PARAMS:
-        instead = RESERVED_PARAMS[name]
-        raise argparse.ArgumentTypeError(f"--param {name}=... is not a request field it may set"
-                                         + (f"; use {instead}" if instead else ""))
     try:
-        parsed = json.loads(value)
-    except ValueError:
-        return name, value
-    if isinstance(parsed, float) and not math.isfinite(parsed):  # NaN and Infinity are not JSON the service reads
-        return name, value
-    return name, parsed
-
-
-def parse_params(text: str) -> dict[str, object]:
-    """``NAME=VALUE NAME=VALUE ...`` (the panel's extra parameters box) as --param reads each one."""
-    values: dict[str, object] = {}
-    for token in split_line(text):
-        try:
-            name, value = _param(token)
-        except argparse.ArgumentTypeError as err:
-            raise UsageError(f"{err}.") from None
-        if name in values:
-            raise UsageError(f"{name} is given twice; give it once.")
-        values[name] = value
-    return values
+        return read_param(text)
+    except ParamError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _thinking_budget(text: str) -> int:
