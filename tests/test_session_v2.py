@@ -135,3 +135,15 @@ def test_a_flagged_batch_row_says_why_it_has_no_answer(v2_session):
     rows = {row.item: row for row in run.rows}
     assert rows["a plain question"].status == "done" and rows["a plain question"].error is None
     assert rows["hide-me"].status == "failed" and "flag 3" in rows["hide-me"].error
+
+
+def test_a_resumed_conversation_leaves_a_withdrawn_round_out(v2_session, session_factory, shapes):
+    v2_session.ask("a first question", model="ernie-4.5-turbo-32k", chat="resumed-flags")
+    v2_session.ask("withdraw-me", chat="resumed-flags")
+    kept = v2_session.history("resumed-flags")
+    assert len(kept) == 2
+    later = session_factory(environ={"QIANFAN_API_KEY": V2_TEST_KEY, "QIANFAN_BASE_URL": shapes.base_url},
+                            offline=False)
+    conv = later.resume("resumed-flags")
+    assert later.history("resumed-flags") == kept and len(conv.turns) == 1
+    assert conv.removed and conv.removed[-1].reply.flag == 4 and conv.removed[-1].reply.text == ""
