@@ -448,6 +448,31 @@ async def test_a_token_limit_makes_starts_wait():
     assert pacer.state("m").token_estimate == 300
 
 
+def split_limits(requests=None, input_tokens=None, output_tokens=None, remaining_requests=None):
+    """v2's spelling: the token limits split into input and output, no whole-token limit."""
+    return SimpleNamespace(limit_requests=requests, limit_tokens=None, remaining_requests=remaining_requests,
+                           remaining_tokens=None, limit_input_tokens=input_tokens, limit_output_tokens=output_tokens,
+                           remaining_input_tokens=None, remaining_output_tokens=None)
+
+
+@pytest.mark.parametrize("split, expected", [
+    # 100 prompt tokens each against 350 input tokens: three fit in a window
+    ({"input_tokens": 350, "output_tokens": 100_000}, [0, 0, 0, 61, 61, 61, 122]),
+    # 200 completion tokens each against 450 output tokens: two fit in a window
+    ({"input_tokens": 100_000, "output_tokens": 450}, [0, 0, 61, 61, 122, 122, 183]),
+])
+async def test_v2s_split_token_limits_make_starts_wait(split, expected):
+    clock = FakeTime()
+    pacer = pacer_on(clock)
+    starts = await run_requests(pacer, clock, 7, lambda: FakeReply(usage=FakeUsage(100, 200),
+                                                                    rate_limit=split_limits(1000, **split)))
+    assert starts == expected
+    window = pacer.state("m")
+    assert (window.limit_input_tokens, window.limit_output_tokens) == (split["input_tokens"], split["output_tokens"])
+    assert (window.estimate("input_tokens"), window.estimate("output_tokens")) == (100, 200)
+    assert window.limit_tokens is None
+
+
 async def test_keys_are_independent():
     clock = FakeTime()
     pacer = pacer_on(clock)

@@ -259,3 +259,81 @@ def test_empty_namespace_changes_only_escapes(text):
 @given(st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=60))
 def test_text_without_braces_is_untouched(text):
     assert interpolate(text, NS) == text
+
+
+# -- any request field, and the reasoning controls ---------------------------------------------
+@pytest.mark.parametrize("value, parsed", [
+    ("42", 42), ("0.5", 0.5), ("true", True), ("null", None), ('{"a": [1, "x"]}', {"a": [1, "x"]}),
+    ('"quoted"', "quoted"), ("plain words", "plain words"), ("short_think", "short_think"), ("NaN", "NaN"),
+    ("", ""), ("a=b", "a=b"),
+])
+def test_param_values_are_json_when_they_parse_else_text(value, parsed):
+    args = parse_cell_args(f"--param name={split_quote(value)}")
+    assert args.params() == {"name": parsed}
+
+
+def split_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def test_params_repeat_and_join_the_options():
+    args = parse_cell_args("-t 0.3 --param seed=7 --param metadata='{\"k\": \"v\"}' --param thinking_strategy="
+                           "chain_of_draft")
+    assert args.params() == {"temperature": 0.3, "seed": 7, "metadata": {"k": "v"},
+                             "thinking_strategy": "chain_of_draft"}
+
+
+@pytest.mark.parametrize("line, named", [
+    ("--param seed", "NAME=VALUE"),
+    ("--param =3", "NAME=VALUE"),
+    ("--param 9lives=3", "letters, digits, _"),
+    ("--param 'a b=3'", "letters, digits, _"),
+    ("--param model=ernie-5.1", "-m/--model"),
+    ("--param messages=[]", "the cell body"),
+    ("--param stream=false", "--no-stream"),
+    ("--param on_delta=print", "not a request field"),
+    ("--param seed=1 --param seed=2", "given twice"),
+    ("-t 0.5 --param temperature=0.7", "--temperature"),
+    ("--think --param think=false", "--think"),
+])
+def test_a_bad_param_says_what_is_allowed(line, named):
+    with pytest.raises(UsageError, match=re.escape(named)):
+        parse_cell_args(line)
+
+
+def test_a_param_value_never_becomes_an_option_or_code():
+    args = parse_cell_args("--param 'user=--model x; __import__(\"os\").system(\"true\")'")
+    assert args.model is None and args.params() == {"user": '--model x; __import__("os").system("true")'}
+    filled = parse_cell_args("--param user={who}", fill=lambda token: token.replace("{who}", "-m evil"))
+    assert filled.model is None and filled.params() == {"user": "-m evil"}
+
+
+@pytest.mark.parametrize("line, params", [
+    ("--think", {"think": True}),
+    ("--no-think", {"think": False}),
+    ("--thinking-budget 100", {"thinking_budget": 100}),
+    ("--think --thinking-budget 4096 --effort high", {"think": True, "thinking_budget": 4096, "effort": "high"}),
+    ("--effort low", {"effort": "low"}),
+])
+def test_reasoning_controls_become_params(line, params):
+    assert parse_cell_args(line).params() == params
+
+
+@pytest.mark.parametrize("line, named", [
+    ("--think --no-think", "not allowed with"),
+    ("--thinking-budget 99", "at least 100"),
+    ("--thinking-budget lots", "at least 100"),
+    ("--effort max", "low"),
+])
+def test_bad_reasoning_controls_say_what_is_allowed(line, named):
+    with pytest.raises(UsageError, match=re.escape(named)):
+        parse_cell_args(line)
+
+
+def test_help_lists_the_new_options():
+    text = help_text()
+    for option in ("--param NAME=VALUE", "--think", "--no-think", "--thinking-budget N", "--effort",
+                   "%wenxin models [--remote]"):
+        assert option in text

@@ -143,3 +143,12 @@ def test_a_word_longer_than_any_subcommand_is_not_compared(monkeypatch):
     assert near_subcommand("a" * 30000) is None
     with pytest.raises(AssertionError):  # the guard, not the comparison, let it through
         near_subcommand("hisotry")
+
+
+def test_invalid_model_points_to_the_remote_list():
+    from wenxin_magic.api import QianfanError
+    from wenxin_magic.driver import add_hint
+
+    err = add_hint(QianfanError("The model does not exist or you do not have access to it.", code="invalid_model",
+                                status=401))
+    assert "`%wenxin models --remote` lists what this key can call" in str(err)

@@ -135,3 +135,17 @@ async def test_a_wrong_spec_is_said_in_the_same_words_by_the_magic_and_the_panel
     reply, status = await through_the_panel(session, spec)
     assert reply is None and f"tools: {said}" in status
     assert model_requests(emu) == []  # nothing was sent by either
+
+
+def test_request_fields_are_read_by_one_rule_for_cells_and_the_panel():
+    import pytest as _pytest
+
+    from wenxin_magic.tool_lookup import ParamError, read_param, read_params
+
+    assert read_params('seed=42 think=true \'stop=["END"]\' note=plain') == {
+        "seed": 42, "think": True, "stop": ["END"], "note": "plain"}
+    assert read_param("user=--model x") == ("user", "--model x")
+    for bad, said in (("seed=1 seed=2", "given twice"), ("model=x", "-m/--model"), ("x", "NAME=VALUE"),
+                      ("'open", "check the quotes")):
+        with _pytest.raises(ParamError, match=said):
+            read_params(bad)

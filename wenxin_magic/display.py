@@ -40,7 +40,12 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
     """model · tokens · latency · anything unusual about how it ended."""
     parts = [reply.label]
     if streaming and not reply.done:
-        parts.append("thinking…" if reply.thinking else f"{len(reply.text):,} characters so far…")
+        if reply.hidden:
+            parts.append("withdrawn" if reply.flag == 4 else "not shown")
+        elif reply.status == "searching" and not reply.text:
+            parts.append("searching…")
+        else:
+            parts.append("thinking…" if reply.thinking else f"{len(reply.text):,} characters so far…")
         return " · ".join(parts)
     if reply.usage is not None and reply.usage.total_tokens:
         tokens = f"{reply.usage.prompt_tokens} + {reply.usage.completion_tokens} tokens"
@@ -59,6 +64,8 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
         parts.append(f"finish: {reply.finish_reason}")
     if reply.is_truncated:
         parts.append("truncated")
+    if reply.hidden:
+        parts.append(f"flag {reply.flag}: " + ("withdrawn" if reply.flag == 4 else "not shown"))
     if reply.interrupted:
         parts.append("⏹ interrupted — partial answer" if reply.text else "⏹ interrupted")
     return " · ".join(parts)
@@ -106,12 +113,14 @@ class ReplyView:
     def html(self, *, streaming: bool = False) -> str:
         reply = self.reply
         body = safe_html(reply.text) if reply.text else ("<p>…</p>" if streaming and not reply.reasoning else "")
-        if reply.calls and not reply.text:
+        if (reply.calls and not reply.text) or reply.hidden:
             body = ""  # a round that only asked for calls: its blocks say what happened
         # notes belong to the question, so they show with its first reply only
         parts = [_quote(f"ℹ {_text(note)}") for note in reply.notes] if not reply.rounds else []
         parts += [self._thinking_html()] if reply.reasoning else []
         parts += [body] if body else []
+        if reply.hidden:
+            parts.append(_quote(f"⚠ {_text(reply.flag_reason)}."))
         if reply.search_results:
             parts.append(self._references_html())
         if reply.calls:
@@ -122,7 +131,11 @@ class ReplyView:
             parts.append(_quote(f"⏸ {_text(reply.tool_stop)}"))
         if reply.error is not None:
             parts.append(error_html(reply))
-        if reply.cleared_rounds:
+        if reply.cleared_rounds and reply.hidden:
+            rounds = ", ".join(str(int(n)) for n in reply.cleared_rounds)
+            parts.append(_quote(f"⚠ Round(s) {rounds} removed from the conversation (ban_round "
+                                f"{_text(reply.ban_round)})."))
+        elif reply.cleared_rounds:
             rounds = ", ".join(str(int(n)) for n in reply.cleared_rounds)
             parts.append(_quote(f"⚠ The service flagged this conversation as unsafe (ban_round "
                                 f"{_text(reply.ban_round)}) and asked to clear it: round(s) {rounds} removed."))
@@ -162,6 +175,8 @@ class ReplyView:
             notes.append(self.reply.tool_stop)
         if self.reply.function_call and not self.reply.calls:
             notes.append("Function call requested: " + json.dumps(self.reply.function_call, ensure_ascii=False))
+        if self.reply.hidden:
+            notes.append(f"{self.reply.flag_reason}.")
         if self.reply.error is not None:
             notes.append(f"Error: {self.reply.error}")
         return notes

@@ -25,6 +25,8 @@ _HINTS: dict[object, str] = {
     "tools": "Tools need a model that takes function calls: the `takes` column of `%wenxin models` says "
              "`functions` (v1) or `tools` (v2).",
     3: "`%wenxin models` lists the models.",
+    "invalid_model": "`%wenxin models --remote` lists what this key can call; `%wenxin models` what the catalog "
+                     "knows.",
     "resume": "%wenxin reset NAME forgets the kernel's turns of NAME.",
 }
 

@@ -10,8 +10,8 @@ from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe
 
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_CHAT_PATH, V2_MODELS, QianfanError
 from .driver import OnScreen, add_hint, drive
-from .parsers import FORMATS, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate, interpolate_template
-from .parsers import near_subcommand, parse_cell_args
+from .parsers import EFFORTS, FORMATS, MIN_THINKING_BUDGET, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate
+from .parsers import interpolate_template, near_subcommand, parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
 from .tool_lookup import ToolLookupError, find_tools
 
@@ -53,6 +53,31 @@ def _trait_help(name: str, what: str = "Default") -> str:
     return f"{what} {name}, {rule.range_text}: {rule.doc}."
 
 
+def _catalog_date() -> str | None:
+    from . import api
+
+    return getattr(api, "CATALOG_DATE", None)
+
+
+def _catalog_title() -> str:
+    dated = f"The model catalog of {_catalog_date()}" if _catalog_date() else "The model tables"
+    return (f"{dated}: v2 prices in ¥ per million tokens, input / output (an estimate; prices change). "
+            "%wenxin models --remote asks the service which models this key can call.")
+
+
+def _price_text(spec) -> str:
+    """A v2 model's price from the catalog: ``input / output``, ``free``, or ``—`` when not known."""
+    price = getattr(spec, "price", None)
+    if price is None:
+        return "—"
+    if getattr(price, "free", False):
+        return "free"
+    given, taken = getattr(price, "input", None), getattr(price, "output", None)
+    if not isinstance(given, (int, float)) or not isinstance(taken, (int, float)):
+        return "—"
+    return f"{given:g} / {taken:g}"
+
+
 # subcommand name -> the method that runs it; filled by @_handles, checked against SUBCOMMANDS by the tests
 _HANDLERS: dict[str, Callable] = {}
 
@@ -77,6 +102,12 @@ class WenxinMagics(Magics):
     interpolate = Bool(True, help="Fill {variables} from the notebook into prompts.").tag(config=True)
     temperature = Float(None, allow_none=True, help=_trait_help("temperature")).tag(config=True)
     top_p = Float(None, allow_none=True, help=_trait_help("top_p")).tag(config=True)
+    think = Bool(None, allow_none=True, help="Default reasoning switch (--think / --no-think): True, False, or None "
+                 "for the model's own default.").tag(config=True)
+    thinking_budget = Int(None, allow_none=True, help="Default --thinking-budget: tokens a reasoning model may think "
+                          "for, at least 100.").tag(config=True)
+    effort = Enum(EFFORTS, default_value=None, allow_none=True, help="Default --effort of reasoning models."
+                  ).tag(config=True)
     timeout = Float(60.0, help="Seconds without a byte from the service before giving up.").tag(config=True)
     max_retries = Int(2, help="Retries of transient errors (rate limits, busy).").tag(config=True)
     trim_history = Bool(False, help="Drop the oldest turns when a conversation outgrows the model.").tag(config=True)
@@ -110,6 +141,13 @@ class WenxinMagics(Magics):
             except QianfanError as err:
                 raise TraitError(f"WenxinMagics.{name} must be {err.allowed}, got {value!r}.") from None
         return value
+
+    @validate("thinking_budget")
+    def _check_budget(self, proposal):
+        if proposal["value"] is not None and proposal["value"] < MIN_THINKING_BUDGET:
+            raise TraitError(f"WenxinMagics.thinking_budget must be at least {MIN_THINKING_BUDGET} tokens (or None), "
+                             f"got {proposal['value']!r}.")
+        return proposal["value"]
 
     @validate("max_tool_rounds", "max_tool_result_chars", "context_chars")
     def _check_positive(self, proposal):
@@ -221,8 +259,9 @@ class WenxinMagics(Magics):
         params = {}
         if self.temperature is not None:
             params["temperature"] = self.temperature
-        if self.top_p is not None:
-            params["top_p"] = self.top_p
+        for name in ("top_p", "think", "thinking_budget", "effort"):
+            if getattr(self, name) is not None:
+                params[name] = getattr(self, name)
         params.update(args.params())
         return params
 
@@ -465,10 +504,35 @@ class WenxinMagics(Magics):
 
     @_handles("models")
     def _models(self, args):
+        if args.remote:
+            return self._remote_models()
         rows = [list(row) for row in self._model_rows()]
-        plain = [f"{name:<32} {api:<3} {path:<40} {kind:<10} {limit:<26} {takes}"
-                 for name, api, path, kind, limit, takes in rows]
-        self._show_table(["model", "API", "endpoint", "kind", "input limit", "takes"], rows, "\n".join(plain))
+        plain = [f"{name:<32} {api:<3} {path:<40} {kind:<10} {limit:<26} {price:<12} {takes}"
+                 for name, api, path, kind, limit, price, takes in rows]
+        title = _catalog_title()
+        self._show_table(["model", "API", "endpoint", "kind", "input limit", "¥ in / out per M tokens", "takes"],
+                         rows, "\n".join([title] + plain), title)
+
+    def _remote_models(self):
+        """``%wenxin models --remote``: what the service says this key can call, and what the catalog knows of it."""
+        try:
+            ids = self.session.remote_models()
+        except QianfanError as err:
+            raise UsageError(f"%wenxin models --remote: {add_hint(err)}") from None
+        catalog = {spec.id: spec for spec in V2_MODELS}
+        rows = [[model, "yes" if model in catalog else "no: sent as it is, the service judges it",
+                 _price_text(catalog.get(model))] for model in ids]
+        listed = set(ids)
+        unlisted = [model for model in catalog if model not in listed]
+        where = "the built-in emulator" if self.session.offline else "the Qianfan service"
+        title = (f"{len(ids)} model(s) this key can call, as {where} lists them; "
+                 f"{sum(model in catalog for model in ids)} of them in the catalog"
+                 + (f" of {_catalog_date()}" if _catalog_date() else "") + ".")
+        if unlisted:
+            more = f" and {len(unlisted) - 12} more" if len(unlisted) > 12 else ""
+            title += f" In the catalog but not listed for this key: {', '.join(unlisted[:12])}{more}."
+        plain = "\n".join([title] + [f"{model:<40} {known:<44} {price}" for model, known, price in rows])
+        self._show_table(["model", "in the catalog", "¥ in / out per M tokens"], rows, plain, title)
 
     @staticmethod
     def _model_rows():
@@ -477,14 +541,14 @@ class WenxinMagics(Magics):
             limit = f"{spec.max_input_chars} chars" + (f" / {spec.max_input_tokens} tokens"
                                                         if spec.max_input_tokens else "")
             takes = ", ".join(sorted(spec.params - {"stream", "user_id"}))
-            yield spec.name, "v1", spec.path or "(your deployed endpoint)", spec.kind, limit, takes
+            yield spec.name, "v1", spec.path or "(your deployed endpoint)", spec.kind, limit, "", takes
         for spec in V2_MODELS:
             features = (["reasoning"] if spec.reasoning else []) + sorted(spec.features)
             if spec.thinking_switch:
-                features.append("enable_thinking")
+                features.append(getattr(spec, "thinking_param", None) or "enable_thinking")
             twin = f" (twin of {spec.v1_twin})" if spec.v1_twin else ""
-            yield spec.id, "v2", V2_CHAT_PATH, "chat", f"{spec.max_input_tokens} tokens", \
-                ", ".join(features) + twin
+            limit = f"{spec.max_input_tokens} tokens" if spec.max_input_tokens else "not known"
+            yield spec.id, "v2", V2_CHAT_PATH, "chat", limit, _price_text(spec), ", ".join(features) + twin
 
     @_handles("use")
     def _use(self, args):

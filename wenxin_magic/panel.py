@@ -23,7 +23,7 @@ from .display import ReplyView, Throttle, html_bundle
 from .interrupts import cancel_on_interrupt, main_thread_loop, note_tool_call, rewatch_if_lost
 from .sanitize import safe_html
 from .session import Reply, Session, TurnEvent, get_session
-from .tool_lookup import ToolLookupError, find_tools, split_tool_names
+from .tool_lookup import ParamError, ToolLookupError, find_tools, read_params, split_tool_names
 
 NEW_CHAT = "＋ new conversation"
 
@@ -116,6 +116,9 @@ class ChatPanel:
         self.tools = w.Text(value="", placeholder="tools: the notebook's functions, e.g. get_weather, convert",
                             description="tools", tooltip="functions the model may call, separated by commas",
                             layout=w.Layout(width="100%"))
+        self.params = w.Text(value="", placeholder="extra parameters: seed=42 think=true effort=low",
+                             description="params", tooltip="request fields, NAME=VALUE separated by spaces; a "
+                             "VALUE is JSON when it parses as JSON, else text", layout=w.Layout(width="100%"))
         self.approve = w.Checkbox(value=False, description="ask before each call", indent=False,
                                   layout=w.Layout(width="200px"))
         self.clear = w.Button(description="Clear", icon="trash", tooltip="forget this conversation's turns")
@@ -126,7 +129,7 @@ class ChatPanel:
         self.stop = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = w.HTML()
         # the CSS, and the browser test, find the controls by these classes
-        for name in ("model", "chats", "temperature", "system", "tools", "approve", "clear", "export", "transcript",
+        for name in ("model", "chats", "temperature", "system", "tools", "params", "approve", "clear", "export", "transcript",
                      "input", "send", "stop", "status"):
             getattr(self, name).add_class(f"wenxin-{name}")
 
@@ -136,6 +139,7 @@ class ChatPanel:
             w.HBox([self.model, self.chats, self.temperature]),
             w.HBox([self.system, self.clear, self.export]),
             w.HBox([self.tools, self.approve]),
+            self.params,
             self.transcript,
             w.HBox([self.input, self.send, self.stop]),
             self.status,
@@ -295,12 +299,14 @@ class ChatPanel:
             tools = self._named_tools()
             extra = {"tools": tools, "approve": self._approval if self.approve.value else False,
                      "tools_loop": self._main_loop, "on_call": note_tool_call} if tools else {}
-            reply = await self.session.aask(prompt, chat=self.chat, temperature=round(self.temperature.value, 2),
-                                            raise_on_error=False, **extra)
+            params = {"temperature": round(self.temperature.value, 2), **read_params(self.params.value)}
+            reply = await self.session.aask(prompt, chat=self.chat, raise_on_error=False, **params, **extra)
         except asyncio.CancelledError:
             reply = self.session.last_reply
         except ToolLookupError as err:  # the tools box names no function: said as --tools says it, the text kept
             self._not_sent(prompt, f"tools: {err}")
+        except ParamError as err:  # the params box: said as --param says it, the text kept
+            self._not_sent(prompt, f"params: {err}.")
         except Exception as err:  # a bad prompt or setting: said in words, the text kept
             self._not_sent(prompt, f"{type(err).__name__}: {err}")
         finally:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .api import PARAMETERS, Parameter, QianfanError
-from .tool_lookup import ToolLookupError, split_tool_names
+from .tool_lookup import ParamError, ToolLookupError, read_param, split_tool_names
 
 FORMATS = ("markdown", "text", "code", "json")
 
@@ -85,6 +85,29 @@ def _positive(option: str, most: int | None = None):
     return convert
 
 
+MIN_THINKING_BUDGET = 100
+EFFORTS = ("low", "medium", "high")
+
+
+def _param(text: str) -> tuple[str, object]:
+    try:
+        return read_param(text)
+    except ParamError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _thinking_budget(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < MIN_THINKING_BUDGET:
+        got = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text):,} characters)"
+        raise argparse.ArgumentTypeError(f"--thinking-budget takes a whole number of tokens of at least "
+                                         f"{MIN_THINKING_BUDGET}, got {got}")
+    return value
+
+
 def option_parameters() -> list[Parameter]:
     """The request parameters a %%wenxin option sets, in the table's order."""
     return [rule for rule in PARAMETERS.values() if rule.option]
@@ -114,6 +137,17 @@ def _build_cell_parser() -> _Parser:
     p.add_argument("--new", action="store_true", help="start the conversation afresh")
     p.add_argument("-s", "--system", help="system prompt (kept by the conversation)")
     _add_parameter_options(p)
+    think = p.add_mutually_exclusive_group()
+    think.add_argument("--think", dest="think", action="store_const", const=True,
+                       help="ask a reasoning model to think first (mapped per model; a note says when it cannot)")
+    think.add_argument("--no-think", dest="think", action="store_const", const=False,
+                       help="ask a reasoning model not to think, where it has such a switch")
+    p.add_argument("--thinking-budget", type=_thinking_budget, metavar="N",
+                   help=f"tokens the model may think for, at least {MIN_THINKING_BUDGET}")
+    p.add_argument("--effort", choices=EFFORTS, help="how hard a reasoning model should think")
+    p.add_argument("--param", dest="extra", type=_param, action="append", metavar="NAME=VALUE",
+                   help="any request field, repeatable; VALUE is JSON when it parses as JSON (42, true, "
+                        "{\"a\": 1}), else text. The service is the judge of it")
     p.add_argument("--web-search", action="store_true",
                    help="search the web and cite the sources (v2 models that take web_search)")
     p.add_argument("--tools", type=_tool_names, metavar="F1,F2,...",
@@ -160,6 +194,10 @@ class CellArgs:
     stop: list[str] | None = None
     max_tokens: int | None = None
     web_search: bool = False
+    think: bool | None = None
+    thinking_budget: int | None = None
+    effort: str | None = None
+    extra: list[tuple[str, object]] | None = None
     tools: list[str] | None = None
     batch: str | None = None
     concurrency: int | None = None
@@ -178,7 +216,10 @@ class CellArgs:
         values = {rule.name: getattr(self, _dest(rule)) for rule in option_parameters()}
         if self.web_search:
             values["web_search"] = True
-        return {name: value for name, value in values.items() if value is not None}
+        values.update(think=self.think, thinking_budget=self.thinking_budget, effort=self.effort)
+        values = {name: value for name, value in values.items() if value is not None}
+        values.update(self.extra or ())
+        return values
 
 
 # shlex takes quadratic time in a value's length (a 1 MB -s took 30 s); long text belongs in a {variable}
@@ -240,9 +281,24 @@ def parse_cell_args(line: str, fill: Callable[[str], str] | None = None) -> Cell
     if args.tools and args.completion:
         raise UsageError("%%wenxin: a completion (continuation) cannot call tools; drop --tools or --completion.")
     _check_batch(args)
+    _check_extra(args)
     if args.compare and len(args.compare) > 8:
         raise UsageError("%%wenxin: --compare takes at most 8 models.")
     return args
+
+
+def _check_extra(args: CellArgs) -> None:
+    """--param may not name a field twice, nor one that an option of the line already sets."""
+    seen: set[str] = set()
+    for name, _ in args.extra or ():
+        if name in seen:
+            raise UsageError(f"%%wenxin: --param {name} is given twice; give it once.")
+        seen.add(name)
+    set_by_options = CellArgs(**{**vars(args), "extra": None}).params()
+    for name in seen & set(set_by_options):
+        option = next((rule.option for rule in option_parameters() if rule.name == name), None) or \
+            "--" + name.replace("_", "-")
+        raise UsageError(f"%%wenxin: --param {name} and {option} both set {name}; give one.")
 
 
 def _check_batch(args: CellArgs) -> None:
@@ -306,7 +362,11 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
     Subcommand("help", "options and subcommands, or one subcommand in detail",
                (Argument(("subcommand",), {"nargs": "?", "metavar": "SUBCOMMAND", "help": "a subcommand to explain"}),)),
-    Subcommand("models", "the model tables of both APIs: name, API, endpoint, kind, input limit, what it takes"),
+    Subcommand("models", "the model tables of both APIs: name, API, endpoint, kind, input limit, what it takes, "
+                         "v2 prices and the catalog's date", (
+        Argument(("--remote",), {"action": "store_true",
+                                 "help": "ask the service which models this key can call (GET /v2/models), beside "
+                                         "the catalog"}),)),
     Subcommand("use", "make MODEL (or a deployed endpoint) the conversation's model", (
         Argument(("model",), {"nargs": "?", "metavar": "MODEL", "help": "registry model name (%%wenxin models lists them)"}),
         _chat_option(),

@@ -317,6 +317,8 @@ def _failure(reply) -> str | None:
     error = getattr(reply, "error", None)
     if error is not None:
         return str(error)
+    if getattr(reply, "hidden", False):  # flag 3 or 4: the service withheld the answer
+        return f"{reply.flag_reason}."
     return None if getattr(reply, "ok", True) else "not answered"
 
 

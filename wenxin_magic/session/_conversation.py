@@ -11,6 +11,17 @@ from typing import Any, Iterable
 from ..api import QianfanError, Usage, input_size
 
 NORMAL_FINISH = (None, "", "normal")
+HIDE, WITHDRAW = 3, 4  # v2's flags: do not display this answer; withdraw what was already shown
+FLAG_REASONS = {
+    HIDE: "The service flagged this answer as not to be displayed (flag 3), so it is not shown",
+    WITHDRAW: "The service withdrew this answer (flag 4): what was shown of it has been removed",
+}
+
+
+def part_flag(part) -> int:
+    """A response's or chunk's safety flag: 0 when absent (v1 has none)."""
+    flag = getattr(part, "flag", 0)
+    return flag if isinstance(flag, int) and not isinstance(flag, bool) else 0
 
 
 def model_label(model: str | None, endpoint: str | None = None, default: str | None = None) -> str:
@@ -47,6 +58,9 @@ class Reply:
         self.error: QianfanError | None = None
         self.need_clear_history = False
         self.ban_round: int | None = None
+        self.flag = 0  # v2's safety flag: 3 hides the answer, 4 withdraws what was shown (see ``withheld``)
+        self.withheld = 0  # characters of answer and reasoning dropped because of the flag
+        self.status: str | None = None  # what the service says it is doing before the answer ("searching")
         self.function_call: dict | None = None
         self.tool_calls: list[dict] = []
         self.search_info: dict | None = None
@@ -63,6 +77,20 @@ class Reply:
         self.params: dict[str, Any] = {}  # the request's parameters, as asked (not the messages)  # what the user should know about how this was asked (e.g. untyped tools)
         self.done = False
         self.created = time.time()
+
+    @property
+    def hidden(self) -> bool:
+        """The service asked not to display this answer (flag 3), or to withdraw it (flag 4)."""
+        return self.flag in FLAG_REASONS
+
+    @property
+    def flag_reason(self) -> str:
+        return FLAG_REASONS.get(self.flag, "")
+
+    def withhold(self) -> None:
+        """Drop the answer the service flagged: nothing of it is shown, kept or sent back."""
+        self.withheld += len(self.text) + len(self.reasoning)
+        self.text = self.reasoning = ""
 
     @property
     def ok(self) -> bool:
@@ -126,6 +154,7 @@ class Reply:
             "search_results": self.search_results, "calls": [call.to_dict() for call in self.calls],
             "rounds": [step.to_dict() for step in self.rounds], "tool_stop": self.tool_stop or None,
             "need_clear_history": self.need_clear_history, "ban_round": self.ban_round, "created": self.created,
+            "flag": self.flag, "withheld": self.withheld,
             "params": self.params, "notes": self.notes,
         }
 
@@ -143,6 +172,9 @@ class Reply:
         for name in ("is_truncated", "interrupted", "need_clear_history"):
             setattr(reply, name, bool(data.get(name)))
         reply.retries = int(data.get("retries") or 0)
+        flag = data.get("flag")
+        reply.flag = flag if isinstance(flag, int) and not isinstance(flag, bool) else 0
+        reply.withheld = int(data.get("withheld") or 0)
         reply.usage = Usage(data["usage"]) if isinstance(data.get("usage"), dict) else None
         reply.error = QianfanError(data["error"]) if data.get("error") else None
         reply.tool_calls = list(data.get("tool_calls") or [])
@@ -175,6 +207,13 @@ class Reply:
         if part.need_clear_history:
             self.need_clear_history = True
             self.ban_round = part.ban_round
+        flag = part_flag(part)
+        if flag > self.flag:
+            self.flag = flag
+            if self.ban_round is None:
+                self.ban_round = getattr(part, "ban_round", None)
+        if self.hidden and (self.text or self.reasoning):
+            self.withhold()
 
 
 @dataclass
@@ -289,7 +328,7 @@ class Conversation:
 
     def record(self, request: dict, reply: Reply) -> str | None:
         """Keep a finished turn so the history stays a valid alternation; a message if rounds were cleared."""
-        if reply.need_clear_history:
+        if reply.need_clear_history or reply.hidden:
             return self._clear_flagged(request, reply)
         if reply.text.strip() or reply.function_call or reply.calls or reply.rounds:
             self.turns.append(Turn(request, reply))  # an interrupted answer is kept, marked
@@ -304,6 +343,9 @@ class Conversation:
         self.removed.extend(self.turns[first - 1:])
         del self.turns[first - 1:]
         self.removed.append(Turn(request, reply))
+        if reply.hidden:
+            return (f"{reply.flag_reason}; the round was removed from the conversation "
+                    f"({len(reply.cleared_rounds)} round(s) removed, {first - 1} kept).")
         return (f"The service flagged round {first if first < rounds else 'just asked'} as unsafe and asked "
                 f"to clear the conversation: {len(reply.cleared_rounds)} round(s) removed, {first - 1} kept.")
 

@@ -39,10 +39,18 @@ def _rate_limited(error) -> bool:
         isinstance(code, str) and code.endswith("rate_limit_exceeded"))
 
 
+def reply_split_tokens(reply) -> tuple[int, int]:
+    """The prompt (input) and completion (output) tokens a reply used (0 when it says nothing)."""
+    usage = getattr(reply, "usage", None)
+    return (getattr(usage, "prompt_tokens", 0) or 0), (getattr(usage, "completion_tokens", 0) or 0)
+
+
 @dataclass
 class _Start:
     at: float
     tokens: int | None = None  # known once its reply came
+    input_tokens: int | None = None  # v2 counts input and output tokens against limits of their own
+    output_tokens: int | None = None
 
 
 @dataclass
@@ -52,6 +60,8 @@ class Window:
     concurrency: int  # how many may be in flight now: halved on a rate limit, raised back one per success
     limit_requests: int | None = None
     limit_tokens: int | None = None
+    limit_input_tokens: int | None = None  # v2's split token limits (X-Ratelimit-Limit-Input-Tokens, -Output-)
+    limit_output_tokens: int | None = None
     others: int = 0  # requests in the service's window that are not ours (another cell, kernel or client)
     others_seen: collections.deque = field(default_factory=collections.deque, repr=False)  # (time, lower bound)
     in_flight: int = 0
@@ -61,6 +71,8 @@ class Window:
     probed: bool = False  # a reply has come: starts no longer wait for a first one
     starts: collections.deque = field(default_factory=collections.deque, repr=False)
     finished_tokens: int = 0
+    finished_input_tokens: int = 0
+    finished_output_tokens: int = 0
     finished: int = 0
 
     @property
@@ -68,9 +80,19 @@ class Window:
         """A request's expected tokens (prompt and completion): the mean of those finished, 0 before any."""
         return self.finished_tokens / self.finished if self.finished else 0.0
 
-    def tokens_in_window(self) -> float:
-        estimate = self.token_estimate
-        return sum(estimate if s.tokens is None else s.tokens for s in self.starts)
+    def estimate(self, kind: str = "tokens") -> float:
+        """A request's expected ``tokens``, ``input_tokens`` or ``output_tokens``: the mean of those finished."""
+        return getattr(self, f"finished_{kind}") / self.finished if self.finished else 0.0
+
+    def tokens_in_window(self, kind: str = "tokens") -> float:
+        """The window's ``kind`` of tokens: those reported, the mean for those in flight."""
+        estimate = self.estimate(kind)
+        counted = (getattr(s, kind) for s in self.starts)
+        return sum(estimate if tokens is None else tokens for tokens in counted)
+
+    def full(self, limit: int, kind: str) -> bool:
+        """One more request of the mean size would pass ``limit`` for this kind of tokens."""
+        return bool(self.starts) and self.tokens_in_window(kind) + self.estimate(kind) > limit
 
 
 class Slot:
@@ -128,6 +150,8 @@ class Pacer:
     - With ``limit_requests`` known, a request starts only while fewer than that (less ``reserve``, a
       fraction of the limit, at least 1 when not 0) started within the window; with ``limit_tokens`` known,
       only while the window's tokens (those reported, the mean for those in flight) and one more mean fit.
+      v2's split limits (``limit_input_tokens``, ``limit_output_tokens``) are kept the same way, the prompt
+      tokens against the one and the completion tokens against the other.
       A start leaves the count ``window + slack`` seconds after it was made.
     - What the service counts beyond all our starts in the window (``limit - remaining`` less them; the
       highest such bound of the last minute) is someone else's use of the quota, and leaves that much
@@ -202,10 +226,11 @@ class Pacer:
                 len(window.starts) >= self._usable(window.limit_requests) - window.others:
             # a reply of one in flight may show that less of the quota is someone else's
             return _Wait(until_oldest_leaves, on_reply=window.in_flight > 0 and window.others > 0)
-        if window.limit_tokens is not None and window.starts and (
-                window.tokens_in_window() + window.token_estimate > self._usable(window.limit_tokens)):
-            # a request in flight, counted at the mean, may report fewer tokens and make room
-            return _Wait(until_oldest_leaves, on_reply=window.in_flight > 0)
+        for kind in ("tokens", "input_tokens", "output_tokens"):
+            limit = getattr(window, f"limit_{kind}")
+            if limit is not None and window.full(self._usable(limit), kind):
+                # a request in flight, counted at the mean, may report fewer tokens and make room
+                return _Wait(until_oldest_leaves, on_reply=window.in_flight > 0)
         return None
 
     def _usable(self, limit: int) -> int:
@@ -242,13 +267,17 @@ class Pacer:
         error = getattr(reply, "error", None)
         usage = getattr(reply, "usage", None)
         start.tokens = reply_tokens(reply) if usage is not None else 0  # a refused request used no tokens
+        start.input_tokens, start.output_tokens = reply_split_tokens(reply) if usage is not None else (0, 0)
         if usage is not None:
             window.finished_tokens += start.tokens
+            window.finished_input_tokens += start.input_tokens
+            window.finished_output_tokens += start.output_tokens
             window.finished += 1
         rate_limit = getattr(reply, "rate_limit", None)
         if rate_limit is not None:
-            window.limit_requests = getattr(rate_limit, "limit_requests", None) or window.limit_requests
-            window.limit_tokens = getattr(rate_limit, "limit_tokens", None) or window.limit_tokens
+            # v1 and v2 spell the token limits either whole or split into input and output (read both)
+            for name in ("limit_requests", "limit_tokens", "limit_input_tokens", "limit_output_tokens"):
+                setattr(window, name, getattr(rate_limit, name, None) or getattr(window, name))
             self._count_others(window, rate_limit)
         if _rate_limited(error):
             self._back_off(window, getattr(error, "retry_after", None))

@@ -160,6 +160,18 @@ class Session:
             conv.endpoint = None
         return conv
 
+    def remote_models(self) -> list[str]:
+        """The model ids these credentials can call, as the service lists them (``GET /v2/models``); offline, the
+        emulator's. The service's list is the authority: a shipped table is a cache of it."""
+        return self.runner.wait(self._remote_models())
+
+    async def _remote_models(self) -> list[str]:
+        lister = getattr(self.backend.connect(), "list_models", None)
+        if lister is None:
+            raise InvalidRequestError("This version of the client cannot ask the service which models a key can "
+                                      "call (GET /v2/models).", field="models")
+        return [str(model) for model in await lister()]
+
     # -- observers ---------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[TurnEvent], None]) -> Callable[[], None]:
         """Call ``callback(event)`` on every turn event; returns a function that unsubscribes."""

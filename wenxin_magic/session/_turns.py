@@ -121,6 +121,7 @@ async def fill_reply(reply: Reply, client, call: Call, stream: bool, on_delta, e
     finally:
         if pending is not None:
             await _close_quietly(pending)
+        reply.status = None
         _end_reasoning(reply)
         reply.latency = time.perf_counter() - started
         reply.done = True
@@ -131,17 +132,30 @@ async def _read_stream(reply: Reply, stream, started: float, on_delta, emit) -> 
         if reply.time_to_first_token is None:
             reply.time_to_first_token = time.perf_counter() - started
             reply.first_token_at = time.time()
+            _add_notes(reply, chunk)  # notes on the request ride the first chunk
+        was_hidden, was_status = reply.hidden, reply.status
         reply.absorb(chunk)
-        thought = chunk.reasoning
+        reply.status = getattr(chunk, "status", None)
+        thought, text = chunk.reasoning, chunk.result
+        if reply.hidden:  # flag 3 or 4: nothing more of the answer is shown
+            reply.withheld += len(thought or "") + len(text or "")
+            thought = text = ""
         if thought:
             _add_reasoning(reply, thought)
-        if chunk.result:
+        if text:
             _end_reasoning(reply)
-            reply.text += chunk.result
-        if thought or chunk.result:
+            reply.text += text
+        if thought or text or reply.hidden != was_hidden or reply.status != was_status:
             if on_delta is not None:
-                on_delta(reply, chunk.result)
-            emit(TurnEvent("delta", reply.chat, reply, delta=chunk.result))
+                on_delta(reply, text)
+            emit(TurnEvent("delta", reply.chat, reply, delta=text))
+
+
+def _add_notes(reply: Reply, part) -> None:
+    """The api's one-line notes on how the request was sent; a later round of the turn repeats none."""
+    for note in getattr(part, "notes", ()) or ():
+        if note not in reply.notes:
+            reply.notes.append(str(note))
 
 
 def _add_reasoning(reply: Reply, thought: str) -> None:
@@ -157,9 +171,12 @@ def _end_reasoning(reply: Reply) -> None:
 
 async def _read_whole(reply: Reply, response, started: float, on_delta) -> None:
     reply.time_to_first_token = time.perf_counter() - started
+    _add_notes(reply, response)
     reply.absorb(response)
     reply.reasoning = response.reasoning or ""
     reply.text = response.result
+    if reply.hidden:
+        reply.withhold()
     reply.retries = response.retries
     if on_delta is not None and reply.text:
         on_delta(reply, reply.text)
