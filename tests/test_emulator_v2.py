@@ -173,7 +173,7 @@ def test_anything_but_a_well_formed_key_is_refused(emu, authorization):
     r = httpx.post(emu.base_url + V2, json={"model": "ernie-speed-8k", "messages": user("hi")}, headers=headers)
     assert r.status_code == 401
     body = r.json()
-    assert body["error"] == {"code": "invalid_iam_token", "message": "IAM Certification failed",
+    assert body["error"] == {"code": "invalid_iam_token", "message": "invalid_iam_token",
                              "type": "invalid_request_error"}
     assert body["id"].startswith("as-")
 
@@ -254,14 +254,12 @@ BIG_TOKENS = "a " * 7000  # 14,000 characters, 7,000 estimated tokens: over erni
 
 
 @pytest.mark.parametrize("body, code", [
-    ({"messages": user("hi")}, "invalid_model"),
-    ({"model": "", "messages": user("hi")}, "invalid_model"),
-    ({"model": "ernie-speed-8k", "messages": []}, "invalid_messages"),
+    ({"messages": user("hi")}, "invalid_argument"),
+    ({"model": "", "messages": user("hi")}, "invalid_argument"),
+    ({"model": "ernie-speed-8k", "messages": []}, "invalid_argument"),
     ({"model": "ernie-speed-8k", "messages": [{"role": "assistant", "content": "x"}]}, "invalid_messages"),
     ({"model": "ernie-speed-8k", "messages": user("a") + [{"role": "assistant", "content": "b"}]}, "invalid_messages"),
-    ({"model": "ernie-speed-8k", "messages": user("a") + [{"role": "assistant", "content": "b"},
-                                                          {"role": "system", "content": "s"}, *user("c")]},
-     "invalid_messages"),
+    ({"model": "ernie-speed-8k", "messages": [{"role": "bot", "content": "s"}, *user("c")]}, "invalid_argument"),
     ({"model": "deepseek-r1", "messages": user("a") + [{"role": "assistant", "content": "b", "reasoning_content": "r"},
                                                        *user("c")]}, "invalid_messages"),
     ({"model": "deepseek-v3", "messages": user("a") + [
@@ -274,9 +272,10 @@ BIG_TOKENS = "a " * 7000  # 14,000 characters, 7,000 estimated tokens: over erni
     ({"model": "ernie-speed-8k", "messages": user("hi"), "max_completion_tokens": 0}, "invalid_argument"),
     ({"model": "ernie-speed-8k", "messages": user("hi"), "max_completion_tokens": 999999}, "invalid_argument"),
     ({"model": "ernie-speed-8k", "messages": user("hi"), "stop": ["a", "b", "c", "d", "e"]}, "invalid_argument"),
-    ({"model": "ernie-speed-8k", "messages": user("hi"), "tools": [WEATHER]}, "invalid_argument"),
-    ({"model": "ernie-speed-8k", "messages": user("hi"), "enable_thinking": True}, "invalid_argument"),
-    ({"model": "ernie-speed-8k", "messages": user("hi"), "no_such_field": 1}, "invalid_argument"),
+    ({"model": "ernie-speed-8k", "messages": user("hi"), "stop": ["x" * 21]}, "invalid_argument"),
+    ({"model": "ernie-speed-8k", "messages": user("hi"), "web_search": {"search_number": 29}}, "invalid_argument"),
+    ({"model": "ernie-speed-8k", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}, "invalid_argument"),
     ({"model": "deepseek-v3", "messages": user("hi"), "response_format": {"type": "xml"}}, "invalid_argument"),
     ({"model": "deepseek-v3", "messages": user("hi"), "web_search": {"enable": "yes"}}, "invalid_argument"),
     ({"model": "qwen3-235b-a22b", "messages": user("hi"), "enable_thinking": "yes"}, "invalid_argument"),
