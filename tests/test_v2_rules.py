@@ -525,3 +525,62 @@ def test_the_parameters_the_seed_pages_do_not_list_are_refused():
             with pytest.raises(InvalidRequestError) as caught:
                 validate_request(find_model(name), {"messages": hello, param: value})
             assert caught.value.field == param and f"{name} does not accept `{param}`" in caught.value.message
+
+
+# -- forward compatibility: what the service takes is sent (spec qianfan-2026.md §1) ------------------------
+
+SCHEMA_FORMAT = {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object"}, "strict": True}}
+
+
+@pytest.mark.parametrize("model, params", [
+    ("ernie-4.5-turbo-128k", {"max_tokens": 4096}),
+    ("deepseek-v3", {"temperature": 0, "top_p": 1}), ("deepseek-v3", {"temperature": 1.5}),
+    ("qwen3-8b", {"temperature": 1.9, "presence_penalty": 1.5}),
+    ("ernie-4.5-turbo-32k", {"response_format": SCHEMA_FORMAT}),
+    ("qwen3-8b", {"thinking_budget": 100, "thinking_strategy": "chain_of_draft", "reasoning_effort": "low"}),
+    ("ernie-5.1", {"thinking": {"type": "enabled"}}),
+    ("ernie-speed-8k", {"stream": True, "stream_options": {"include_usage": True, "chunk_include_usage": True}}),
+    ("ernie-speed-8k", {"metadata": {str(i): "x" for i in range(16)}, "repetition_penalty": 1.1}),
+    ("ernie-x1-turbo-32k", {"tools": [TOOL], "tool_choice": "required", "parallel_tool_calls": False}),
+    ("deepseek-r1", {"tools": [TOOL], "temperature": 0.2}),
+    ("ernie-4.5-turbo-32k", {"web_search": {"enable": True, "enable_status": True, "search_number": 28,
+                                            "reference_number": 1, "search_mode": "required"}}),
+    ("ernie-speed-8k", {"seed": 2147483646, "user": "u", "extra_parameters": {"x": 1}}),
+])
+def test_documented_fields_pass(model, params):
+    validate_v2_request(_body(model, **params))
+
+
+def test_json_schema_is_refused_only_where_the_row_says_so():
+    error = _rejected(_body("ernie-x1-turbo-32k", response_format=SCHEMA_FORMAT))
+    assert (error.code, error.field) == ("invalid_argument", "response_format")
+    assert "ernie-x1-turbo-32k does not take a `json_schema`" in error.message
+    validate_v2_request(_body("some-new-model", response_format=SCHEMA_FORMAT))
+
+
+@pytest.mark.parametrize("name, value", [("metadata", {str(i): "x" for i in range(17)}), ("thinking_budget", 99),
+                                         ("thinking_strategy", "long_think"), ("thinking", {"type": "on"}),
+                                         ("reasoning_effort", 3), ("max_tokens", 0)])
+def test_documented_fields_keep_their_types_and_ranges(name, value):
+    assert _rejected(_body("qwen3-8b", **{name: value})).field == name
+
+
+def test_ernies_sampling_range_holds_where_the_row_confirms_it():
+    assert _rejected(_body("ernie-5.1", temperature=0)).allowed == "a number in (0, 1]"
+    validate_v2_request(_body("kimi-k2-instruct", temperature=0))
+
+
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+VIDEO = {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4", "fps": 2}}
+
+
+def test_image_and_video_parts_follow_the_rows_vision():
+    ask = [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, IMAGE, VIDEO]}]
+    validate_v2_request(_body("ernie-4.5-turbo-vl", ask))
+    validate_v2_request(_body("a-model-the-catalog-lacks", ask))
+    error = _rejected(_body("qwen3-vl-235b-a22b-instruct", ask))  # images, but no video
+    assert (error.code, error.field, error.allowed) == ("invalid_argument", "messages.content", "image")
+    error = _rejected(_body("ernie-4.5-turbo-32k", [{"role": "user", "content": [IMAGE]}]))
+    assert "reads no images" in error.message and error.allowed == "text only"
+    bad = [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]
+    assert _rejected(_body("ernie-4.5-turbo-vl", bad)).field == "messages.content"

@@ -45,8 +45,9 @@ def reasoning_params(spec_or_id, *, think=None, thinking_budget=None, effort=Non
     """(the body fields, notes) for the reasoning controls on this model (a V2ModelSpec or an id).
 
     ``think`` (bool) becomes the model's switch; ``thinking_budget`` (int ≥ 100) and ``effort`` (low, medium,
-    high → ``reasoning_effort``) are sent to models that reason. A model without a switch, one that never reasons,
-    or an id the catalog does not know gets nothing for them, and a note says why. InvalidRequestError for a
+    high → ``reasoning_effort``) are sent to models that reason, and to ids the catalog does not know (the service
+    judges). A model without a switch, or one that never reasons, gets nothing for what it cannot take, and a note
+    says why; so does ``think`` on an id the catalog does not know (which switch it has is not known). InvalidRequestError for a
     value of the wrong kind."""
     _check_controls(think, thinking_budget, effort)
     spec = spec_or_id if isinstance(spec_or_id, V2ModelSpec) else find_v2_model(spec_or_id)
@@ -55,14 +56,15 @@ def reasoning_params(spec_or_id, *, think=None, thinking_budget=None, effort=Non
     if not given:
         return {}, []
     model = spec.id if spec is not None and spec.id else str(spec_or_id if isinstance(spec_or_id, str) else "")
-    if spec is None or not spec.id:
-        return {}, [f"{_listed(given)}: {model or 'this model'} is not in the catalog, so how it takes reasoning "
-                    "controls is not known; not sent (send its own field with --param, e.g. enable_thinking=true)"]
-    if not spec.reasoning:
+    known = spec is not None and bool(spec.id)
+    if known and not spec.reasoning:
         return {}, [f"{_listed(given)}: {model} does not reason; not sent"]
     params: dict = {}
     notes: list[str] = []
-    if think is not None:
+    if think is not None and not known:
+        notes.append(f"think={_shown(think)}: {model or 'this model'} is not in the catalog, so its thinking switch "
+                     "is not known; not sent (send its own field, e.g. enable_thinking=true)")
+    elif think is not None:
         if spec.always_thinks:
             notes.append(f"think={str(think).lower()}: {model} always thinks and has no switch; not sent"
                          + ("" if think else " (it will think anyway)"))
@@ -71,8 +73,7 @@ def reasoning_params(spec_or_id, *, think=None, thinking_budget=None, effort=Non
             params[name] = value
             notes.append(f"think={str(think).lower()} sent as {name}={_shown(value)} ({model})")
     if thinking_budget is not None:
-        params["thinking_budget"] = thinking_budget
-        notes.append(f"thinking_budget={thinking_budget} sent as thinking_budget ({model})")
+        params["thinking_budget"] = thinking_budget  # the service's own name: nothing to note
     if effort is not None:
         params["reasoning_effort"] = effort
         notes.append(f"effort={effort} sent as reasoning_effort={effort} ({model})")
