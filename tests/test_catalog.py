@@ -67,6 +67,7 @@ def test_the_spec_rows_read_into_specs():
         "enable_thinking", True, frozenset({"image", "video"}))
     assert find_v2_model("qwen3-8b").thinking_default is False
     assert find_v2_model("ernie-x1-turbo-32k").json_schema is False
+    assert find_v2_model("ernie-speed-8k").tools is False and find_v2_model("ernie-5.0-thinking-preview").tools is None
     assert "tools" in find_v2_model("ernie-x1-turbo-32k").features  # tools since 2025-09
     assert "tools" in find_v2_model("deepseek-r1").features and "tools" in find_v2_model("qwen3-235b-a22b").features
     assert find_v2_model("ernie-5.1").max_output_tokens == 65536
@@ -153,3 +154,13 @@ def test_a_control_of_the_wrong_kind_is_refused(kwargs, field):
     with pytest.raises(InvalidRequestError) as caught:
         reasoning_params("qwen3-8b", **kwargs)
     assert caught.value.field == field and caught.value.allowed
+
+
+def test_load_ext_does_not_read_the_catalog():
+    code = ("from IPython.testing.globalipapp import start_ipython\n"
+            "ip = start_ipython(); ip.run_line_magic('load_ext', 'wenxin_magic')\n"
+            "import wenxin_magic.api._v2._models as m\n"
+            "assert 'wenxin_magic.magics' in __import__('sys').modules\n"
+            "assert m._CATALOG._data is None, 'read by %load_ext'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr

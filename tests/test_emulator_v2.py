@@ -272,7 +272,7 @@ BIG_TOKENS = "a " * 7000  # 14,000 characters, 7,000 estimated tokens: over erni
     ({"model": "ernie-speed-8k", "messages": user("hi"), "max_completion_tokens": 0}, "invalid_argument"),
     ({"model": "ernie-speed-8k", "messages": user("hi"), "max_completion_tokens": 999999}, "invalid_argument"),
     ({"model": "ernie-speed-8k", "messages": user("hi"), "stop": ["a", "b", "c", "d", "e"]}, "invalid_argument"),
-    ({"model": "ernie-speed-8k", "messages": user("hi"), "stop": ["x" * 21]}, "invalid_argument"),
+    ({"model": "ernie-speed-8k", "messages": user("hi"), "tools": [WEATHER]}, "invalid_argument"),
     ({"model": "ernie-speed-8k", "messages": user("hi"), "web_search": {"search_number": 29}}, "invalid_argument"),
     ({"model": "ernie-speed-8k", "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}, "invalid_argument"),

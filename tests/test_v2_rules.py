@@ -329,9 +329,14 @@ def test_stop_takes_four_items_of_twenty_characters():
     validate_v2_request(_body(stop=["a" * 20] * 4))
 
 
-def test_a_documented_parameter_outside_the_models_features_is_sent():
-    # Until 2026-12 this was refused; the service is the authority on what a model takes (spec §1).
-    validate_v2_request(_body(tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]))
+def test_tools_are_refused_only_where_the_row_says_the_model_has_none():
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    error = _rejected(_body(tools=tools))
+    assert (error.code, error.field) == ("invalid_argument", "tools")
+    assert error.message.startswith("ernie-speed-8k does not take `tools`")
+    # not confirmed either way: sent, and the service judges (until 2026-12 these were refused)
+    validate_v2_request(_body("ernie-5.0-thinking-preview", tools=tools))
+    validate_v2_request(_body("a-model-the-catalog-lacks", tools=tools))
 
 
 def test_unknown_top_level_fields_are_accepted():

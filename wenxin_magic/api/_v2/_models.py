@@ -89,8 +89,9 @@ class V2ModelSpec:
     ``features`` is a subset of {"tools", "web_search", "response_format", "penalty", "stop"}; ``v1_twin`` names
     the same model in the v1 registry, if it has one there. ``reasoning``: it reasons at all; ``thinking_switch``:
     a request turns it on or off (through ``thinking_param``, default ``thinking_default``); ``always_thinks``: it
-    cannot be turned off. ``json_schema``: True, False, or None (not confirmed). ``ranges``: the sampling
-    parameters whose documented range (``PARAMETERS``) is confirmed for this model; others are not checked.
+    cannot be turned off. ``json_schema`` and ``tools``: True, False, or None (not confirmed); only False is
+    refused. ``ranges``: the sampling parameters whose documented range (``PARAMETERS``) is confirmed for this
+    model; others are not checked.
     """
 
     id: str
@@ -110,6 +111,7 @@ class V2ModelSpec:
     json_schema: bool | None = None
     price: Price | None = None
     ranges: frozenset = frozenset()
+    tools: bool | None = None
 
     def __post_init__(self):
         unknown = set(self.features) - FEATURES
@@ -143,7 +145,8 @@ def spec_from_row(row: dict) -> V2ModelSpec:
                        row.get("blurb", ""), row.get("family", ""),
                        thinking_param or (THINKING_PARAM if reasoning == SWITCH else None),
                        row.get("thinking_default"), reasoning == ALWAYS, frozenset(row.get("vision") or ()),
-                       row.get("json_schema"), Price.from_row(row.get("price")), frozenset(row.get("ranges") or ()))
+                       row.get("json_schema"), Price.from_row(row.get("price")), frozenset(row.get("ranges") or ()),
+                       row.get("tools"))
 
 
 class _Catalog:

@@ -321,8 +321,13 @@ def _check_metadata(value, spec, model: str) -> None:
         raise _bad_value("metadata", f"an object of at most {MAX_METADATA} tags", value, model)
 
 
-def _check_tools(value, spec, model: str) -> None:
+def _check_tools(value, spec: V2ModelSpec, model: str) -> None:
     allowed = '[{"type": "function", "function": {"name", "description", "parameters"}}]'
+    if spec.tools is False:
+        raise v2_invalid(INVALID_ARGUMENT, f"{model} does not take `tools`: it has no function calling (its catalog "
+                         "row says so). Use a model that has, e.g. ernie-speed-pro-128k, ernie-4.5-turbo-32k or "
+                         "deepseek-v3.", wire="the model does not support tools", field="tools",
+                         allowed="a model with function calling", model=model)
     if not isinstance(value, list) or not value:
         raise _bad_value("tools", "a non-empty list " + allowed, value, model)
     for index, tool in enumerate(value, start=1):
