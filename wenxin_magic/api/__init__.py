@@ -7,6 +7,10 @@ with backoff; the adapter reads the answer into the neutral ``ChatResponse``, or
 event of a ``ChatStream`` (``_streaming.py``) into a ``ChatChunk``. Below both adapters: errors (``_errors``),
 secrets (``_secrets``), SSE lines (``_sse``), the size of a request's text (``_text``), the parameter table.
 
+v2's model catalog is data (``catalog.json`` beside this file: limits, reasoning switch, tools, vision,
+json_schema, prices with their date and source), read on first use of ``V2_MODELS``. v2 requests are checked
+forward-compatibly: only what is certain to be refused is refused, and the service's answer is the authority.
+
 Knows nothing of IPython. Everything other code may use is in ``__all__``; the
 underscored modules are private. The client (and with it httpx) loads on first
 use, so importing this package stays cheap.
