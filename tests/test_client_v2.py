@@ -197,12 +197,13 @@ async def test_bad_requests_never_leave_the_client():
     script = Script(json_response(200, whole()))
     async with scripted(script) as client:
         with pytest.raises(InvalidRequestError) as caught:
-            await client.chat("ernie-speed-8k", HELLO, tools=[TOOL])
+            # ERNIE's documented temperature range, which the catalog row confirms (tools are no longer refused)
+            await client.chat("ernie-speed-8k", HELLO, temperature=0)
         with pytest.raises(InvalidRequestError):
             client.stream_chat("ernie-speed-8k", HELLO, max_output_tokens=99999)
         with pytest.raises(AuthenticationError, match="BLOOMZ-7B is served only by Qianfan's v1 API"):
             await client.chat("BLOOMZ-7B", HELLO)
-    assert (caught.value.code, caught.value.status, caught.value.field) == ("invalid_argument", 400, "tools")
+    assert (caught.value.code, caught.value.status, caught.value.field) == ("invalid_argument", 400, "temperature")
     assert script.requests == []
 
 
@@ -433,7 +434,13 @@ async def test_final_errors_map_to_their_class(status, code, kind, field):
             await client.chat("ernie-speed-8k", HELLO)
     err = caught.value
     assert (type(err), err.code, err.status, err.field, err.request_id) == (kind, code, status, field, "as-err")
-    assert err.message == "service text" and err.hint and not err.retryable
+    if code == "invalid_model":  # the message names the model; the service's own text is kept
+        assert (err.message, err.wire_message, err.model) == (
+            "The model 'ernie-speed-8k' does not exist or this key cannot use it (the service said: service text)",
+            "service text", "ernie-speed-8k")
+    else:
+        assert err.message == "service text"
+    assert err.hint and not err.retryable
     assert len(script.requests) == 1
 
 
@@ -779,7 +786,7 @@ async def test_e2e_unsafe_input_flags_the_answer(keyed):
 async def test_e2e_the_emulator_refuses_what_the_client_would(keyed):
     async with QianfanClient(bearer_token=KEY, base_url=keyed.v2_base_url, validate=False) as client:
         with pytest.raises(InvalidRequestError) as caught:
-            await client.chat("ernie-speed-8k", HELLO, tools=[TOOL])
+            await client.chat("ernie-speed-8k", HELLO, temperature=1.5)
     assert (caught.value.code, caught.value.status) == ("invalid_argument", 400)
 
 

@@ -31,9 +31,13 @@ def test_reasoning_models_and_the_thinking_switch():
     reasoning = {spec.id for spec in V2_MODELS if spec.reasoning}
     assert {"ernie-x1-turbo-32k", "deepseek-r1", "qwen3-235b-a22b"} <= reasoning
     assert "ernie-speed-8k" not in reasoning and "deepseek-v3" not in reasoning
-    assert [spec.id for spec in V2_MODELS if spec.thinking_switch] == ["qwen3-235b-a22b"]
+    switches = {spec.id for spec in V2_MODELS if spec.thinking_switch}
+    assert {"qwen3-235b-a22b", "qwen3-8b", "ernie-5.0-thinking-preview", "ernie-4.5-turbo-vl"} <= switches
+    assert all(find_v2_model(id).thinking_param == "enable_thinking" for id in switches)
     assert find_v2_model("qwen3-235b-a22b").accepts("enable_thinking")
-    assert not find_v2_model("deepseek-r1").accepts("enable_thinking")
+    # deepseek-r1 always thinks: no switch (the service accepts the field and ignores it, so it is not refused)
+    r1 = find_v2_model("deepseek-r1")
+    assert r1.always_thinks and not r1.thinking_switch and r1.thinking_param is None
 
 
 def test_features_follow_the_published_lists():
@@ -50,8 +54,9 @@ def test_features_follow_the_published_lists():
 def test_params_derive_from_features():
     speed = find_v2_model("ernie-speed-8k")
     assert speed.params == frozenset({"model", "messages", "stream", "stream_options", "temperature", "top_p",
-                                      "max_completion_tokens", "user", "seed", "penalty_score", "frequency_penalty",
-                                      "presence_penalty", "stop"})
+                                      "max_completion_tokens", "max_tokens", "user", "seed", "metadata",
+                                      "penalty_score", "frequency_penalty", "presence_penalty", "repetition_penalty",
+                                      "stop", "response_format"})
     v3 = find_v2_model("deepseek-v3")
     assert {"tools", "tool_choice", "parallel_tool_calls", "web_search", "response_format"} <= v3.params
     assert not speed.accepts("tools") and v3.accepts("tools")
@@ -80,15 +85,17 @@ def test_find_v2_model_ignores_case_and_knows_nothing_else():
 
 
 def test_unknown_v2_is_generous():
-    assert UNKNOWN_V2.max_input_tokens >= max(spec.max_input_tokens for spec in V2_MODELS)
-    assert UNKNOWN_V2.max_output_tokens >= max(spec.max_output_tokens for spec in V2_MODELS)
+    # nothing is known of an id the catalog lacks, so no limit is checked
+    assert (UNKNOWN_V2.max_input_tokens, UNKNOWN_V2.max_input_chars, UNKNOWN_V2.max_output_tokens) == (None,) * 3
+    assert UNKNOWN_V2.vision == {"image", "video"}
     assert {"tools", "web_search", "response_format", "enable_thinking"} <= UNKNOWN_V2.params
 
 
 def test_limits_are_consistent():
     for spec in V2_MODELS:
-        assert 0 < spec.max_input_tokens <= spec.max_input_chars, spec.id
-        assert spec.max_output_tokens > 0, spec.id
+        if spec.max_input_tokens is not None and spec.max_input_chars is not None:
+            assert 0 < spec.max_input_tokens <= spec.max_input_chars, spec.id
+        assert spec.max_output_tokens is None or spec.max_output_tokens > 0, spec.id
 
 
 # -- routing -----------------------------------------------------------------------------------------------
@@ -208,7 +215,9 @@ def test_a_body_that_is_not_an_object_is_malformed():
 @pytest.mark.parametrize("model", [None, "", "  ", 3])
 def test_model_must_be_named(model):
     error = _rejected(_body(model=model) if model is not None else {"messages": [{"role": "user", "content": "x"}]})
-    assert (error.code, error.field, error.wire_message) == ("invalid_model", "model", "model is empty")
+    # the live service's words (spec §3)
+    assert (error.code, error.field, error.wire_message) == ("invalid_argument", "model",
+                                                             "you must provide a model parameter")
 
 
 @pytest.mark.parametrize("messages", [[], None, "hi", {"role": "user"}])
@@ -216,17 +225,32 @@ def test_messages_must_be_a_non_empty_list(messages):
     body = _body()
     body["messages"] = messages
     error = _rejected(body)
-    assert (error.code, error.field) == ("invalid_messages", "messages")
+    assert (error.code, error.field, error.wire_message) == ("invalid_argument", "messages",
+                                                             "messages cannot be empty")
     assert "ernie-speed-8k" in error.message and error.allowed
 
 
+def test_a_role_outside_the_five_is_refused_in_the_services_words():
+    error = _rejected(_body(messages=[{"role": "bot", "content": "x"}]))
+    assert (error.code, error.field) == ("invalid_argument", "messages.role")
+    assert error.wire_message == "the role must be one of the following: system,developer,user,assistant,tool"
+
+
+@pytest.mark.parametrize("messages", [
+    # Whether the service refuses these is not confirmed (spec §1): they are sent.
+    [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}, {"role": "user", "content": "c"}],
+    [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+    [{"role": "developer", "content": "be brief"}, {"role": "user", "content": "a"}],
+    [{"role": "system", "content": "s"}, {"role": "developer", "content": "d"}, {"role": "user", "content": "a"}],
+])
+def test_structures_the_service_is_not_known_to_refuse_pass(messages):
+    validate_v2_request(_body(messages=messages))
+
+
 @pytest.mark.parametrize("messages, words", [
-    ([{"role": "bot", "content": "x"}], "role"),
-    ([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}], "only the first message"),
-    ([{"role": "assistant", "content": "a"}], "start with a user message"),
-    ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], "cannot follow a user"),
+    ([{"role": "assistant", "content": "a"}], "the first must be a user, system or developer message"),
     ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "must be a user message"),
-    ([{"role": "system", "content": "s"}], "the system message"),
+    ([{"role": "system", "content": "s"}], "The last message is a system message"),
     ([{"role": "user", "content": "a"}, {"role": "tool", "content": "b", "tool_call_id": "x"}],
      "must follow an assistant message that has tool_calls"),
     ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "", "tool_calls": [
@@ -296,23 +320,28 @@ def test_max_completion_tokens_follows_each_models_limit():
     assert _rejected(_body("deepseek-r1", max_completion_tokens=16385)).allowed == "an integer in [1, 16384]"
 
 
-@pytest.mark.parametrize("value", [["a"] * 5, "stop", [""], [3]])
+@pytest.mark.parametrize("value", [["a"] * 5, "x" * 21, ["y" * 21], [""], [3]])
 def test_stop_is_a_short_list_of_strings(value):
     assert _rejected(_body(stop=value)).field == "stop"
 
 
-def test_a_parameter_the_model_does_not_take_names_what_it_does():
-    error = _rejected(_body(tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]))
+def test_stop_takes_four_items_of_twenty_characters():
+    validate_v2_request(_body(stop=["a" * 20] * 4))
+
+
+def test_tools_are_refused_only_where_the_row_says_the_model_has_none():
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    error = _rejected(_body(tools=tools))
     assert (error.code, error.field) == ("invalid_argument", "tools")
-    assert error.message.startswith("ernie-speed-8k does not accept `tools`. It accepts: ")
-    assert "penalty_score" in error.allowed and "tools" not in error.allowed
+    assert error.message.startswith("ernie-speed-8k does not take `tools`")
+    # not confirmed either way: sent, and the service judges (until 2026-12 these were refused)
+    validate_v2_request(_body("ernie-5.0-thinking-preview", tools=tools))
+    validate_v2_request(_body("a-model-the-catalog-lacks", tools=tools))
 
 
-def test_unknown_top_level_fields_are_invalid_arguments():
-    error = _rejected(_body(system="be brief"))
-    assert (error.code, error.field) == ("invalid_argument", "system")
-    assert error.message.startswith("Unknown parameter `system`.")
-    assert _rejected(_body(max_output_tokens=5)).field == "max_output_tokens"
+def test_unknown_top_level_fields_are_accepted():
+    # Until 2026-12 an unknown field was refused; no source shows the service refusing one (spec §1).
+    validate_v2_request(_body(system="be brief", max_output_tokens=5, foo={"bar": 1}))
 
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "description": "weather",
@@ -322,7 +351,7 @@ TOOL = {"type": "function", "function": {"name": "get_weather", "description": "
 @pytest.mark.parametrize("tools, field", [
     ([], "tools"), ("x", "tools"), ([{"type": "retrieval"}], "tools"),
     ([{"type": "function", "function": {"parameters": {}}}], "tools.function.name"),
-    ([{"type": "function", "function": {"name": "f"}}], "tools.function.parameters"),
+    ([{"type": "function", "function": {"name": "f", "parameters": "none"}}], "tools.function.parameters"),
     ([{"type": "function", "function": {"name": "f", "description": 3, "parameters": {}}}],
      "tools.function.description"),
 ])
@@ -345,7 +374,8 @@ def test_tool_choice_must_name_an_offered_tool(choice):
 
 @pytest.mark.parametrize("search, field", [
     ("on", "web_search"), ({"enable": "yes"}, "web_search.enable"), ({"enable_trace": 1}, "web_search.enable_trace"),
-    ({"search_mode": "never"}, "web_search.search_mode"), ({"colour": True}, "web_search.colour"),
+    ({"search_mode": "never"}, "web_search.search_mode"), ({"search_number": 0}, "web_search.search_number"),
+    ({"reference_number": 29}, "web_search.reference_number"),
 ])
 def test_web_search_is_an_object_of_switches(search, field):
     assert _rejected(_body("deepseek-v3", web_search=search)).field == field
@@ -356,7 +386,7 @@ def test_web_search_passes():
                                                                 "enable_trace": True, "search_mode": "auto"}))
 
 
-@pytest.mark.parametrize("value", ["json_object", {"type": "yaml"}, {"type": "json_object", "x": 1}])
+@pytest.mark.parametrize("value", ["json_object", {"type": "yaml"}, {"type": "json_schema", "json_schema": "x"}])
 def test_response_format_is_a_typed_object(value):
     assert _rejected(_body("ernie-3.5-8k", response_format=value)).field == "response_format"
 
@@ -365,11 +395,13 @@ def test_response_format_and_thinking_pass():
     validate_v2_request(_body("ernie-3.5-8k", response_format={"type": "json_object"}))
     validate_v2_request(_body("qwen3-235b-a22b", enable_thinking=False))
     assert _rejected(_body("qwen3-235b-a22b", enable_thinking="no")).field == "enable_thinking"
-    assert _rejected(_body("deepseek-r1", enable_thinking=True)).field == "enable_thinking"
+    # accepted: deepseek-r1 has no switch, and the service is not known to refuse the field
+    validate_v2_request(_body("deepseek-r1", enable_thinking=True))
 
 
 @pytest.mark.parametrize("name, value", [("stream", "yes"), ("stream_options", {"include_usage": 1}),
-                                         ("stream_options", {"x": True}), ("user", 5), ("seed", 1.5)])
+                                         ("stream_options", {"chunk_include_usage": "on"}), ("user", 5),
+                                         ("seed", 1.5), ("seed", 0), ("seed", 2147483647)])
 def test_transport_fields_have_types(name, value):
     assert _rejected(_body(**{name: value})).field == name
 
@@ -388,7 +420,9 @@ def test_input_too_many_tokens():
 
 def test_an_unknown_id_gets_the_general_rules():
     validate_v2_request(_body("glm-4.5", tools=[TOOL], enable_thinking=True, max_completion_tokens=30000))
-    assert _rejected(_body("glm-4.5", temperature=5)).code == "invalid_argument"
+    # no range is confirmed for a model the catalog does not know: only the type is checked
+    validate_v2_request(_body("glm-4.5", temperature=5))
+    assert _rejected(_body("glm-4.5", temperature="hot")).code == "invalid_argument"
 
 
 def test_a_given_spec_wins_over_the_table():
@@ -451,8 +485,7 @@ def test_v1_answers_gain_the_shared_attributes_with_defaults():
     assert (answer.api, answer.model, answer.reasoning, answer.tool_calls) == ("v1", "ERNIE-Speed-8K", "", [])
     assert answer.search_results == [{"index": 1, "url": "u", "title": "t"}] and answer.flag == 0
     chunk = read_chunk({"result": "x", "is_end": True})
-    assert (chunk.api, chunk.reasoning, chunk.tool_calls, chunk.search_results, chunk.flag) == ("v1", "", [], [],
-                                                                                               None)
+    assert (chunk.api, chunk.reasoning, chunk.tool_calls, chunk.search_results, chunk.flag) == ("v1", "", [], [], 0)
 
 
 def test_usage_reads_reasoning_tokens():
@@ -497,3 +530,62 @@ def test_the_parameters_the_seed_pages_do_not_list_are_refused():
             with pytest.raises(InvalidRequestError) as caught:
                 validate_request(find_model(name), {"messages": hello, param: value})
             assert caught.value.field == param and f"{name} does not accept `{param}`" in caught.value.message
+
+
+# -- forward compatibility: what the service takes is sent (spec qianfan-2026.md §1) ------------------------
+
+SCHEMA_FORMAT = {"type": "json_schema", "json_schema": {"name": "city", "schema": {"type": "object"}, "strict": True}}
+
+
+@pytest.mark.parametrize("model, params", [
+    ("ernie-4.5-turbo-128k", {"max_tokens": 4096}),
+    ("deepseek-v3", {"temperature": 0, "top_p": 1}), ("deepseek-v3", {"temperature": 1.5}),
+    ("qwen3-8b", {"temperature": 1.9, "presence_penalty": 1.5}),
+    ("ernie-4.5-turbo-32k", {"response_format": SCHEMA_FORMAT}),
+    ("qwen3-8b", {"thinking_budget": 100, "thinking_strategy": "chain_of_draft", "reasoning_effort": "low"}),
+    ("ernie-5.1", {"thinking": {"type": "enabled"}}),
+    ("ernie-speed-8k", {"stream": True, "stream_options": {"include_usage": True, "chunk_include_usage": True}}),
+    ("ernie-speed-8k", {"metadata": {str(i): "x" for i in range(16)}, "repetition_penalty": 1.1}),
+    ("ernie-x1-turbo-32k", {"tools": [TOOL], "tool_choice": "required", "parallel_tool_calls": False}),
+    ("deepseek-r1", {"tools": [TOOL], "temperature": 0.2}),
+    ("ernie-4.5-turbo-32k", {"web_search": {"enable": True, "enable_status": True, "search_number": 28,
+                                            "reference_number": 1, "search_mode": "required"}}),
+    ("ernie-speed-8k", {"seed": 2147483646, "user": "u", "extra_parameters": {"x": 1}}),
+])
+def test_documented_fields_pass(model, params):
+    validate_v2_request(_body(model, **params))
+
+
+def test_json_schema_is_refused_only_where_the_row_says_so():
+    error = _rejected(_body("ernie-x1-turbo-32k", response_format=SCHEMA_FORMAT))
+    assert (error.code, error.field) == ("invalid_argument", "response_format")
+    assert "ernie-x1-turbo-32k does not take a `json_schema`" in error.message
+    validate_v2_request(_body("some-new-model", response_format=SCHEMA_FORMAT))
+
+
+@pytest.mark.parametrize("name, value", [("metadata", {str(i): "x" for i in range(17)}), ("thinking_budget", 99),
+                                         ("thinking_strategy", "long_think"), ("thinking", {"type": "on"}),
+                                         ("reasoning_effort", 3), ("max_tokens", 0)])
+def test_documented_fields_keep_their_types_and_ranges(name, value):
+    assert _rejected(_body("qwen3-8b", **{name: value})).field == name
+
+
+def test_ernies_sampling_range_holds_where_the_row_confirms_it():
+    assert _rejected(_body("ernie-5.1", temperature=0)).allowed == "a number in (0, 1]"
+    validate_v2_request(_body("kimi-k2-instruct", temperature=0))
+
+
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+VIDEO = {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4", "fps": 2}}
+
+
+def test_image_and_video_parts_follow_the_rows_vision():
+    ask = [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, IMAGE, VIDEO]}]
+    validate_v2_request(_body("ernie-4.5-turbo-vl", ask))
+    validate_v2_request(_body("a-model-the-catalog-lacks", ask))
+    error = _rejected(_body("qwen3-vl-235b-a22b-instruct", ask))  # images, but no video
+    assert (error.code, error.field, error.allowed) == ("invalid_argument", "messages.content", "image")
+    error = _rejected(_body("ernie-4.5-turbo-32k", [{"role": "user", "content": [IMAGE]}]))
+    assert "reads no images" in error.message and error.allowed == "text only"
+    bad = [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]
+    assert _rejected(_body("ernie-4.5-turbo-vl", bad)).field == "messages.content"

@@ -7,6 +7,10 @@ with backoff; the adapter reads the answer into the neutral ``ChatResponse``, or
 event of a ``ChatStream`` (``_streaming.py``) into a ``ChatChunk``. Below both adapters: errors (``_errors``),
 secrets (``_secrets``), SSE lines (``_sse``), the size of a request's text (``_text``), the parameter table.
 
+v2's model catalog is data (``catalog.json`` beside this file: limits, reasoning switch, tools, vision,
+json_schema, prices with their date and source), read on first use of ``V2_MODELS``. v2 requests are checked
+forward-compatibly: only what is certain to be refused is refused, and the service's answer is the authority.
+
 Knows nothing of IPython. Everything other code may use is in ``__all__``; the
 underscored modules are private. The client (and with it httpx) loads on first
 use, so importing this package stays cheap.
@@ -33,10 +37,12 @@ from ._v1._wire import BASE_URL as V1_BASE_URL
 from ._v2._bearer import BEARER_PATH as V2_BEARER_PATH
 from ._v2._bearer import IAM_BASE_URL as V2_IAM_BASE_URL
 from ._v2._codes import V2_ERROR_CODES
-from ._v2._models import UNKNOWN_V2, V2_MODELS, V2ModelSpec, find_v2_model
+from ._v2._models import UNKNOWN_V2, V2_MODELS, Price, V2ModelSpec, catalog_source, find_v2_model
+from ._v2._reasoning import reasoning_params
 from ._v2._rules import validate_v2_request
 from ._v2._wire import BASE_URL as V2_BASE_URL
 from ._v2._wire import CHAT_PATH as V2_CHAT_PATH
+from ._v2._wire import MODELS_PATH as V2_MODELS_PATH
 
 __all__ = [
     # the client and what it returns
@@ -49,6 +55,10 @@ __all__ = [
     "find_model", "model_for_endpoint", "suggest_models", "unknown_model_error",
     # v2 models and which API serves a name
     "V2_MODELS", "V2ModelSpec", "UNKNOWN_V2", "find_v2_model", "Route", "route",
+    # the catalog's prices and their date and source (read from api/catalog.json on first use)
+    "Price", "CATALOG_DATE", "catalog_source",
+    # reasoning controls (think, thinking_budget, effort) as each model takes them
+    "reasoning_params",
     # request rules
     "PARAMETERS", "Parameter", "validate_request", "validate_v2_request", "check_endpoint_name", "estimate_tokens",
     "input_size",
@@ -56,12 +66,14 @@ __all__ = [
     "sign_request", "parse_authorization",
     # the wire's facts, one table each, which the emulator serves: addresses, paths, statuses worth a retry,
     # error codes (HTTP status, the service's text, hint, field)
-    "V1_BASE_URL", "V1_API_PREFIX", "V1_TOKEN_PATH", "V2_BASE_URL", "V2_CHAT_PATH", "V2_IAM_BASE_URL",
+    "V1_BASE_URL", "V1_API_PREFIX", "V1_TOKEN_PATH", "V2_BASE_URL", "V2_CHAT_PATH", "V2_MODELS_PATH",
+    "V2_IAM_BASE_URL",
     "V2_BEARER_PATH", "RETRYABLE_STATUSES", "ErrorCode", "V1_ERROR_CODES", "V2_ERROR_CODES",
 ]
 
-# The client imports httpx: load it only when someone asks for it.
-_LAZY = frozenset({"QianfanClient", "ChatStream"})
+# The client imports httpx: load it only when someone asks for it. CATALOG_DATE is read from the catalog file,
+# which is read on first use too.
+_LAZY = frozenset({"QianfanClient", "ChatStream", "CATALOG_DATE"})
 
 
 def _claim(obj) -> None:
@@ -76,6 +88,11 @@ del _name
 
 
 def __getattr__(name):
+    if name == "CATALOG_DATE":
+        from ._v2._models import catalog_date
+
+        globals()[name] = catalog_date()
+        return globals()[name]
     if name in _LAZY:
         from . import _client
 

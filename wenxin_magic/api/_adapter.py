@@ -46,8 +46,12 @@ class Service(Protocol):
     def credential(self) -> str | None:
         """The token in use, which an answer may echo (and so is masked in it)."""
 
-    def body(self, target, payload: dict, params: dict, *, stream: bool, validate: bool) -> dict:
-        """The request body for ``target`` (see ``_routing.Target``), checked against its rules if ``validate``."""
+    def body(self, target, payload: dict, params: dict, *, stream: bool, validate: bool) -> tuple[dict, tuple]:
+        """(the request body for ``target`` (see ``_routing.Target``), checked against its rules if ``validate``;
+        one-line notes on how it was sent)."""
+
+    def explain(self, error: QianfanError, body: dict | None) -> QianfanError:
+        """A final error of a request, with what the request itself tells (e.g. the model asked for)."""
 
     def check_encodable(self, body: dict, model: str | None = None) -> None:
         """Raise this API's error for text UTF-8 cannot encode."""

@@ -25,7 +25,9 @@ from ._v1._service import V1Service
 from ._v1._wire import BASE_URL as V1_BASE_URL
 from ._v2._bearer import IAM_BASE_URL
 from ._v2._service import V2Service
+from ._v2._wire import API as V2_API
 from ._v2._wire import BASE_URL as V2_BASE_URL
+from ._v2._wire import MODELS_PATH as V2_MODELS_PATH
 
 
 def _running_loop():
@@ -171,7 +173,7 @@ class QianfanClient:
         while True:
             try:
                 ensure_credentials(self._credentials)
-                content = content or self._encode(service, body)
+                content = content or (None if body is None else self._encode(service, body))
                 request, attempts.credential = await service.request(self.http, path, body, content)
                 response, data = await self._send(service, request, stream=stream)
                 return response, data, attempts
@@ -181,7 +183,7 @@ class QianfanClient:
                 error = self._unreachable(exc, service.base_url)
             if not await self._recover(service, attempts, error):
                 error.retries = attempts.count
-                raise error
+                raise service.explain(error, body)
 
     async def _recover(self, service: Service, attempts: Attempts, error: QianfanError) -> bool:
         """Whether to try again after ``error``: at once with a renewed credential (once per request), or after
@@ -232,17 +234,19 @@ class QianfanClient:
     # -- requests -----------------------------------------------------------------------------------------
     async def _call(self, routed: Target, payload: dict, params: dict) -> ChatResponse:
         service = self._services[routed.api]
-        body = service.body(routed, payload, params, stream=False, validate=self.validate)
+        body, notes = service.body(routed, payload, params, stream=False, validate=self.validate)
         started = time.perf_counter()
         response, data, attempts = await self._open(service, routed.path, body, stream=False)
-        return service.read_answer(data, model=routed.model, rate_limit=RateLimit.from_headers(response.headers),
-                                   request_id=service.request_id(response.headers), retries=attempts.count,
-                                   latency=time.perf_counter() - started)
+        answer = service.read_answer(data, model=routed.model, rate_limit=RateLimit.from_headers(response.headers),
+                                     request_id=service.request_id(response.headers), retries=attempts.count,
+                                     latency=time.perf_counter() - started)
+        answer.notes = notes
+        return answer
 
     def _stream(self, routed: Target, payload: dict, params: dict) -> ChatStream:
         service = self._services[routed.api]
-        body = service.body(routed, payload, params, stream=True, validate=self.validate)
-        return ChatStream(self, service, routed.path, body, model=routed.model)
+        body, notes = service.body(routed, payload, params, stream=True, validate=self.validate)
+        return ChatStream(self, service, routed.path, body, model=routed.model, notes=notes)
 
     # -- public API -------------------------------------------------------------
     async def chat(self, model: str | None = None, messages: list[dict] | None = None, *,
@@ -264,3 +268,11 @@ class QianfanClient:
     def stream_complete(self, prompt: str | None = None, *, endpoint: str | None = None, model: str | None = None,
                         **params) -> ChatStream:
         return self._stream(target(COMPLETION, model, endpoint, self.apis), {"prompt": prompt}, params)
+
+    async def list_models(self) -> list[str]:
+        """The v2 model ids this key can call (``GET /v2/models``), in the service's order. The service's list is
+        the authority; ``V2_MODELS`` is a shipped catalog of what is known about them."""
+        service = self._services[V2_API]
+        _, data, _ = await self._open(service, V2_MODELS_PATH, None, stream=False)
+        entries = data.get("data") if isinstance(data, dict) else None
+        return [entry["id"] for entry in entries or () if isinstance(entry, dict) and isinstance(entry.get("id"), str)]

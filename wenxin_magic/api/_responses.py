@@ -28,21 +28,36 @@ class Usage:
             other.prompt_tokens, other.completion_tokens, other.total_tokens)
 
 
+_RATE_LIMIT_HEADERS = ("limit-requests", "limit-tokens", "remaining-requests", "remaining-tokens",
+                       "limit-input-tokens", "limit-output-tokens", "remaining-input-tokens", "remaining-output-tokens")
+
+
 class RateLimit:
-    """The four X-Ratelimit-* headers; None for any the service did not send."""
+    """The X-Ratelimit-* headers in either spelling; None for any the service did not send.
 
-    __slots__ = ("limit_requests", "limit_tokens", "remaining_requests", "remaining_tokens")
+    The tokens come as one quota (``X-Ratelimit-Limit-Tokens`` / ``-Remaining-Tokens``: ``limit_tokens``,
+    ``remaining_tokens``) or split into input and output (``-Limit-Input-Tokens``, ``-Limit-Output-Tokens``,
+    ``-Remaining-Input-Tokens``, ``-Remaining-Output-Tokens``).
+    """
 
-    def __init__(self, limit_requests=None, limit_tokens=None, remaining_requests=None, remaining_tokens=None):
+    __slots__ = tuple(name.replace("-", "_") for name in _RATE_LIMIT_HEADERS)
+
+    def __init__(self, limit_requests=None, limit_tokens=None, remaining_requests=None, remaining_tokens=None,
+                 limit_input_tokens=None, limit_output_tokens=None, remaining_input_tokens=None,
+                 remaining_output_tokens=None):
         self.limit_requests = limit_requests
         self.limit_tokens = limit_tokens
         self.remaining_requests = remaining_requests
         self.remaining_tokens = remaining_tokens
+        self.limit_input_tokens = limit_input_tokens
+        self.limit_output_tokens = limit_output_tokens
+        self.remaining_input_tokens = remaining_input_tokens
+        self.remaining_output_tokens = remaining_output_tokens
 
     @classmethod
     def from_headers(cls, headers) -> "RateLimit | None":
         values = []
-        for name in ("limit-requests", "limit-tokens", "remaining-requests", "remaining-tokens"):
+        for name in _RATE_LIMIT_HEADERS:
             value = headers.get("x-ratelimit-" + name)
             try:
                 values.append(int(value.strip()) if value is not None else None)
@@ -53,8 +68,10 @@ class RateLimit:
         return cls(*values)
 
     def __repr__(self) -> str:
-        return (f"RateLimit(limit_requests={self.limit_requests}, limit_tokens={self.limit_tokens}, "
-                f"remaining_requests={self.remaining_requests}, remaining_tokens={self.remaining_tokens})")
+        shown = ", ".join(f"{name}={getattr(self, name)}" for name in self.__slots__
+                          if name in ("limit_requests", "limit_tokens", "remaining_requests", "remaining_tokens")
+                          or getattr(self, name) is not None)
+        return f"RateLimit({shown})"
 
 
 class ChatResponse:
@@ -64,12 +81,15 @@ class ChatResponse:
     first, ``tool_calls`` the calls the model asks for (v2's shape), ``search_results`` the web pages it drew on,
     ``model`` the model that answered; ``flag``, ``ban_round`` and ``need_clear_history`` the safety verdict;
     ``final`` whether this is the whole answer or a stream's last chunk; ``raw`` the wire object as the service
-    sent it.
+    sent it. ``flag`` is 0 when the service sent none (3: do not display this answer; 4: withdraw what was shown).
+    ``notes`` are one-line remarks about how the request was sent (a field this package does not know, sampling
+    parameters a reasoning model ignores, how a reasoning control was mapped): on a stream they ride on the first
+    chunk. ``status`` is "searching" on a stream's search-status packet (which carries no text), else None.
     """
 
     __slots__ = ("api", "id", "model", "text", "reasoning", "tool_calls", "finish_reason", "is_truncated", "flag",
                  "ban_round", "need_clear_history", "search_results", "usage", "final", "raw", "rate_limit",
-                 "request_id", "retries", "latency")
+                 "request_id", "retries", "latency", "notes", "status")
 
     # The adapters pass every field by position, in this order: binding twenty keywords costs more per chunk
     # than the rest of reading it.
@@ -87,7 +107,7 @@ class ChatResponse:
         self.tool_calls = tool_calls if tool_calls is not None else []
         self.finish_reason = finish_reason
         self.is_truncated = is_truncated
-        self.flag = flag
+        self.flag = flag or 0
         self.ban_round = ban_round
         self.need_clear_history = need_clear_history
         self.search_results = search_results if search_results is not None else []
@@ -97,6 +117,8 @@ class ChatResponse:
         self.request_id = request_id or id
         self.retries = retries
         self.latency = latency
+        self.notes = ()
+        self.status = None
 
     # v1's own fields, read from its wire object (None on v2's): the session and callers read them by these names.
     @property

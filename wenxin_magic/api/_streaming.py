@@ -23,7 +23,8 @@ class ChatStream:
     ``aclose()`` stops early and closes the connection.
     """
 
-    def __init__(self, client, service: Service, path: str | None, body: dict, *, model: str | None = None):
+    def __init__(self, client, service: Service, path: str | None, body: dict, *, model: str | None = None,
+                 notes: tuple = ()):
         self._client = client
         self._service = service
         self._path = path
@@ -34,6 +35,7 @@ class ChatStream:
         self._parts: list[str] = []
         self._thoughts: list[str] = []
         self.model = model
+        self.notes = notes  # how the request was sent: they ride on the first chunk
         self.chunks = 0
         self.last: ChatChunk | None = None
         self.retries = 0
@@ -149,6 +151,8 @@ class ChatStream:
     def _accept(self, chunk: ChatChunk) -> ChatChunk:
         if self.time_to_first_token is None:
             self.time_to_first_token = time.perf_counter() - self.started
+        if not self.chunks and self.notes:
+            chunk.notes = self.notes
         self.chunks += 1
         self.last = chunk
         if chunk.text:

@@ -8,6 +8,7 @@ from .._http import RedactedRequest
 from ._codes import TOKEN_CODES
 from ._rules import check_encodable, validate_request
 from ._tokens import TokenSource
+from .._controls import split_controls, v1_control_notes
 from ._wire import API, API_PREFIX, V1Decoder, answer_json, read_answer, request_id_of, v1_body
 
 
@@ -30,14 +31,20 @@ class V1Service:
         """The token in use, which an answer may echo."""
         return self.tokens.current
 
-    def body(self, target, payload: dict, params: dict, *, stream: bool, validate: bool) -> dict:
+    def body(self, target, payload: dict, params: dict, *, stream: bool, validate: bool) -> tuple[dict, tuple]:
+        """(the body, notes): v2's reasoning controls are not sent to a v1 model, and a note says so."""
+        controls, params = split_controls(params)
         if target.as_chat:
             payload = {"messages": [{"role": "user", "content": payload["prompt"]}]}
         body = v1_body(payload, params)
         if validate:
             validate_request(target.spec, body)
         body["stream"] = stream
-        return body
+        return body, tuple(v1_control_notes(controls, target.model))
+
+    @staticmethod
+    def explain(error, body):
+        return error
 
     async def request(self, http, path: str, body: dict, content: bytes):
         """(the request, the access token it carries or None when signed)."""

@@ -6,9 +6,12 @@ from __future__ import annotations
 from .._auth import Credentials
 from .._routing import unreachable_error
 from ._bearer import BearerSource
+from .._errors import QianfanError
 from ._codes import EXPIRED_BEARER
-from ._rules import check_encodable, validate_v2_request
-from ._wire import API, CHAT_PATH, V2Decoder, answer_json, read_answer, request_id_of, v2_body
+from .._controls import split_controls
+from ._reasoning import reasoning_params, request_notes
+from ._rules import INVALID_MODEL, check_encodable, validate_v2_request
+from ._wire import API, CHAT_PATH, MODELS_PATH, V2Decoder, answer_json, read_answer, request_id_of, v2_body
 
 
 class V2Service:
@@ -31,20 +34,40 @@ class V2Service:
         """The bearer token in use, which an answer may echo."""
         return self.bearer.current
 
-    def body(self, target, payload: dict, params: dict, *, stream: bool, validate: bool) -> dict:
-        body = v2_body(target.model, payload["messages"], params, stream=stream)
+    def body(self, target, payload: dict, params: dict, *, stream: bool, validate: bool) -> tuple[dict, tuple]:
+        """(the body, notes on how it was sent): reasoning controls mapped for the model; the fields given as they
+        are (a field given wins over a control's mapping)."""
+        controls, params = split_controls(params)
+        spec = target.spec
+        mapped, notes = reasoning_params(spec if spec is not None and spec.id else target.model, **controls)
+        body = v2_body(target.model, payload["messages"], {**mapped, **params} if mapped else params, stream=stream)
         if validate:
-            validate_v2_request(body, target.spec)
-        return body
+            validate_v2_request(body, spec)
+        if spec is not None:
+            notes += request_notes(body, spec)
+        return body, tuple(notes)
 
-    async def request(self, http, path: str | None, body: dict, content: bytes):
-        """(the request, the bearer token it carries)."""
+    @staticmethod
+    def explain(error: QianfanError, body: dict | None) -> QianfanError:
+        """An ``invalid_model`` refusal names the model asked for (the service's text does not)."""
+        model = body.get("model") if isinstance(body, dict) else None
+        if error.code == INVALID_MODEL and isinstance(model, str):
+            error.wire_message = getattr(error, "wire_message", error.message)
+            error.message = (f"The model {model!r} does not exist or this key cannot use it (the service said: "
+                             f"{error.wire_message})")
+            error.model, error.field = model, "model"
+        return error
+
+    async def request(self, http, path: str | None, body: dict | None, content: bytes | None):
+        """(the request, the bearer token it carries): a chat (POST), or a GET of ``path`` when there is no body."""
         if API not in self._credentials.apis:
-            raise unreachable_error(str(body.get("model")), API)
+            raise unreachable_error(str(body.get("model")) if body else "GET /v2/models", API)
         token = await self.bearer.get(http, self.iam_base_url)
         headers = {"Authorization": f"Bearer {token}"}
         if self._credentials.app_id:
             headers["appid"] = self._credentials.app_id
+        if body is None:
+            return http.build_request("GET", self.base_url + (path or MODELS_PATH), headers=headers), token
         return http.build_request("POST", self.base_url + CHAT_PATH, content=content, headers=headers), token
 
     def expired(self, error) -> bool:

@@ -2,8 +2,10 @@
 
 A v2 stream is ``data:`` chunks of ``choices[0].delta`` ending at ``data: [DONE]``. Reasoning
 (``reasoning_content``) and text arrive as deltas; tool calls arrive as fragments keyed by ``index`` and are
-assembled for the last chunk, which also carries the usage (from the ``choices: []`` chunk that
-``stream_options.include_usage`` asks for). The last chunk is made at ``[DONE]``.
+assembled for the last chunk, which also carries the usage: the last usage any chunk carried (a ``choices: []``
+chunk, the last choice chunk, or every chunk with ``chunk_include_usage``; where it rides is not confirmed, so
+the last one seen wins). The last chunk is made at ``[DONE]``. A packet whose ``delta_tag`` is
+``search_status`` says the service is searching (``status`` "searching") and carries no text.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ._codes import is_error_payload, v2_error, v2_http_error
 API = "v2"
 BASE_URL = "https://qianfan.baidubce.com"
 CHAT_PATH = "/v2/chat/completions"
+MODELS_PATH = "/v2/models"
 
 
 # -- the request body --------------------------------------------------------------------------------------
@@ -119,6 +122,10 @@ def _v2_search_results(raw: dict, choice: dict) -> list:
     return []
 
 
+SEARCHING = "searching"
+SEARCH_STATUS_TAG = "search_status"
+
+
 def _read(cls, raw: dict, model, rate_limit, request_id, retries, latency=None, *, final: bool = False):
     """A v2 answer or chunk (``choices[0].message`` or ``.delta``) under the neutral names; tool calls from a
     whole message only (a stream's fragments are assembled for its last chunk)."""
@@ -128,12 +135,15 @@ def _read(cls, raw: dict, model, rate_limit, request_id, retries, latency=None, 
     finish_reason = choice.get("finish_reason")
     flag = choice.get("flag")
     # by position, in the order of ChatResponse's parameters (see there why)
-    return cls(API, raw, raw.get("id"), raw.get("model") or model, message.get("content") or "",
-               message.get("reasoning_content") or "", calls if isinstance(calls, list) and "message" in choice
-               else None, finish_reason, finish_reason == "length", flag, choice.get("ban_round"),
-               # flag 2 and above: no further chat on this history
-               isinstance(flag, int) and flag >= 2, _v2_search_results(raw, choice), Usage(raw.get("usage")),
-               final, rate_limit, request_id, retries, latency)
+    answer = cls(API, raw, raw.get("id"), raw.get("model") or model, message.get("content") or "",
+                 message.get("reasoning_content") or "", calls if isinstance(calls, list) and "message" in choice
+                 else None, finish_reason, finish_reason == "length", flag, choice.get("ban_round"),
+                 # flag 2 and above: no further chat on this history
+                 isinstance(flag, int) and flag >= 2, _v2_search_results(raw, choice), Usage(raw.get("usage")),
+                 final, rate_limit, request_id, retries, latency)
+    if (choice.get("delta_tag") or raw.get("delta_tag")) == SEARCH_STATUS_TAG:
+        answer.status = SEARCHING
+    return answer
 
 
 def read_answer(raw: dict, *, model: str | None = None, rate_limit: RateLimit | None = None,
@@ -188,6 +198,7 @@ class V2Decoder:
         self.model = model
         self._calls = ToolCalls()
         self._usage_chunk: dict | None = None
+        self._usage: dict | None = None  # the last usage any chunk carried
         self._finish_reason = None
         self._flagged: ChatChunk | None = None
         self._search_results: list = []
@@ -206,7 +217,11 @@ class V2Decoder:
         """The chunk an event carries, or None for the usage event (its figures go on the last chunk)."""
         if not data.get("choices"):
             self._usage_chunk = data
+            if isinstance(data.get("usage"), dict):
+                self._usage = data["usage"]
             return None
+        if data.get("usage"):
+            self._usage = data["usage"]
         chunk = _read(ChatChunk, data, self.model, rate_limit, request_id, retries)
         self._note(chunk, data)
         return chunk
@@ -218,7 +233,7 @@ class V2Decoder:
         delta = data["choices"][0].get("delta") if isinstance(data["choices"][0], dict) else None
         if isinstance(delta, dict) and delta.get("tool_calls"):
             self._calls.add(delta["tool_calls"])
-        if isinstance(chunk.flag, int) and (self._flagged is None or chunk.flag > self._flagged.flag):
+        if chunk.flag and (self._flagged is None or chunk.flag > self._flagged.flag):
             self._flagged = chunk  # the most severe safety flag so far
         if chunk.search_results and not self._search_results:
             self._search_results = chunk.search_results
@@ -235,6 +250,8 @@ class V2Decoder:
         chunk.is_truncated = self._finish_reason == "length"
         chunk.tool_calls = self._calls.complete()
         chunk.search_results = self._search_results
+        if isinstance(self._usage, dict):
+            chunk.usage = Usage(self._usage)
         if self._flagged is not None:
             chunk.flag, chunk.ban_round = self._flagged.flag, self._flagged.ban_round
             chunk.need_clear_history = self._flagged.need_clear_history
