@@ -428,21 +428,6 @@ def test_image_parts_on_a_model_that_sees_nothing_are_refused(http):
     assert r.status_code == 200, r.text
 
 
-def test_the_media_check_reads_the_rows_vision():
-    from types import SimpleNamespace
-
-    from wenxin_magic.emulator._v2 import media_the_model_cannot_see
-
-    video = {"messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "v.mp4"}}]}]}
-    image = {"messages": [{"role": "user", "content": IMAGE}]}
-    text = {"messages": user("hi")}
-    assert media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset()))
-    assert media_the_model_cannot_see(video, SimpleNamespace(vision=frozenset({"image"})))
-    assert not media_the_model_cannot_see(image, SimpleNamespace(vision=frozenset({"image"})))
-    assert not media_the_model_cannot_see(text, SimpleNamespace(vision=frozenset()))
-    assert not media_the_model_cannot_see(image, SimpleNamespace())  # not known: the service judges
-
-
 # ------------------------------------------------------------------------------- reasoning switches
 
 def test_the_catalog_rows_reasoning_switch_decides_whether_the_answer_thinks():

@@ -245,57 +245,11 @@ async def _valid_body(exchange: V2Exchange, body_bytes: bytes, slow: float):
         raise exchange.refuse("invalid_model")  # the service's words: it names no model
     spec = _spec_for(model)
     try:
-        _validate(body, spec)
+        validate_v2_request(body, spec)
     except InvalidRequestError as err:
         code = err.code if isinstance(err.code, str) else FROM_V1_CODES.get(err.code, "invalid_argument")
         raise exchange.refuse(code, err.wire_message, status=getattr(err, "status", None)) from None
-    if media_the_model_cannot_see(body, spec):
-        raise exchange.refuse("invalid_argument")  # the likely code; the service's words are not confirmed
     return body, spec
-
-
-# The 2026 forms of documented fields (qianfan-2026.md §1) that the shared rules refused before they knew the
-# 2026 catalog (whose models say whether they take ``json_schema``). With such rules, the rest of the request
-# is checked as they know it; with the 2026 rules, they alone decide.
-_FIELDS_IN_2026_FORMS = ("response_format", "stream_options")
-
-
-def _validate(body: dict, spec) -> None:
-    try:
-        validate_v2_request(body, spec)
-    except InvalidRequestError as err:
-        if hasattr(spec, "json_schema") or err.field not in _FIELDS_IN_2026_FORMS:
-            raise
-        validate_v2_request(_in_older_forms(body), spec)
-
-
-def _in_older_forms(body: dict) -> dict:
-    older = dict(body)
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        older["response_format"] = {"type": "json_object"}
-    options = body.get("stream_options")
-    if isinstance(options, dict) and "chunk_include_usage" in options:
-        older["stream_options"] = {k: v for k, v in options.items() if k != "chunk_include_usage"}
-    return older
-
-
-_MEDIA_PARTS = {"image_url": "image", "video_url": "video"}
-
-
-def media_the_model_cannot_see(body: dict, spec) -> bool:
-    """Whether a message carries an image or video part for a model whose catalog row says it sees neither;
-    a model whose vision is not known sees everything (the service judges it)."""
-    vision = getattr(spec, "vision", None)
-    if vision is None or spec is UNKNOWN_V2:
-        return False
-    for message in body.get("messages") or ():
-        parts = message.get("content") if isinstance(message, dict) else None
-        for part in parts if isinstance(parts, list) else ():
-            kind = _MEDIA_PARTS.get(part.get("type")) if isinstance(part, dict) else None
-            if kind is not None and kind not in vision:
-                return True
-    return False
 
 
 def _spec_for(model):
