@@ -333,7 +333,7 @@ def test_tools_are_refused_only_where_the_row_says_the_model_has_none():
     tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
     error = _rejected(_body(tools=tools))
     assert (error.code, error.field) == ("invalid_argument", "tools")
-    assert error.message.startswith("ernie-speed-8k does not take `tools`")
+    assert error.message.startswith("ernie-speed-8k does not accept `tools`")
     # not confirmed either way: sent, and the service judges (until 2026-12 these were refused)
     validate_v2_request(_body("ernie-5.0-thinking-preview", tools=tools))
     validate_v2_request(_body("a-model-the-catalog-lacks", tools=tools))
@@ -559,7 +559,7 @@ def test_documented_fields_pass(model, params):
 def test_json_schema_is_refused_only_where_the_row_says_so():
     error = _rejected(_body("ernie-x1-turbo-32k", response_format=SCHEMA_FORMAT))
     assert (error.code, error.field) == ("invalid_argument", "response_format")
-    assert "ernie-x1-turbo-32k does not take a `json_schema`" in error.message
+    assert "ernie-x1-turbo-32k does not accept a `json_schema`" in error.message
     validate_v2_request(_body("some-new-model", response_format=SCHEMA_FORMAT))
 
 

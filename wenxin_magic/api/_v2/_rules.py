@@ -324,7 +324,7 @@ def _check_metadata(value, spec, model: str) -> None:
 def _check_tools(value, spec: V2ModelSpec, model: str) -> None:
     allowed = '[{"type": "function", "function": {"name", "description", "parameters"}}]'
     if spec.tools is False:
-        raise v2_invalid(INVALID_ARGUMENT, f"{model} does not take `tools`: it has no function calling (its catalog "
+        raise v2_invalid(INVALID_ARGUMENT, f"{model} does not accept `tools`: it has no function calling (its catalog "
                          "row says so). Use a model that has, e.g. ernie-speed-pro-128k, ernie-4.5-turbo-32k or "
                          "deepseek-v3.", wire="the model does not support tools", field="tools",
                          allowed="a model with function calling", model=model)
@@ -396,7 +396,7 @@ def _check_response_format(value, spec: V2ModelSpec, model: str) -> None:
     if kind != "json_schema":
         return
     if spec.json_schema is False:
-        raise v2_invalid(INVALID_ARGUMENT, f"{model} does not take a `json_schema` response format (its catalog row "
+        raise v2_invalid(INVALID_ARGUMENT, f"{model} does not accept a `json_schema` response format (its catalog row "
                          "says so); use {\"type\": \"json_object\"} and describe the shape in the prompt.",
                          wire="response_format json_schema is not supported", field="response_format",
                          allowed='{"type": "text"} or {"type": "json_object"}', model=model)
