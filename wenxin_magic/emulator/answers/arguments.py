@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 
 from .request import is_chinese, topic_of
@@ -90,6 +92,43 @@ def json_answer(schema: dict, question: str, prose: str):
     if _type(top) is None and "properties" in top:
         top = {**top, "type": "object"}
     return _field_value("answer", top, True, source, False)
+
+
+# how a client states a schema in the system message when the model takes only json_object (the words of
+# ``AnswerSchema.instructions()``; a test holds the two together)
+SCHEMA_STATED = "follow this JSON Schema:"
+# how a client's repair round asks again after an answer that missed its schema (``REPAIR_REQUEST``'s words)
+REPAIR_ASKED = "corrected JSON"
+
+
+def stated_schema(system) -> dict | None:
+    """The JSON Schema a system message states after SCHEMA_STATED, or None."""
+    if not isinstance(system, str) or SCHEMA_STATED not in system:
+        return None
+    rest = system.split(SCHEMA_STATED, 1)[1].lstrip()
+    try:
+        schema, _ = json.JSONDecoder().raw_decode(rest)
+    except ValueError:
+        return None
+    return schema if isinstance(schema, dict) else None
+
+
+def miss_a_key(text: str) -> str:
+    """The ``schema_miss`` fault: a JSON answer with its first key dropped (a required one, for the emulator's
+    answers, which fill every property); any other answer as it was."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), list):
+        items = next(iter(value.values()))  # a list wrapped in an object: break its first item instead
+        if items and isinstance(items[0], dict) and items[0]:
+            items[0].pop(next(iter(items[0])))
+            return json.dumps(value, ensure_ascii=False, indent=2)
+    if isinstance(value, dict) and value:
+        value.pop(next(iter(value)))
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    return text
 
 
 def _object_value(schema: dict, source: _Source, optional_places: bool = False) -> dict:
