@@ -287,7 +287,7 @@ class Batch:
         """Every row's ``record()``, in row order; with a schema, each field of the row's data too."""
         records = [row.record() for row in self.rows]
         if self.schema is not None:
-            for record, row in zip(records, self.rows):
+            for record, row in zip(records, self.rows, strict=True):
                 data = _plain_data(getattr(row.reply, "data", None))
                 for name, column in self.field_columns():
                     record[column] = data.get(name) if isinstance(data, dict) else None
