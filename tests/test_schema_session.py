@@ -196,3 +196,31 @@ def test_a_field_named_like_a_batch_column_keeps_both(session):
 def test_a_batch_refuses_many(session):
     with pytest.raises(InvalidRequestError, match="one object"):
         session.batch("Tell me about {item}", ["Paris"], model=V2_UNCONFIRMED, schema="city", many=True)
+
+
+def test_a_comparison_refuses_a_schema_before_anything_is_sent(session):
+    with pytest.raises(InvalidRequestError, match="does not take a schema"):
+        session.compare("Tell me about Paris", [V2_UNCONFIRMED, V1], schema="city")
+    assert session.backend.emulator is None or not chat_bodies(session)
+
+
+def test_the_emulator_reads_the_words_the_client_writes():
+    from wenxin_magic.emulator.answers.arguments import REPAIR_ASKED, SCHEMA_STATED, stated_schema
+
+    schema = answer_schema(City, many=True)
+    assert SCHEMA_STATED in schema.instructions() and REPAIR_ASKED in REPAIR_REQUEST
+    assert stated_schema("You are terse.\n\n" + schema.instructions()) == schema.json_schema
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_data_from_outside_reaches_html_only_escaped(many):
+    from wenxin_magic.session import Reply
+
+    reply = Reply(prompt="q", model=V2_UNCONFIRMED, endpoint=None, chat=None)
+    hostile = {"city": "<script>alert(1)</script>", "famous_for": ["<img src=x onerror=alert(2)>"]}
+    reply.schema, reply.text, reply.done = "answer", json.dumps(hostile), True
+    reply.data = [hostile] if many else hostile
+    html = ReplyView(reply).html()
+    assert "<script" not in html and "<img" not in html and "&lt;script&gt;" in html
+    assert ("<table>" in html) == many
+    assert "alert(1)" in ReplyView(reply).plain()

@@ -382,6 +382,10 @@ class Session:
                              on_delta: Callable[[int, Reply, str], None] | None = None,
                              tool_use=None, **params) -> list[Reply]:
         """A comparison, on the session's loop: a turn for each model, side by side."""
+        if "schema" in params or "many" in params:
+            raise InvalidRequestError("A comparison does not take a schema: ask each model with ask(..., schema=), or "
+                                      "run batch(..., models=[...], schema=) for one typed row per model.",
+                                      field="schema")
         if not models:
             raise InvalidRequestError("Name at least one model to compare.", field="models")
         if not isinstance(prompt, str) or not prompt.strip():
