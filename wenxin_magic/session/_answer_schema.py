@@ -35,7 +35,7 @@ class SchemaMismatchError(QianfanError):
 
     def __init__(self, message: str, *, problem: str = ""):
         super().__init__(message, code="schema_mismatch",
-                         hint="The raw answer is kept as the reply's text; ask again, or simplify the schema.")
+                         hint="Ask again, or simplify the schema (fewer fields, plainer types).")
         self.problem = problem
 
 
@@ -131,15 +131,17 @@ class AnswerSchema:
 
         AnswerSchemaError says what is wrong, in words fit to send back to the model for a repair."""
         data = _json_in(text)
-        if self.many and isinstance(data, dict) and set(data) == {ITEMS}:
+        wrapped = self.many and isinstance(data, dict) and set(data) == {ITEMS}
+        if wrapped:
             data = data[ITEMS]
         from pydantic import ValidationError
 
         try:
             value = self.adapter.validate_python(data)
         except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'the answer'}: {e['msg']}"
-                                 for e in err.errors()[:8])
+            where = [((ITEMS,) if wrapped else ()) + tuple(e["loc"]) for e in err.errors()[:8]]
+            problems = "; ".join(f"{'.'.join(str(p) for p in loc) or 'the answer'}: {e['msg']}"
+                                 for loc, e in zip(where, err.errors()[:8], strict=True))
             raise AnswerSchemaError(f"The answer does not follow the schema {self.name!r}: {problems}.") from None
         if self.as_dict:
             value = ([item.model_dump(exclude_unset=True) for item in value] if self.many
