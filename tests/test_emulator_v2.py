@@ -587,10 +587,14 @@ def test_every_fault_has_a_v2_form(http, emu):
     usage = {"stream_options": {"include_usage": True}}
     plain, streamed = _without_ids(chat(http)), _without_ids(chat(http, stream=True, **usage))
     assert plain == _without_ids(chat(http)) and streamed == _without_ids(chat(http, stream=True, **usage))
+    as_json = {"response_format": {"type": "json_object"}}  # schema_miss breaks JSON answers only
+    plain_json = _without_ids(chat(http, **as_json))
     for fault in FAULTS:
         emu.inject(fault, path="/v2/")
         try:
-            if fault in STREAMED_FAULTS:
+            if fault == "schema_miss":
+                changed = _without_ids(chat(http, **as_json)) != plain_json
+            elif fault in STREAMED_FAULTS:
                 changed = _without_ids(chat(http, stream=True, **usage)) != streamed
             else:
                 changed = _without_ids(chat(http)) != plain

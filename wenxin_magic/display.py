@@ -23,7 +23,7 @@ import time
 from typing import Callable
 
 from .sanitize import clean, safe_html, safe_terminal, safe_url
-from .session import Reply
+from .session import Reply, plain_data
 
 
 def can_update_display() -> bool:
@@ -113,6 +113,8 @@ class ReplyView:
     def html(self, *, streaming: bool = False) -> str:
         reply = self.reply
         body = safe_html(reply.text) if reply.text else ("<p>…</p>" if streaming and not reply.reasoning else "")
+        if reply.schema and reply.text:  # answers as data: the value, or the raw JSON that did not pass
+            body = data_html(reply.data) if reply.data is not None else code_block_html(reply.text)
         if (reply.calls and not reply.text) or reply.hidden:
             body = ""  # a round that only asked for calls: its blocks say what happened
         # notes belong to the question, so they show with its first reply only
@@ -191,7 +193,8 @@ class ReplyView:
     def plain(self) -> str:
         parts = [f"note: {note}" for note in self.reply.notes] if not self.reply.rounds else []
         parts += [self.plain_thinking()] if self.reply.reasoning else []
-        parts += [self.reply.text] if self.reply.text else []
+        parts += [self.reply.text] if self.reply.text and self.reply.data is None else []
+        parts += [data_plain(self.reply.data)] if self.reply.data is not None else []
         if self.reply.search_results:
             parts.append("\n".join(["References:"] + self.plain_references()))
         return "\n\n".join(parts + self.plain_notes() + [f"[{footer(self.reply)}]"])
@@ -252,6 +255,28 @@ def table_html(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{_text(name)}</th>" for name in header)
     body = "".join("<tr>" + "".join(f"<td>{_text(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def data_html(value) -> str:
+    """An answer's validated value: a list of objects as a table (a column per key), anything else as JSON."""
+    data = plain_data(value)
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        header = list(dict.fromkeys(key for item in data for key in item))
+        return table_html(header, [[_data_cell(item.get(key)) for key in header] for item in data])
+    return code_block_html(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _data_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(str(v) for v in value)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def data_plain(value) -> str:
+    """An answer's validated value as indented JSON, for plain-text outputs."""
+    return json.dumps(plain_data(value), ensure_ascii=False, indent=2)
 
 
 def log_table(turns) -> tuple[str, str]:

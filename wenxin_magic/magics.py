@@ -270,8 +270,9 @@ class WenxinMagics(Magics):
 
     def _ask(self, args, text: str):
         """The cell's request, by one of three drivers: a batch, a comparison grid or a single answer."""
+        schema = self._schema(args)
         if args.batch is not None:
-            return self._batch(args, text)
+            return self._batch(args, text, schema)
         # A cell's surrounding blank lines are layout, not prompt; inner indentation stays.
         context = self._context()
         prompt = self._prompt(args, text, context).strip("\r\n").rstrip()
@@ -280,15 +281,39 @@ class WenxinMagics(Magics):
         tools = self._tools(args)
         if args.compare:
             return self._compare(args, prompt, tools)
-        return self._answer(args, prompt, tools, context)
+        return self._answer(args, prompt, tools, context, schema)
 
-    def _answer(self, args, prompt: str, tools: list | None, context):
+    def _schema(self, args):
+        """``--schema SPEC [--many]`` as an AnswerSchema (None without it); a usage error for what cannot be one."""
+        if args.schema is None:
+            if args.many:
+                raise UsageError("%%wenxin: --many asks for a list of objects of the --schema's shape; add "
+                                 "--schema SPEC (a pydantic model, dataclass or TypedDict, or fields such as "
+                                 "\"city, population int\").")
+            return None
+        for option, given in (("--compare", args.compare), ("--completion", args.completion)):
+            if given:
+                raise UsageError(f"%%wenxin: --schema cannot go with {option}: it asks one chat model (or each row "
+                                 "of a --batch) for JSON.")
+        if args.many and args.batch is not None:
+            raise UsageError("%%wenxin: --many cannot go with --batch: each row's answer is one object of the "
+                             "--schema's shape, one column per field.")
+        from .session import AnswerSchemaError, answer_schema
+
+        try:
+            return answer_schema(args.schema, self._user_ns(), many=args.many)
+        except AnswerSchemaError as err:
+            raise UsageError(f"--schema: {err}") from None
+
+    def _answer(self, args, prompt: str, tools: list | None, context, schema=None):
         """One answer (and its rounds after tool calls), streamed into a live view."""
         from . import display
 
         fmt = args.format or self.format
         params = self._params(args)
-        if fmt == "json" and not args.completion and self._accepts(args, "response_format"):
+        if schema is not None:
+            params["schema"] = schema
+        elif fmt == "json" and not args.completion and self._accepts(args, "response_format"):
             params.setdefault("response_format", "json_object")
         on_screen = OnScreen()
 
@@ -337,7 +362,7 @@ class WenxinMagics(Magics):
             return False  # the turn itself will say what is wrong
         return chosen.spec is not None and chosen.spec.accepts(param)
 
-    def _batch(self, args, text: str):
+    def _batch(self, args, text: str, schema=None):
         """``--batch VAR``: the cell as a template over VAR's items, one row per item and model, into a table."""
         from . import display
 
@@ -356,6 +381,8 @@ class WenxinMagics(Magics):
         params = self._params(args)
         if args.system:
             params["system"] = args.system
+        if schema is not None:
+            params["schema"] = schema
         shown = []  # the bar, drawn with the first progress: items refused up front leave none behind
 
         def progressed(progress) -> None:

@@ -108,6 +108,13 @@ def _thinking_budget(text: str) -> int:
     return value
 
 
+def _schema_spec(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--schema names nothing: name a pydantic model, a dataclass or a TypedDict "
+                                         "defined in the notebook, or write fields such as \"city, population int\"")
+    return text
+
+
 def option_parameters() -> list[Parameter]:
     """The request parameters a %%wenxin option sets, in the table's order."""
     return [rule for rule in PARAMETERS.values() if rule.option]
@@ -165,6 +172,10 @@ def _build_cell_parser() -> _Parser:
     p.add_argument("--compare", type=_models, help="M1,M2,... side by side")
     p.add_argument("-f", "--format", choices=FORMATS, help="how to show the answer")
     p.add_argument("--no-interpolate", action="store_true", help="leave {braces} as written")
+    p.add_argument("--schema", type=_schema_spec, metavar="SPEC",
+                   help="answer as JSON of this shape: a pydantic model, dataclass or TypedDict in the notebook, or "
+                        "fields such as \"city, population int, famous_for list[str]\" (the answer's .data)")
+    p.add_argument("--many", action="store_true", help="with --schema: a list of such objects, shown as a table")
     p.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     return p
 
@@ -209,6 +220,8 @@ class CellArgs:
     compare: list[str] | None = None
     format: str | None = None
     no_interpolate: bool = False
+    schema: str | None = None
+    many: bool = False
     words: list[str] = field(default_factory=list)
 
     def params(self) -> dict:

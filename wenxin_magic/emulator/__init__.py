@@ -247,7 +247,8 @@ class Emulator:
         ``{"error": {code, message, type}}``); ``error`` takes ``code`` (a v2 string code or a v1 number),
         ``message`` and, on v2, ``status``; on v2 any error fault takes ``retry_after`` (a Retry-After header).
         ``flag_hide`` / ``flag_withdraw`` flag a v2 answer 3 (do not display) / 4 (withdraw what was shown), with
-        ``ban_round`` (default -1); ``usage_on_last_chunk`` puts a v2 stream's usage on its last choice chunk."""
+        ``ban_round`` (default -1); ``usage_on_last_chunk`` puts a v2 stream's usage on its last choice chunk;
+        ``schema_miss`` drops the first key of a JSON answer (a required field of the schema it was asked for)."""
         self.state().inject(fault, times, **kw)
 
     def expire_tokens(self) -> None:

@@ -6,7 +6,9 @@ v2 meets each error fault in its own form (``_v2.FAULT_CODES``).
 
 v2's own modifiers: ``flag_hide`` answers with ``flag`` 3 (do not display), ``flag_withdraw`` streams part of the
 answer and then a chunk with ``flag`` 4 (withdraw what was shown), both with ``ban_round`` -1 unless given;
-``usage_on_last_chunk`` puts a stream's usage on its last choice chunk instead of a chunk of its own. v1 has no
+``usage_on_last_chunk`` puts a stream's usage on its last choice chunk instead of a chunk of its own.
+``schema_miss`` (either API) drops the first key of a JSON answer, so the answer misses a required field of the
+schema it was asked to follow and a client's repair round can be tested. v1 has no
 flags 3 and 4: there the two flag faults mark the answer need_clear_history (``ban_round`` -1), v1's nearest.
 """
 
@@ -24,12 +26,12 @@ ERROR_FAULTS = {
 }
 OUTCOME_FAULTS = frozenset(ERROR_FAULTS) | {"error", "http_500", "drop_stream", "stream_error"}
 MODIFIER_FAULTS = frozenset({"slow_first_byte", "need_clear_history", "crlf", "keepalive", "fragment", "flag_hide",
-                             "flag_withdraw", "usage_on_last_chunk"})
+                             "flag_withdraw", "usage_on_last_chunk", "schema_miss"})
 
 # every fault, in the order the documentation lists them
 FAULTS = ("expired_token", "invalid_token", "qps", "busy", "unavailable", "rpm", "tpm", "error", "slow_first_byte",
           "drop_stream", "stream_error", "http_500", "need_clear_history", "crlf", "keepalive", "fragment",
-          "flag_hide", "flag_withdraw", "usage_on_last_chunk")
+          "flag_hide", "flag_withdraw", "usage_on_last_chunk", "schema_miss")
 assert set(FAULTS) == OUTCOME_FAULTS | MODIFIER_FAULTS
 
 # what the http_500 fault answers: the gateway's own error page, not the service's JSON

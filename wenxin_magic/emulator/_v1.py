@@ -23,7 +23,7 @@ from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check
                         decoded_body, injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
 from ._state import EmulatorState
-from .answers import Answer, chunk, compose
+from .answers import Answer, chunk, compose, miss_a_key
 
 def routes(state: EmulatorState) -> list[Route]:
     async def token(request: Request):
@@ -204,6 +204,8 @@ async def _valid_body(exchange: V1Exchange, spec, body_bytes: bytes, slow: float
 
 def _answer(state: EmulatorState, spec, endpoint: str, body: dict, faults: dict) -> Answer:
     answer = compose(spec, endpoint, body, answer_chars=state.answer_chars)
+    if "schema_miss" in faults:
+        answer.text = miss_a_key(answer.text)
     # v1 has no flags 3 and 4: a fault that asks for one gets v1's nearest, need_clear_history
     for fault in ("need_clear_history", "flag_hide", "flag_withdraw"):
         if fault in faults and not answer.need_clear_history:

@@ -25,7 +25,7 @@ from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check
                         injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
 from ._state import EmulatorState
-from .answers import HIDE, WITHDRAW, Answer, chunk, compose_v2
+from .answers import HIDE, WITHDRAW, Answer, chunk, compose_v2, miss_a_key
 
 # v1's fault names and numeric codes, in v2's words: code, and the message when v2 has its own
 FAULT_CODES = {
@@ -260,6 +260,8 @@ def _spec_for(model):
 
 def _answer(state: EmulatorState, spec, body: dict, faults: dict) -> Answer:
     answer = compose_v2(body["model"], body, reasoning=thinks(spec, body), answer_chars=state.answer_chars)
+    if "schema_miss" in faults:
+        answer.text = miss_a_key(answer.text)
     if "need_clear_history" in faults and not answer.need_clear_history:
         kw = faults["need_clear_history"]
         answer.need_clear_history = True

@@ -6,6 +6,7 @@ chat panel and Python code. No display code lives here.
 
 from __future__ import annotations
 
+from ._answer_schema import AnswerSchema, AnswerSchemaError, SchemaMismatchError, answer_schema, plain_data
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import NORMAL_FINISH, Conversation, Reply, Turn, TurnEvent, model_label, totals
 from ._runner import Runner
@@ -13,7 +14,8 @@ from ._session import Session
 
 __all__ = [
     "Session", "get_session", "set_session", "Backend", "Runner", "Conversation", "Reply", "Turn", "TurnEvent",
-    "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS", "ToolCall",
+    "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS", "ToolCall", "AnswerSchema", "AnswerSchemaError",
+    "SchemaMismatchError", "answer_schema", "plain_data",
 ]
 _LATER = ("ToolCall",)  # from _tools, imported when first asked for: loading stays light
 

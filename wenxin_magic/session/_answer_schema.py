@@ -15,6 +15,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..api import QianfanError
+
 SHORT_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 SHORT_SPEC_HELP = ("fields separated by commas, each 'name [type][: description]' with type one of str (the "
                    "default), int, float, bool, or list[...] of one of those; e.g. \"city, population int, "
@@ -26,6 +28,15 @@ ITEMS = "items"
 
 class AnswerSchemaError(ValueError):
     """A shape that cannot be used, or an answer that does not have it: the message says what and what is allowed."""
+
+
+class SchemaMismatchError(QianfanError):
+    """The answer did not follow the schema, even after the repair round; the reply keeps the raw answer."""
+
+    def __init__(self, message: str, *, problem: str = ""):
+        super().__init__(message, code="schema_mismatch",
+                         hint="Ask again, or simplify the schema (fewer fields, plainer types).")
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -120,15 +131,17 @@ class AnswerSchema:
 
         AnswerSchemaError says what is wrong, in words fit to send back to the model for a repair."""
         data = _json_in(text)
-        if self.many and isinstance(data, dict) and set(data) == {ITEMS}:
+        wrapped = self.many and isinstance(data, dict) and set(data) == {ITEMS}
+        if wrapped:
             data = data[ITEMS]
         from pydantic import ValidationError
 
         try:
             value = self.adapter.validate_python(data)
         except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'the answer'}: {e['msg']}"
-                                 for e in err.errors()[:8])
+            where = [((ITEMS,) if wrapped else ()) + tuple(e["loc"]) for e in err.errors()[:8]]
+            problems = "; ".join(f"{'.'.join(str(p) for p in loc) or 'the answer'}: {e['msg']}"
+                                 for loc, e in zip(where, err.errors()[:8], strict=True))
             raise AnswerSchemaError(f"The answer does not follow the schema {self.name!r}: {problems}.") from None
         if self.as_dict:
             value = ([item.model_dump(exclude_unset=True) for item in value] if self.many
@@ -201,3 +214,40 @@ def _typed_dict_model(cls: type):
     required = getattr(cls, "__required_keys__", frozenset(get_type_hints(cls)))
     return create_model(cls.__name__, **{name: (hint, ... if name in required else None)
                                          for name, hint in get_type_hints(cls).items()})
+
+
+REPAIR_REQUEST = ("{problem} Answer again with only the corrected JSON: one JSON object that follows the schema, "
+                  "nothing else.")
+
+
+def schema_request(schema: AnswerSchema, api: str | None, spec) -> tuple[dict, str | None]:
+    """How a turn asks for ``schema``: the request parameters to add, and the instructions for the system message
+    (None when the response format carries the schema itself).
+
+    ``json_schema`` where the model's catalog row says it takes it (True; not where it is unconfirmed), else
+    ``json_object`` (every v2 model, and the v1 models that accept ``response_format``) with the schema stated."""
+    if api == "v2" and getattr(spec, "json_schema", None) is True:
+        return {"response_format": schema.response_format()}, None
+    if api == "v2" or (spec is not None and spec.accepts("response_format")):
+        return {"response_format": "json_object"}, schema.instructions()
+    return {}, schema.instructions()
+
+
+def with_instructions(system: str | None, instructions: str | None) -> str | None:
+    """The system message of a turn that states its schema: the conversation's own first, then the schema."""
+    if not instructions:
+        return system
+    return f"{system}\n\n{instructions}" if system else instructions
+
+
+def plain_data(value):
+    """A validated value as plain JSON data (dicts, lists, str, numbers): for display and tables."""
+    if isinstance(value, list):
+        return [plain_data(item) for item in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(type(value)).dump_python(value, mode="json")
+    return value

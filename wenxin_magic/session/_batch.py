@@ -27,6 +27,8 @@ MAX_ITEMS = 100_000  # an endless iterable must end in an error, not in a kernel
 COLUMNS: tuple[str, ...] = ("i", "item", "model", "prompt", "answer", "reasoning", "finish_reason", "prompt_tokens",
                             "completion_tokens", "latency_s", "retries", "error", "status")
 _ACCEPTED = "a list, tuple, range, set, generator, pandas Series or pandas DataFrame"
+# a schema field's JSON type -> the pandas dtype of its column (nullable: a failed row has no value)
+_DTYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean", "string": "string"}
 
 
 # -- items ---------------------------------------------------------------------------------------
@@ -147,7 +149,8 @@ class Batch:
     """One run of a template over items × models; see ``run``, ``progress``, ``frame``."""
 
     def __init__(self, template: str, items, models: list[str], *, concurrency: int | None = None,
-                 previous: "Batch | list[BatchRow] | None" = None):
+                 previous: "Batch | list[BatchRow] | None" = None, schema=None):
+        self.schema = schema  # an AnswerSchema: each answer's fields become typed columns
         if not isinstance(template, str):
             raise TypeError(f"The template is a {type(template).__name__}; it must be a str.")
         self.template = template
@@ -281,17 +284,48 @@ class Batch:
 
     # -- results --
     def records(self) -> list[dict]:
-        """Every row's ``record()``, in row order."""
-        return [row.record() for row in self.rows]
+        """Every row's ``record()``, in row order; with a schema, each field of the row's data too."""
+        records = [row.record() for row in self.rows]
+        if self.schema is not None:
+            for record, row in zip(records, self.rows, strict=True):
+                data = _plain_data(getattr(row.reply, "data", None))
+                for name, column in self.field_columns():
+                    record[column] = data.get(name) if isinstance(data, dict) else None
+        return records
+
+    def field_columns(self) -> list[tuple[str, str]]:
+        """(field, column) for each field of the schema: the field's name, unless a batch column has it."""
+        if self.schema is None:
+            return []
+        return [(name, name if name not in COLUMNS else f"data.{name}") for name, _ in self.schema.fields()]
+
+    def columns(self) -> list[str]:
+        """The table's columns: COLUMNS, with the schema's fields after ``answer``."""
+        columns = list(COLUMNS)
+        at = columns.index("answer") + 1
+        return columns[:at] + [column for _, column in self.field_columns()] + columns[at:]
 
     def replies(self) -> list:
         """The replies of the rows that ran, in row order."""
         return [row.reply for row in self.rows if row.reply is not None]
 
     def frame(self):
-        """A pandas DataFrame of ``records()`` with COLUMNS (ImportError if pandas is not installed)."""
+        """A pandas DataFrame of ``records()`` with ``columns()`` (ImportError if pandas is not installed); with a
+        schema, each field's column has its type (nullable: a row that failed has none)."""
         pandas = _import_pandas()
-        return pandas.DataFrame(self.records(), columns=list(COLUMNS))
+        table = pandas.DataFrame(self.records(), columns=self.columns())
+        if self.schema is not None:  # one column per field, of the field's type
+            types = dict(self.schema.fields())
+            table = table.astype({column: _DTYPES.get(types[name], "object") for name, column in self.field_columns()})
+        return table
+
+
+def _plain_data(value):
+    if value is None:
+        return None
+    from ._answer_schema import plain_data
+
+    return plain_data(value)
 
 
 def _models(models) -> list[str]:

@@ -204,6 +204,12 @@ class Session:
         thread's loop, in a kernel, is busy running the cell that waits); a generator's items are sent as a list
         of at most 1,000.
 
+        ``schema``: the answer is JSON of this shape (a pydantic model, a dataclass, a TypedDict or a short spec
+        such as ``"city, population int"``; ``many=True`` a list of them). The model is asked with a ``json_schema``
+        response format where its catalog row says it takes one, else ``json_object`` with the schema in the system
+        message; the answer is validated into ``reply.data``, and one repair round sends the validation error back.
+        If that fails too, the reply keeps the raw answer (``reply.text``) with a SchemaMismatchError.
+
         Other keywords: ``endpoint``, ``system``, ``new``, ``completion``, ``function_name``, ``raise_on_error``
         (see ``TurnSpec``), and the request's parameters (``temperature=0.5``, ...).
         """
@@ -257,10 +263,16 @@ class Session:
         rows are kept. ``batch.frame()`` is the table (pandas), ``batch.replies()`` the answers. On an interrupt
         the Batch so far stays in ``session.last_batch``, its unfinished rows marked not run; an interrupt while the
         items are read leaves ``last_batch`` as it was. At most ``MAX_ITEMS`` (100,000) items. ``items_name`` is
-        what messages call the items.
+        what messages call the items. ``schema``: each row's answer as JSON of that shape (see ``ask``), and the
+        table gets one typed column per field; a row that does not follow it keeps its raw answer and the error.
         """
         from ._batch import Batch, batch_items
+        from ._turns import schema_of
 
+        schema = schema_of(params.pop("schema", None), params.pop("many", False))
+        if schema is not None and (schema.many or completion):
+            raise InvalidRequestError("A batch row's schema is one object: drop many=True (and completion=True); "
+                                      "each row then gets one column per field.", field="schema")
         if concurrency is not None and (not isinstance(concurrency, int) or isinstance(concurrency, bool)
                                         or concurrency < 1):
             raise InvalidRequestError(f"concurrency must be a whole number of at least 1, got {concurrency!r}.",
@@ -273,7 +285,7 @@ class Session:
         items = batch_items(items, items_name)
         if not items:
             raise InvalidRequestError(f"{items_name} is empty: the batch has nothing to run.", field="items")
-        run = Batch(template, items, names, concurrency=concurrency, previous=previous)
+        run = Batch(template, items, names, concurrency=concurrency, previous=previous, schema=schema)
         if concurrency is not None and concurrency > self.backend.client_options.get("max_connections", 20):
             self.backend.reconfigure(max_connections=concurrency)  # the connection pool must not be the limit
         self.last_batch = run
@@ -283,7 +295,7 @@ class Session:
             return await self._answer(TurnSpec(
                 prompt, kind="batch", model=chosen.model, endpoint=endpoint, stream=False, params=params,
                 api=chosen.api, messages=None if completion else [{"role": "user", "content": prompt}],
-                asked=dict(params)))
+                asked=dict(params), schema=schema).asking_for_schema(chosen.spec))
         calls: queue.SimpleQueue = queue.SimpleQueue()
         self.runner.wait(run.run(ask, on_progress=in_caller_thread(calls, on_progress)), calls)
         return run
@@ -318,6 +330,9 @@ class Session:
             if turn.tools is not None:
                 raise InvalidRequestError("A completion (continuation) cannot call tools; ask a chat model "
                                           "instead.", field="tools")
+            if turn.schema is not None:
+                raise InvalidRequestError("A completion (continuation) cannot be asked for a schema's JSON; ask a "
+                                          "chat model instead.", field="schema")
             reply = await self._answer(self._completion(turn))
         else:
             conv = self.conversation(turn.chat)
@@ -349,7 +364,7 @@ class Session:
             params["system"] = system
         return replace(turn, model=chosen.model, endpoint=endpoint, chat=conv.name, api=chosen.api, params=params,
                        messages=messages, request=request, asked=asked_params(params, turn.tools),
-                       conversation=conv, settings=before)
+                       conversation=conv, settings=before).asking_for_schema(chosen.spec)
 
     def _completion(self, turn: TurnSpec) -> TurnSpec:
         """The continuation routed: the conversation's model or endpoint by default, unless it is a chat model.
@@ -367,6 +382,10 @@ class Session:
                              on_delta: Callable[[int, Reply, str], None] | None = None,
                              tool_use=None, **params) -> list[Reply]:
         """A comparison, on the session's loop: a turn for each model, side by side."""
+        if "schema" in params or "many" in params:
+            raise InvalidRequestError("A comparison does not take a schema: ask each model with ask(..., schema=), or "
+                                      "run batch(..., models=[...], schema=) for one typed row per model.",
+                                      field="schema")
         if not models:
             raise InvalidRequestError("Name at least one model to compare.", field="models")
         if not isinstance(prompt, str) or not prompt.strip():
@@ -431,6 +450,8 @@ class Session:
                 chain[0].error, chain[0].done = turn.refused, True
             else:
                 await self._rounds(chain, turn)
+                if turn.schema is not None:
+                    await self._conform(chain, turn)
         finally:  # also when interrupted: the partial answer is kept, marked
             reply = chain[-1]
             if not reply.done:  # stopped between rounds, before this reply's request went out
@@ -475,6 +496,42 @@ class Session:
             chain.append(following)
             if turn.on_start is not None:
                 turn.on_start(following)
+
+    async def _conform(self, chain: list[Reply], turn: TurnSpec) -> None:
+        """The answer's value by the turn's schema, into ``reply.data``. An answer that does not follow it gets one
+        repair round, a new reply in the chain that is sent the validation error; if that one fails too, its
+        reply keeps the raw answer as its text and a SchemaMismatchError."""
+        from ._answer_schema import REPAIR_REQUEST, AnswerSchemaError, SchemaMismatchError
+
+        answer = chain[-1]
+        if not answer.ok or answer.hidden:
+            return
+        try:
+            answer.data = turn.schema.validate(answer.text)
+            return
+        except AnswerSchemaError as err:
+            problem = str(err)
+        answer.notes.append(f"{problem} One repair round asks again.")
+        self._account(answer)  # its tokens were spent; the repaired reply ends the turn
+        repair = turn.reply()
+        repair.rounds = list(answer.rounds)
+        repair.notes = [note for note in answer.notes[:-1]] + [f"Repaired: the first answer did not follow the "
+                                                                f"schema ({problem})"]
+        chain.append(repair)
+        if turn.on_start is not None:
+            turn.on_start(repair)
+        after = [m for step in answer.rounds for m in step_messages(step, answer.api or "v1")]
+        after += [{"role": "assistant", "content": answer.text},
+                  {"role": "user", "content": REPAIR_REQUEST.format(problem=problem)}]
+        await self._fill(repair, lambda c, s: turn.send(c, s, after, False), turn.stream, turn.on_delta)
+        if not repair.ok or repair.hidden:
+            return
+        try:
+            repair.data = turn.schema.validate(repair.text)
+        except AnswerSchemaError as err:
+            repair.error = SchemaMismatchError(
+                f"{err} This was the answer after one repair round; its raw text is kept (reply.text).",
+                problem=str(err))
 
     async def _fill(self, reply: Reply, call, stream: bool, on_delta) -> None:
         self.last_reply = reply

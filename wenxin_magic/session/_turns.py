@@ -7,13 +7,14 @@ calls is described by one ``TurnSpec``; ``Session`` builds, fills and records it
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from ..api import QianfanError, StreamInterruptedError
+from ..api import InvalidRequestError, QianfanError, StreamInterruptedError
+from ._answer_schema import AnswerSchema, answer_schema, schema_request, with_instructions
 from ._conversation import Conversation, Reply, TurnEvent
 
-__all__ = ["TurnSpec", "asked_params", "fill_reply"]
+__all__ = ["TurnSpec", "asked_params", "fill_reply", "schema_of"]
 
 # call(client, stream) -> a ChatStream when stream is True, else an awaitable ChatResponse
 Call = Callable[[object, bool], object]
@@ -40,6 +41,7 @@ class TurnSpec:
     raise_on_error: bool = True  # the caller wants the error raised, not only kept on the Reply
     params: dict[str, Any] = field(default_factory=dict)  # the request's parameters (``system`` once routed)
     tools: Any = None  # a ``_tools.ToolUse``: which functions the model may call, where, approved how
+    schema: AnswerSchema | None = None  # the answer must be JSON of this shape: validated, repaired once
     on_start: Callable[[Reply], None] | None = None  # each Reply of the turn, as it begins
     on_delta: Callable[[Reply, str], None] | None = None
     # -- set when routed --
@@ -58,6 +60,7 @@ class TurnSpec:
         own = {name: options.pop(name) for name in _ASKABLE if name in options}
         if options.pop("completion", False):
             own["kind"] = "completion"
+        own["schema"] = schema_of(options.pop("schema", None), options.pop("many", False))
         return cls(prompt=prompt, params=options, **own, **given)
 
     @property
@@ -68,7 +71,26 @@ class TurnSpec:
         """A new Reply of this turn (its first, or the next round's)."""
         reply = Reply(prompt=self.prompt, model=self.model, endpoint=self.endpoint, chat=self.chat, kind=self.kind)
         reply.api, reply.params = self.api, self.asked
+        reply.schema = self.schema.name if self.schema is not None else None
         return reply
+
+    def asking_for_schema(self, spec) -> "TurnSpec":
+        """The routed turn, asking for its schema's JSON: a ``json_schema`` response format where the model's row
+        says it takes one, else ``json_object`` with the schema stated in the system message (in the question,
+        for a v1 model without a system message). The conversation's own system prompt is not changed."""
+        if self.schema is None:
+            return self
+        if self.messages is None:
+            raise InvalidRequestError("A completion (continuation) cannot be asked for a schema's JSON; ask a chat "
+                                      "model instead.", field="schema")
+        extra, instructions = schema_request(self.schema, self.api, spec)
+        params, messages = {**self.params, **extra}, self.messages
+        if instructions and (self.api == "v2" or spec is None or spec.accepts("system")):
+            params["system"] = with_instructions(params.get("system"), instructions)
+        elif instructions:
+            question = messages[-1]
+            messages = messages[:-1] + [{**question, "content": f"{instructions}\n\n{question['content']}"}]
+        return replace(self, params=params, messages=messages, asked={**self.asked, "schema": self.schema.name})
 
     def send(self, client, stream: bool, after: list[dict], first: bool):
         """The request of one round: its messages end with ``after`` (the rounds so far); the tools are offered,
@@ -83,6 +105,18 @@ class TurnSpec:
                 params["tool_choice"] = self.tools.choice
         return (client.stream_chat if stream else client.chat)(
             model=self.model, messages=self.messages + after, endpoint=self.endpoint, **params)
+
+
+def schema_of(spec, many: bool = False) -> AnswerSchema | None:
+    """``schema=`` of a call as an AnswerSchema: one already made, a class, or a short spec (``many``: a list)."""
+    if spec is None:
+        if many:
+            raise InvalidRequestError("many=True asks for a list of objects of a schema's shape: give schema= too.",
+                                      field="many")
+        return None
+    if isinstance(spec, AnswerSchema):
+        return spec  # made with its own ``many``
+    return answer_schema(spec, many=bool(many))
 
 
 def asked_params(params: dict, tools) -> dict:

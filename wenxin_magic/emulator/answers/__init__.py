@@ -25,9 +25,10 @@ prompts of the Qianfan API pages); every other prompt gets a coherent answer
 that quotes its topic.
 """
 
+from .arguments import miss_a_key
 from .chunks import chunk
 from .compose import compose, compose_v2
 from .request import DEFAULT_LONG_CHARS, FLAG_TRIGGERS, HIDE, LONG_WORDS, SAFETY_TRIGGERS, WITHDRAW, Answer
 
 __all__ = ["Answer", "compose", "compose_v2", "chunk", "SAFETY_TRIGGERS", "FLAG_TRIGGERS", "HIDE", "WITHDRAW",
-           "LONG_WORDS", "DEFAULT_LONG_CHARS"]
+           "LONG_WORDS", "DEFAULT_LONG_CHARS", "miss_a_key"]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 
 from .request import is_chinese, topic_of
@@ -89,7 +91,75 @@ def json_answer(schema: dict, question: str, prose: str):
     top = source.schema(schema)
     if _type(top) is None and "properties" in top:
         top = {**top, "type": "object"}
+    listed = _listed(top, source)
+    if listed is not None:
+        return listed
     return _field_value("answer", top, True, source, False)
+
+
+_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "两": 2, "二": 2,
+                "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8}
+_COUNT = re.compile(r"\b([2-8])\b|\b(" + "|".join(w for w in _COUNT_WORDS if w.isascii()) + r")\b|([两二三四五六七八])[个座家条种位]",
+                    re.IGNORECASE)
+MAX_LISTED = 8
+
+
+def _listed(top: dict, source: _Source) -> dict | None:
+    """A list of objects wrapped in an object (``{"items": [...]}``, as a client asks for many): as many items as
+    the question asks for ("three sights", "5 cities"; 3 when it names no number, at most MAX_LISTED), each told
+    apart by its number after the question's topic."""
+    props = top.get("properties") if isinstance(top.get("properties"), dict) else {}
+    if len(props) != 1:
+        return None
+    (key, prop), = props.items()
+    prop = source.schema(prop)
+    item = source.schema(prop.get("items")) if isinstance(prop.get("items"), dict) else {}
+    if _type(prop) != "array" or not isinstance(item.get("properties"), dict):
+        return None
+    match = _COUNT.search(source.question)
+    count = 3 if match is None else int(match[1]) if match[1] else _COUNT_WORDS[(match[2] or match[3]).lower()]
+    items, topic = [], topic_of(source.question)
+    for number in range(1, min(count, MAX_LISTED) + 1):
+        value = _object_value(item, source)
+        items.append({name: f"{text} ({number})" if text == topic else text for name, text in value.items()})
+    return {key: items}
+
+
+# how a client states a schema in the system message when the model takes only json_object (the words of
+# ``AnswerSchema.instructions()``; a test holds the two together)
+SCHEMA_STATED = "follow this JSON Schema:"
+# how a client's repair round asks again after an answer that missed its schema (``REPAIR_REQUEST``'s words)
+REPAIR_ASKED = "corrected JSON"
+
+
+def stated_schema(system) -> dict | None:
+    """The JSON Schema a system message states after SCHEMA_STATED, or None."""
+    if not isinstance(system, str) or SCHEMA_STATED not in system:
+        return None
+    rest = system.split(SCHEMA_STATED, 1)[1].lstrip()
+    try:
+        schema, _ = json.JSONDecoder().raw_decode(rest)
+    except ValueError:
+        return None
+    return schema if isinstance(schema, dict) else None
+
+
+def miss_a_key(text: str) -> str:
+    """The ``schema_miss`` fault: a JSON answer with its first key dropped (a required one, for the emulator's
+    answers, which fill every property); any other answer as it was."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), list):
+        items = next(iter(value.values()))  # a list wrapped in an object: break its first item instead
+        if items and isinstance(items[0], dict) and items[0]:
+            items[0].pop(next(iter(items[0])))
+            return json.dumps(value, ensure_ascii=False, indent=2)
+    if isinstance(value, dict) and value:
+        value.pop(next(iter(value)))
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    return text
 
 
 def _object_value(schema: dict, source: _Source, optional_places: bool = False) -> dict:

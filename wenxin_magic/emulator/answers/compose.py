@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from ...api import COMPLETION, estimate_tokens
-from .arguments import json_answer
+from .arguments import REPAIR_ASKED, json_answer, stated_schema
 from .fixes import error_answer, failure_of
 from .prose import (add_citations, asks_my_name, asks_your_name, continue_text, dedupe, filler, fit_length,
                     generic_answer, greeting, is_follow_up, is_greeting, match_topic, reasoning_text, remembered_name,
@@ -46,8 +46,10 @@ def _shaped(ctx: Context, text: str, topic: str, body: dict, *, search: bool, re
     answer = Answer(text=text)
     as_json = body.get("response_format") in ("json_object", "json_schema")
     schema = body.get("json_schema") if body.get("response_format") == "json_schema" else None
+    if schema is None and not results:  # a schema stated in the system message is followed, as a model would
+        schema = stated_schema(body.get("system"))
     if isinstance(schema, dict):
-        answer.text = json.dumps(json_answer(schema, ctx.question, text), ensure_ascii=False, indent=2)
+        answer.text = json.dumps(json_answer(schema, _asked(ctx), text), ensure_ascii=False, indent=2)
     elif as_json:
         answer.text = json.dumps({"model": ctx.model, "topic": topic, "answer": text}, ensure_ascii=False, indent=2)
     if search and _wants_search(body):
@@ -112,6 +114,13 @@ def _v1_view(body: dict) -> dict:
         view["enable_trace"] = True
         view["enable_citation"] = search.get("enable_citation") is not False
     return view
+
+
+def _asked(ctx: Context) -> str:
+    """What a JSON answer is about: the question, or the one before a request to correct the last answer."""
+    if REPAIR_ASKED in ctx.question and len(ctx.user_turns) >= 2:
+        return ctx.user_turns[-2]
+    return ctx.question
 
 
 def _model_name(spec, endpoint: str) -> str:
