@@ -26,6 +26,7 @@ from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, 
 from ..api import find_model, route
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
+from ._cost import BudgetExceededError, over_budget, spent, turn_bound
 from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._session_log import SessionLog
 from ._transcript import export as export_transcripts
@@ -61,6 +62,8 @@ class Session:
         self.last_reply: Reply | None = None
         self.log = SessionLog(self._restore)  # every turn, written when it ends; searchable, resumable
         self.last_batch = None  # the latest batch run (a _batch.Batch), finished or stopped
+        self.budget_yuan: float | None = None  # a cap on this kernel's estimated spend; None: no cap
+        self._reserved = 0.0  # the worst-case ¥ of the requests on their way, so concurrent rows share the cap
 
     def __repr__(self) -> str:
         return f"Session({self.backend.mode}, auth={self.auth_method!r}, conversations={len(self._conversations)})"
@@ -448,8 +451,16 @@ class Session:
             reply = chain[-1]
             after = [m for step in chain[:-1] for m in step_messages(step, reply.api or "v1")]
             first = len(chain) == 1
-            await self._fill(reply, lambda c, s, after=after, first=first: turn.send(c, s, after, first),
-                             turn.stream, turn.on_delta)
+            refused, bound = self._within_budget(turn, after)
+            if refused is not None:  # not sent: the reply carries why
+                reply.error, reply.done = refused, True
+                return
+            self._reserved += bound
+            try:
+                await self._fill(reply, lambda c, s, after=after, first=first: turn.send(c, s, after, first),
+                                 turn.stream, turn.on_delta)
+            finally:
+                self._reserved -= bound
             if use is None or not reply.ok:
                 return
             reply.calls = use.toolbox.calls_in(reply, reply.round)
@@ -475,6 +486,21 @@ class Session:
             chain.append(following)
             if turn.on_start is not None:
                 turn.on_start(following)
+
+    def _within_budget(self, turn: TurnSpec, after: list[dict]) -> tuple[QianfanError | None, float]:
+        """Whether the turn's next request fits ``budget_yuan`` (if not, why), and its worst-case ¥ to set aside
+        while it runs. A model whose price the catalog does not know is not held back: its cost cannot be told."""
+        if self.budget_yuan is None:
+            return None, 0.0
+        bound = turn_bound(turn, after)
+        why = over_budget(self.budget_yuan, spent(self.replies) + self._reserved, bound, turn.model)
+        if why is not None:
+            return BudgetExceededError(why, field="budget_yuan"), 0.0
+        return None, bound or 0.0
+
+    def spent_yuan(self) -> float:
+        """This kernel's estimated spend so far, in ¥ (answers of models without a known price count 0)."""
+        return spent(self.replies)
 
     async def _fill(self, reply: Reply, call, stream: bool, on_delta) -> None:
         self.last_reply = reply
@@ -506,7 +532,8 @@ class Session:
 
     # -- accounting and export ---------------------------------------------------------------
     def usage(self) -> dict:
-        """Tokens and latency per model and per conversation."""
+        """Tokens, latency and estimated ¥ (``cost_yuan``; ``unpriced``: answers whose price is not known) per model
+        and per conversation."""
         by_model: dict[str, list[Reply]] = {}
         for reply in self.replies:
             by_model.setdefault(reply.label, []).append(reply)

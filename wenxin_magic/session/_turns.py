@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from ..api import QianfanError, StreamInterruptedError
 from ._conversation import Conversation, Reply, TurnEvent
+from ._cost import reply_cost
 
 __all__ = ["TurnSpec", "asked_params", "fill_reply"]
 
@@ -124,6 +125,7 @@ async def fill_reply(reply: Reply, client, call: Call, stream: bool, on_delta, e
         reply.status = None
         _end_reasoning(reply)
         reply.latency = time.perf_counter() - started
+        reply.cost_yuan = reply_cost(reply)
         reply.done = True
 
 
