@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import NORMAL_FINISH, Conversation, Reply, Turn, TurnEvent, model_label, totals
-from ._cost import BudgetExceededError, cost_label, price_of
+from ._cost import BatchDeclinedError, BatchEstimate, BudgetExceededError, amount, cost_label, price_of
 from ._runner import Runner
 from ._session import Session
 
@@ -16,7 +16,7 @@ __all__ = [
     "Session", "get_session", "set_session", "Backend", "Runner", "Conversation", "Reply", "Turn", "TurnEvent",
     "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS", "ToolCall",
     # what answers cost: estimates from the catalog's prices
-    "BudgetExceededError", "cost_label", "price_of",
+    "BudgetExceededError", "cost_label", "price_of", "amount", "BatchEstimate", "BatchDeclinedError",
 ]
 _LATER = ("ToolCall",)  # from _tools, imported when first asked for: loading stays light
 

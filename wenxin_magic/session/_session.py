@@ -26,7 +26,8 @@ from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, 
 from ..api import find_model, route
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
-from ._cost import BudgetExceededError, over_budget, spent, turn_bound
+from ._cost import BatchDeclinedError, BatchEstimate, BudgetExceededError, estimate_batch, over_budget, spent
+from ._cost import turn_bound
 from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._session_log import SessionLog
 from ._transcript import export as export_transcripts
@@ -251,7 +252,8 @@ class Session:
 
     def batch(self, template: str, items, *, models: list[str] | None = None, model: str | None = None,
               concurrency: int | None = None, resume=None, endpoint: str | None = None, completion: bool = False,
-              on_progress: Callable | None = None, items_name: str = "items", **params):
+              on_progress: Callable | None = None, items_name: str = "items", confirm: Callable | None = None,
+              **params):
         """One prompt template over many items and models, paced to the service's quota; returns the Batch.
 
         ``template`` uses ``{item}``, ``{item.field}``, ``{item[key]}`` and ``{i}``; ``items`` is a list, a pandas
@@ -260,7 +262,8 @@ class Session:
         rows are kept. ``batch.frame()`` is the table (pandas), ``batch.replies()`` the answers. On an interrupt
         the Batch so far stays in ``session.last_batch``, its unfinished rows marked not run; an interrupt while the
         items are read leaves ``last_batch`` as it was. At most ``MAX_ITEMS`` (100,000) items. ``items_name`` is
-        what messages call the items.
+        what messages call the items. ``confirm(estimate)``: called with the ``BatchEstimate`` of the rows to run
+        before any is asked; unless it returns True, nothing runs and ``BatchDeclinedError`` says so.
         """
         from ._batch import Batch, batch_items
 
@@ -277,6 +280,8 @@ class Session:
         if not items:
             raise InvalidRequestError(f"{items_name} is empty: the batch has nothing to run.", field="items")
         run = Batch(template, items, names, concurrency=concurrency, previous=previous)
+        if confirm is not None and confirm(self._estimate(run, routes, endpoint, params)) is not True:
+            raise BatchDeclinedError("The batch was not run: its estimated cost was not confirmed.", field="confirm")
         if concurrency is not None and concurrency > self.backend.client_options.get("max_connections", 20):
             self.backend.reconfigure(max_connections=concurrency)  # the connection pool must not be the limit
         self.last_batch = run
@@ -290,6 +295,18 @@ class Session:
         calls: queue.SimpleQueue = queue.SimpleQueue()
         self.runner.wait(run.run(ask, on_progress=in_caller_thread(calls, on_progress)), calls)
         return run
+
+    def _estimate(self, run, routes: dict[str, Route], endpoint: str | None, params: dict) -> BatchEstimate:
+        """What the rows of ``run`` still to run may cost, from their filled prompts and the catalog's prices."""
+        from ..api import CATALOG_DATE  # read from the catalog file on first use
+
+        earlier: dict[str, list[int]] = {}
+        for reply in self.replies:
+            if reply.usage is not None and reply.model:
+                earlier.setdefault(reply.model, []).append(reply.usage.completion_tokens)
+        rows = [(routes[row.model].model or row.model, row.prompt) for row in run.rows
+                if row.status == "not run" and row.prompt is not None]
+        return estimate_batch(rows, params, earlier, endpoint, CATALOG_DATE)
 
     def _batch_route(self, model: str | None, endpoint: str | None, completion: bool) -> Route:
         if model == endpoint:  # the endpoint alone, named in the table by its name
