@@ -129,3 +129,40 @@ def test_a_batch_under_a_budget_refuses_the_rows_that_would_pass_it(session):
     assert all(reply.ok for (model, _), reply in replies.items() if model == FREE)
     assert all(isinstance(reply.error, BudgetExceededError) for (model, _), reply in replies.items()
                if model == PRICED)
+
+
+def test_a_batch_estimate_counts_the_filled_prompts_at_each_model_price(session):
+    from wenxin_magic.api import input_size
+    from wenxin_magic.session import BatchDeclinedError, BatchEstimate
+
+    seen: list[BatchEstimate] = []
+    with pytest.raises(BatchDeclinedError):
+        session.batch("介绍{item}的历史。", ["长城", "故宫"], models=[PRICED, FREE, UNPRICED],
+                      confirm=lambda estimate: seen.append(estimate) or False)
+    assert session.backend.emulator is None  # nothing was asked
+    [estimate] = seen
+    assert estimate.rows == 6 and estimate.unpriced == 2
+    prompts = [input_size({"messages": [{"role": "user", "content": f"介绍{item}的历史。"}]})[1]
+               for item in ("长城", "故宫")]
+    by_model = {m.model: m for m in estimate.models}
+    assert by_model[PRICED].prompt_tokens == sum(prompts) and by_model[PRICED].completion_tokens == 1000
+    price = find_v2_model(PRICED).price
+    assert estimate.cost_yuan == pytest.approx(sum(price.cost(tokens, 500) for tokens in prompts))
+    assert by_model[FREE].free and by_model[FREE].cost_yuan == 0 and by_model[UNPRICED].cost_yuan is None
+    words = estimate.describe()
+    assert f"≈ ¥{amount(estimate.cost_yuan)} for 6 row(s)" in words and "500 a row assumed" in words
+    assert f"{FREE} free" in words and f"{UNPRICED} price not known (2 row(s) not counted)" in words
+    most = sum(price.cost(tokens, find_v2_model(PRICED).max_output_tokens) for tokens in prompts)
+    assert estimate.most_yuan == pytest.approx(most)
+
+
+def test_a_batch_estimate_takes_the_answers_length_from_the_cell_or_from_earlier_answers(session):
+    seen = []
+    run = session.batch("Say {item}", ["a", "b"], model=PRICED, max_completion_tokens=50,
+                        confirm=lambda estimate: seen.append(estimate) or True)
+    assert seen[0].completion_tokens == 100 and "max_completion_tokens a row" in seen[0].assumed
+    assert all(row.reply.ok for row in run.rows)  # confirmed: it ran
+    answered = [row.reply.usage.completion_tokens for row in run.rows]
+    session.batch("Say {item}", ["c"], model=PRICED, confirm=lambda estimate: seen.append(estimate) or True)
+    assert seen[1].completion_tokens == round(sum(answered) / len(answered))
+    assert "earlier answers" in seen[1].assumed
