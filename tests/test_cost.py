@@ -166,3 +166,13 @@ def test_a_batch_estimate_takes_the_answers_length_from_the_cell_or_from_earlier
     session.batch("Say {item}", ["c"], model=PRICED, confirm=lambda estimate: seen.append(estimate) or True)
     assert seen[1].completion_tokens == round(sum(answered) / len(answered))
     assert "earlier answers" in seen[1].assumed
+
+
+def test_the_spend_is_counted_again_when_the_replies_are_cleared(session):
+    first = session.ask(QUESTION, model=PRICED)
+    assert session.spent_yuan() == pytest.approx(first.cost_yuan)
+    session.replies.clear()
+    assert session.spent_yuan() == 0
+    second = session.ask("再说一句。", model=PRICED)
+    third = session.ask("还有呢？", model=PRICED)
+    assert session.spent_yuan() == pytest.approx(second.cost_yuan + third.cost_yuan)

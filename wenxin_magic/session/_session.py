@@ -65,6 +65,8 @@ class Session:
         self.last_batch = None  # the latest batch run (a _batch.Batch), finished or stopped
         self.budget_yuan: float | None = None  # a cap on this kernel's estimated spend; None: no cap
         self._reserved = 0.0  # the worst-case ¥ of the requests on their way, so concurrent rows share the cap
+        # (replies counted, their ¥, the last counted): a batch of many rows need not add them all up each time
+        self._spent: tuple[int, float, Reply | None] = (0, 0.0, None)
 
     def __repr__(self) -> str:
         return f"Session({self.backend.mode}, auth={self.auth_method!r}, conversations={len(self._conversations)})"
@@ -510,14 +512,19 @@ class Session:
         if self.budget_yuan is None:
             return None, 0.0
         bound = turn_bound(turn, after)
-        why = over_budget(self.budget_yuan, spent(self.replies) + self._reserved, bound, turn.model)
+        why = over_budget(self.budget_yuan, self.spent_yuan() + self._reserved, bound, turn.model)
         if why is not None:
             return BudgetExceededError(why, field="budget_yuan"), 0.0
         return None, bound or 0.0
 
     def spent_yuan(self) -> float:
         """This kernel's estimated spend so far, in ¥ (answers of models without a known price count 0)."""
-        return spent(self.replies)
+        counted, total, last = self._spent
+        if counted and (counted > len(self.replies) or self.replies[counted - 1] is not last):
+            counted, total = 0, 0.0  # the list was cleared or changed: count again
+        total += spent(self.replies[counted:])
+        self._spent = (len(self.replies), total, self.replies[-1] if self.replies else None)
+        return total
 
     async def _fill(self, reply: Reply, call, stream: bool, on_delta) -> None:
         self.last_reply = reply
