@@ -212,6 +212,10 @@ class Session:
 
         Other keywords: ``endpoint``, ``system``, ``new``, ``completion``, ``function_name``, ``raise_on_error``
         (see ``TurnSpec``), and the request's parameters (``temperature=0.5``, ...).
+
+        ``reply.cost_yuan`` is its estimated ¥ at the catalog's price (0.0 free, None unknown). With
+        ``session.budget_yuan`` set, a question whose worst case (its input and the longest answer the model may
+        write) would take the kernel's spend past it is not sent: ``BudgetExceededError`` says so.
         """
         calls: queue.SimpleQueue = queue.SimpleQueue()
         use = self._tool_use(tools, ("thread", calls), approve, on_call, params)
