@@ -23,7 +23,7 @@ import time
 from typing import Callable
 
 from .sanitize import clean, safe_html, safe_terminal, safe_url
-from .session import Reply, plain_data
+from .session import Reply, cost_label, plain_data
 
 
 def can_update_display() -> bool:
@@ -51,6 +51,8 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
         tokens = f"{reply.usage.prompt_tokens} + {reply.usage.completion_tokens} tokens"
         reasoning = reply.usage.reasoning_tokens
         parts.append(tokens + (f" ({reasoning} reasoning)" if reasoning else ""))
+    if reply.usage is not None and cost_label(reply):  # an estimate at the catalog's price, "free", or unknown
+        parts.append(cost_label(reply))
     if reply.latency is not None:
         timing = f"{reply.latency:.2f} s"
         if reply.time_to_first_token is not None:

@@ -9,6 +9,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_CHAT_PATH, V2_MODELS, QianfanError
+from .costs import batch_confirmer, cost_note, yuan_text
 from .driver import OnScreen, add_hint, drive
 from .parsers import EFFORTS, FORMATS, MIN_THINKING_BUDGET, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate
 from .parsers import interpolate_template, near_subcommand, parse_cell_args
@@ -122,6 +123,11 @@ class WenxinMagics(Magics):
                         ).tag(config=True)
     remote_images = Bool(False, help="Load the images an answer's Markdown points at; off, each is a link (an "
                          "image's URL can carry the conversation to whoever serves it).").tag(config=True)
+    budget_yuan = Float(None, allow_none=True, help="A cap on this kernel's estimated spend in ¥ (None: no cap): a "
+                        "question that could pass it, at the catalog's prices and the longest answer the model may "
+                        "write, is not sent.").tag(config=True)
+    confirm_over_yuan = Float(1.0, help="A --batch whose estimated cost is above this many ¥ shows the estimate and "
+                              "asks first (--yes runs it without asking).").tag(config=True)
     min_update_interval = Float(0.05, help="Seconds between display updates at most (20 a second).").tag(config=True)
     max_update_interval = Float(0.2, help="Seconds between display updates at least (5 a second).").tag(config=True)
 
@@ -131,6 +137,8 @@ class WenxinMagics(Magics):
         self._batches: dict[str, object] = {}  # output name -> the batch run stored there, for --resume
         self.errors = None  # the errors cells raised (a context.ErrorLog), made when the first one is noted
         self._apply_settings()
+        if self.budget_yuan is not None:  # from a config file; otherwise the session's own cap stays
+            self.session.budget_yuan = self.budget_yuan
 
     @validate("temperature", "top_p")
     def _check_parameter(self, proposal):
@@ -149,6 +157,15 @@ class WenxinMagics(Magics):
                              f"got {proposal['value']!r}.")
         return proposal["value"]
 
+    @validate("budget_yuan", "confirm_over_yuan")
+    def _check_yuan(self, proposal):
+        value = proposal["value"]
+        if value is not None and not value >= 0:  # also refuses nan
+            raise TraitError(f"WenxinMagics.{proposal['trait'].name} must be an amount in ¥ of at least 0"
+                             f"{' (or None for no cap)' if proposal['trait'].name == 'budget_yuan' else ''}, "
+                             f"got {value!r}.")
+        return value
+
     @validate("max_tool_rounds", "max_tool_result_chars", "context_chars")
     def _check_positive(self, proposal):
         if proposal["value"] < 1:
@@ -158,6 +175,10 @@ class WenxinMagics(Magics):
     @observe("model", "timeout", "max_retries", "trim_history", "max_tool_rounds", "max_tool_result_chars")
     def _settings_changed(self, change) -> None:
         self._apply_settings()
+
+    @observe("budget_yuan")
+    def _budget_changed(self, change) -> None:
+        self.session.budget_yuan = change["new"]  # the session holds the cap, for Python code and the panel too
 
     @observe("remote_images")
     def _images_switched(self, change) -> None:
@@ -408,7 +429,7 @@ class WenxinMagics(Magics):
             return self.session.batch(template, namespace[args.batch], models=args.compare, model=args.model,
                                       concurrency=args.concurrency, resume=previous, endpoint=args.endpoint,
                                       completion=args.completion, on_progress=progressed, items_name=args.batch,
-                                      **params)
+                                      confirm=batch_confirmer(self.confirm_over_yuan, args.yes, args.batch), **params)
         try:
             run = drive(ask, interrupted=stopped, finish=finish)
         except (TypeError, ValueError) as err:  # not a list of items, or --resume of a different batch
@@ -650,17 +671,20 @@ class WenxinMagics(Magics):
         from .display import safe_html, table_html
 
         usage = self.session.usage()
-        header = ["", "turns", "prompt tokens", "completion tokens", "total tokens", "latency"]
+        header = ["", "turns", "prompt tokens", "completion tokens", "total tokens", "latency", "≈ ¥ (estimate)"]
         parts, plain = [], []
         for title, data in (("per model", usage["models"]), ("per conversation", usage["chats"])):
             rows = [[name, t["turns"], t["prompt_tokens"], t["completion_tokens"], t["total_tokens"],
-                     f"{t['latency']:.2f} s"] for name, t in data.items()]
+                     f"{t['latency']:.2f} s", yuan_text(t)] for name, t in data.items()]
             parts.append(f"<p><strong>{title}</strong></p>" + table_html(header, rows))
             plain += [title] + ["  ".join(str(cell) for cell in row) for row in rows] + [""]
         total = usage["total"]
         answers = f"{total['turns']} answer" + ("" if total["turns"] == 1 else "s")
-        summary = f"total: {answers}, {total['total_tokens']} tokens, {total['latency']:.2f} s"
-        self._show("\n".join(parts + [f"<p>{safe_html(summary, markdown=False)}</p>"]), "\n".join(plain + [summary]))
+        summary = (f"total: {answers}, {total['total_tokens']} tokens, {total['latency']:.2f} s, "
+                   f"{yuan_text(total)} for the kernel")
+        lines = [summary, cost_note(total, _catalog_date(), self.session.budget_yuan)]
+        self._show("\n".join(parts + [f"<p>{safe_html(line, markdown=False)}</p>" for line in lines]),
+                   "\n".join(plain + lines))
 
     @_handles("export")
     def _export(self, args):

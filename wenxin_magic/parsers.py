@@ -166,6 +166,9 @@ def _build_cell_parser() -> _Parser:
     p.add_argument("--concurrency", type=_positive("--concurrency"), metavar="N",
                    help="with --batch: requests in flight at most (default 8; the quota may allow fewer)")
     p.add_argument("--resume", action="store_true", help="with --batch: run only the rows the last run (-o) lacks")
+    p.add_argument("--yes", action="store_true",
+                   help="with --batch: run without asking, even when the estimated cost is above "
+                        "WenxinMagics.confirm_over_yuan")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     p.add_argument("-o", "--out", type=_name("--out"),
                    help="store the Reply in this variable (with --batch: the table; default _wenxin_batch)")
@@ -213,6 +216,7 @@ class CellArgs:
     batch: str | None = None
     concurrency: int | None = None
     resume: bool = False
+    yes: bool = False
     no_tools: bool = False
     approve: bool = False
     no_stream: bool = False
@@ -316,7 +320,8 @@ def _check_extra(args: CellArgs) -> None:
 
 def _check_batch(args: CellArgs) -> None:
     if args.batch is None:
-        for option, given in (("--concurrency", args.concurrency is not None), ("--resume", args.resume)):
+        for option, given in (("--concurrency", args.concurrency is not None), ("--resume", args.resume),
+                              ("--yes", args.yes)):
             if given:
                 raise UsageError(f"%%wenxin: {option} goes with --batch VAR.")
         return

@@ -9,13 +9,17 @@ from __future__ import annotations
 from ._answer_schema import AnswerSchema, AnswerSchemaError, SchemaMismatchError, answer_schema, plain_data
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import NORMAL_FINISH, Conversation, Reply, Turn, TurnEvent, model_label, totals
+from ._cost import BatchDeclinedError, BatchEstimate, BudgetExceededError, amount, cost_label, price_of
 from ._runner import Runner
 from ._session import Session
 
 __all__ = [
     "Session", "get_session", "set_session", "Backend", "Runner", "Conversation", "Reply", "Turn", "TurnEvent",
-    "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS", "ToolCall", "AnswerSchema", "AnswerSchemaError",
-    "SchemaMismatchError", "answer_schema", "plain_data",
+    "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS", "ToolCall",
+    # answers as data
+    "AnswerSchema", "AnswerSchemaError", "SchemaMismatchError", "answer_schema", "plain_data",
+    # what answers cost: estimates from the catalog's prices
+    "BudgetExceededError", "cost_label", "price_of", "amount", "BatchEstimate", "BatchDeclinedError",
 ]
 _LATER = ("ToolCall",)  # from _tools, imported when first asked for: loading stays light
 

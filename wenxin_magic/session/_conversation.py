@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..api import QianfanError, Usage, input_size
+from ._cost import reply_cost
 
 NORMAL_FINISH = (None, "", "normal")
 HIDE, WITHDRAW = 3, 4  # v2's flags: do not display this answer; withdraw what was already shown
@@ -47,6 +48,7 @@ class Reply:
         self.reasoning = ""  # what a reasoning model thought before answering; never sent back
         self.api: str | None = None  # "v1" or "v2", once routed
         self.usage: Usage | None = None
+        self.cost_yuan: float | None = None  # estimated ¥ at the catalog's price: 0.0 free, None unknown
         self.latency: float | None = None
         self.time_to_first_token: float | None = None
         self.first_token_at: float | None = None  # wall clock, to line up with server-side logs
@@ -157,7 +159,7 @@ class Reply:
             "rounds": [step.to_dict() for step in self.rounds], "tool_stop": self.tool_stop or None,
             "need_clear_history": self.need_clear_history, "ban_round": self.ban_round, "created": self.created,
             "flag": self.flag, "withheld": self.withheld,
-            "params": self.params, "notes": self.notes,
+            "params": self.params, "notes": self.notes, "cost_yuan": self.cost_yuan,
         }
 
     @classmethod
@@ -186,6 +188,9 @@ class Reply:
         reply.tool_stop = data.get("tool_stop") or ""
         reply.params = dict(data.get("params") or {})
         reply.notes = list(data.get("notes") or [])
+        # the estimate made when it was answered; a turn logged before costs were kept is priced now
+        cost = data["cost_yuan"] if "cost_yuan" in data else reply_cost(reply)
+        reply.cost_yuan = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
         reply.done = True
         return reply
 
@@ -360,10 +365,15 @@ def new_run_id() -> str:
 
 
 def totals(replies: Iterable[Reply]) -> dict:
-    """Turns, tokens and latency added up."""
-    out = {"turns": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "latency": 0.0}
+    """Turns, tokens, latency and estimated ¥ added up; ``unpriced`` counts answers whose cost is not known."""
+    out = {"turns": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "latency": 0.0,
+           "cost_yuan": 0.0, "unpriced": 0}
     for reply in replies:
         out["turns"] += 1
+        if reply.cost_yuan is not None:
+            out["cost_yuan"] += reply.cost_yuan
+        elif reply.usage is not None:
+            out["unpriced"] += 1
         if reply.usage is not None:
             out["prompt_tokens"] += reply.usage.prompt_tokens
             out["completion_tokens"] += reply.usage.completion_tokens

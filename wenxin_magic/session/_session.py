@@ -26,6 +26,8 @@ from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, 
 from ..api import find_model, route
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
+from ._cost import BatchDeclinedError, BatchEstimate, BudgetExceededError, estimate_batch, over_budget, spent
+from ._cost import turn_bound
 from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._session_log import SessionLog
 from ._transcript import export as export_transcripts
@@ -61,6 +63,10 @@ class Session:
         self.last_reply: Reply | None = None
         self.log = SessionLog(self._restore)  # every turn, written when it ends; searchable, resumable
         self.last_batch = None  # the latest batch run (a _batch.Batch), finished or stopped
+        self.budget_yuan: float | None = None  # a cap on this kernel's estimated spend; None: no cap
+        self._reserved = 0.0  # the worst-case ¥ of the requests on their way, so concurrent rows share the cap
+        # (replies counted, their ¥, the last counted): a batch of many rows need not add them all up each time
+        self._spent: tuple[int, float, Reply | None] = (0, 0.0, None)
 
     def __repr__(self) -> str:
         return f"Session({self.backend.mode}, auth={self.auth_method!r}, conversations={len(self._conversations)})"
@@ -212,6 +218,10 @@ class Session:
 
         Other keywords: ``endpoint``, ``system``, ``new``, ``completion``, ``function_name``, ``raise_on_error``
         (see ``TurnSpec``), and the request's parameters (``temperature=0.5``, ...).
+
+        ``reply.cost_yuan`` is its estimated ¥ at the catalog's price (0.0 free, None unknown). With
+        ``session.budget_yuan`` set, a question whose worst case (its input and the longest answer the model may
+        write) would take the kernel's spend past it is not sent: ``BudgetExceededError`` says so.
         """
         calls: queue.SimpleQueue = queue.SimpleQueue()
         use = self._tool_use(tools, ("thread", calls), approve, on_call, params)
@@ -254,7 +264,8 @@ class Session:
 
     def batch(self, template: str, items, *, models: list[str] | None = None, model: str | None = None,
               concurrency: int | None = None, resume=None, endpoint: str | None = None, completion: bool = False,
-              on_progress: Callable | None = None, items_name: str = "items", **params):
+              on_progress: Callable | None = None, items_name: str = "items", confirm: Callable | None = None,
+              **params):
         """One prompt template over many items and models, paced to the service's quota; returns the Batch.
 
         ``template`` uses ``{item}``, ``{item.field}``, ``{item[key]}`` and ``{i}``; ``items`` is a list, a pandas
@@ -265,6 +276,8 @@ class Session:
         items are read leaves ``last_batch`` as it was. At most ``MAX_ITEMS`` (100,000) items. ``items_name`` is
         what messages call the items. ``schema``: each row's answer as JSON of that shape (see ``ask``), and the
         table gets one typed column per field; a row that does not follow it keeps its raw answer and the error.
+        ``confirm(estimate)``: called with the ``BatchEstimate`` of the rows to run before any is asked; unless it
+        returns True, nothing runs and ``BatchDeclinedError`` says so.
         """
         from ._batch import Batch, batch_items
         from ._turns import schema_of
@@ -286,6 +299,8 @@ class Session:
         if not items:
             raise InvalidRequestError(f"{items_name} is empty: the batch has nothing to run.", field="items")
         run = Batch(template, items, names, concurrency=concurrency, previous=previous, schema=schema)
+        if confirm is not None and confirm(self._estimate(run, routes, endpoint, params)) is not True:
+            raise BatchDeclinedError("The batch was not run: its estimated cost was not confirmed.", field="confirm")
         if concurrency is not None and concurrency > self.backend.client_options.get("max_connections", 20):
             self.backend.reconfigure(max_connections=concurrency)  # the connection pool must not be the limit
         self.last_batch = run
@@ -299,6 +314,18 @@ class Session:
         calls: queue.SimpleQueue = queue.SimpleQueue()
         self.runner.wait(run.run(ask, on_progress=in_caller_thread(calls, on_progress)), calls)
         return run
+
+    def _estimate(self, run, routes: dict[str, Route], endpoint: str | None, params: dict) -> BatchEstimate:
+        """What the rows of ``run`` still to run may cost, from their filled prompts and the catalog's prices."""
+        from ..api import CATALOG_DATE  # read from the catalog file on first use
+
+        earlier: dict[str, list[int]] = {}
+        for reply in self.replies:
+            if reply.usage is not None and reply.model:
+                earlier.setdefault(reply.model, []).append(reply.usage.completion_tokens)
+        rows = [(routes[row.model].model or row.model, row.prompt) for row in run.rows
+                if row.status == "not run" and row.prompt is not None]
+        return estimate_batch(rows, params, earlier, endpoint, CATALOG_DATE)
 
     def _batch_route(self, model: str | None, endpoint: str | None, completion: bool) -> Route:
         if model == endpoint:  # the endpoint alone, named in the table by its name
@@ -469,8 +496,16 @@ class Session:
             reply = chain[-1]
             after = [m for step in chain[:-1] for m in step_messages(step, reply.api or "v1")]
             first = len(chain) == 1
-            await self._fill(reply, lambda c, s, after=after, first=first: turn.send(c, s, after, first),
-                             turn.stream, turn.on_delta)
+            refused, bound = self._within_budget(turn, after)
+            if refused is not None:  # not sent: the reply carries why
+                reply.error, reply.done = refused, True
+                return
+            self._reserved += bound
+            try:
+                await self._fill(reply, lambda c, s, after=after, first=first: turn.send(c, s, after, first),
+                                 turn.stream, turn.on_delta)
+            finally:
+                self._reserved -= bound
             if use is None or not reply.ok:
                 return
             reply.calls = use.toolbox.calls_in(reply, reply.round)
@@ -533,6 +568,26 @@ class Session:
                 f"{err} This was the answer after one repair round; its raw text is kept (reply.text).",
                 problem=str(err))
 
+    def _within_budget(self, turn: TurnSpec, after: list[dict]) -> tuple[QianfanError | None, float]:
+        """Whether the turn's next request fits ``budget_yuan`` (if not, why), and its worst-case ¥ to set aside
+        while it runs. A model whose price the catalog does not know is not held back: its cost cannot be told."""
+        if self.budget_yuan is None:
+            return None, 0.0
+        bound = turn_bound(turn, after)
+        why = over_budget(self.budget_yuan, self.spent_yuan() + self._reserved, bound, turn.model)
+        if why is not None:
+            return BudgetExceededError(why, field="budget_yuan"), 0.0
+        return None, bound or 0.0
+
+    def spent_yuan(self) -> float:
+        """This kernel's estimated spend so far, in ¥ (answers of models without a known price count 0)."""
+        counted, total, last = self._spent
+        if counted and (counted > len(self.replies) or self.replies[counted - 1] is not last):
+            counted, total = 0, 0.0  # the list was cleared or changed: count again
+        total += spent(self.replies[counted:])
+        self._spent = (len(self.replies), total, self.replies[-1] if self.replies else None)
+        return total
+
     async def _fill(self, reply: Reply, call, stream: bool, on_delta) -> None:
         self.last_reply = reply
         try:
@@ -563,7 +618,8 @@ class Session:
 
     # -- accounting and export ---------------------------------------------------------------
     def usage(self) -> dict:
-        """Tokens and latency per model and per conversation."""
+        """Tokens, latency and estimated ¥ (``cost_yuan``; ``unpriced``: answers whose price is not known) per model
+        and per conversation."""
         by_model: dict[str, list[Reply]] = {}
         for reply in self.replies:
             by_model.setdefault(reply.label, []).append(reply)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from ..api import InvalidRequestError, QianfanError, StreamInterruptedError
 from ._answer_schema import AnswerSchema, answer_schema, schema_request, with_instructions
 from ._conversation import Conversation, Reply, TurnEvent
+from ._cost import reply_cost
 
 __all__ = ["TurnSpec", "asked_params", "fill_reply", "schema_of"]
 
@@ -158,6 +159,7 @@ async def fill_reply(reply: Reply, client, call: Call, stream: bool, on_delta, e
         reply.status = None
         _end_reasoning(reply)
         reply.latency = time.perf_counter() - started
+        reply.cost_yuan = reply_cost(reply)
         reply.done = True
 
 
