@@ -30,8 +30,8 @@ PLAIN_LIMIT = 200  # short plain values are prompt text, not context objects
 MIN_SHARE = 64  # below this, a summary says nothing useful: the object is left out instead
 
 __all__ = [
-    "DEFAULT_BUDGET", "CellError", "ContextRenderer", "ErrorLog", "history_reference", "history_references",
-    "notebook_namespace", "summarize",
+    "DEFAULT_BUDGET", "CellError", "ContextRenderer", "ErrorLog", "ImageOutputs", "history_reference",
+    "history_references", "notebook_namespace", "summarize",
 ]
 
 
@@ -435,6 +435,84 @@ class ErrorLog:
         return f"<ErrorLog: {count(len(self._errors), 'error')}>"
 
 
+# -- pictures cells showed ------------------------------------------------------------------------------------------
+
+MAX_IMAGE_OUTPUTS = 20
+_SHOWN_IMAGES = ("image/png", "image/jpeg")
+
+
+class ImageOutputs:
+    """The pictures cells showed, by execution count, the newest ``limit`` kept: for ``{Out[n]}`` and ``--image
+    last``. A picture is kept as it came: PNG or JPEG bytes from a display, or the object a cell returned."""
+
+    def __init__(self, limit: int = MAX_IMAGE_OUTPUTS):
+        self.limit = limit
+        self._by_cell: OrderedDict[int, object] = OrderedDict()
+
+    def record(self, execution_count: int, picture) -> None:
+        self._by_cell.pop(execution_count, None)
+        self._by_cell[execution_count] = picture
+        while len(self._by_cell) > self.limit:
+            self._by_cell.popitem(last=False)
+
+    def last(self):
+        """The newest picture shown, or None."""
+        return next(reversed(self._by_cell.values()), None)
+
+    def get(self, n: int):
+        return self._by_cell.get(n)
+
+    def __contains__(self, n) -> bool:
+        return n in self._by_cell
+
+    def __len__(self) -> int:
+        return len(self._by_cell)
+
+    def display_hook(self, shell):
+        """A hook for ipykernel's display publisher: each display message that carries a picture is noted under
+        the cell that showed it, and the message goes on unchanged."""
+        import base64
+
+        def note_picture(message):
+            data = (message.get("content") or {}).get("data") or {}
+            for mime in _SHOWN_IMAGES:
+                if isinstance(data.get(mime), str):
+                    try:
+                        picture = base64.b64decode(data[mime])
+                    except ValueError:
+                        continue
+                    publisher = getattr(shell, "display_pub", None)
+                    # while IPython runs post_execute (where matplotlib shows its figures) the count has moved on
+                    late = getattr(publisher, "_in_post_execute", False)
+                    self.record(shell.execution_count - (1 if late else 0), picture)
+                    break
+            return message
+
+        return note_picture
+
+
+class _Outputs(Mapping):
+    """IPython's ``Out`` with the pictures cells showed: ``Out[n]`` is cell n's picture when it showed one."""
+
+    def __init__(self, out: Mapping, images: ImageOutputs):
+        self._out, self._images = out, images
+
+    def __getitem__(self, n):
+        if n in self._images:
+            return self._images.get(n)
+        return self._out[n]
+
+    def __contains__(self, n) -> bool:
+        return n in self._images or n in self._out
+
+    def __iter__(self):
+        yield from self._out
+        yield from (n for n in self._images._by_cell if n not in self._out)
+
+    def __len__(self) -> int:
+        return len(set(self._out) | set(self._images._by_cell))
+
+
 # -- the names a prompt may use -------------------------------------------------------------------------------------
 
 class _Namespace(Mapping):
@@ -459,9 +537,12 @@ class _Namespace(Mapping):
         return len(self._user_ns) + sum(name not in self._user_ns for name in self._extra)
 
 
-def notebook_namespace(user_ns: Mapping, errors: ErrorLog) -> Mapping:
-    """The names a prompt may use: the notebook's own (``In`` and ``Out`` as IPython keeps them), and ``Err``
-    once a cell has raised, unless the notebook defines its own (before that, ``{Err}`` names nothing)."""
+def notebook_namespace(user_ns: Mapping, errors: ErrorLog, images: ImageOutputs | None = None) -> Mapping:
+    """The names a prompt may use: the notebook's own (``In`` and ``Out`` as IPython keeps them, ``Out[n]`` being
+    the picture cell n showed when there is one), and ``Err`` once a cell has raised, unless the notebook defines
+    its own (before that, ``{Err}`` names nothing)."""
+    if images and isinstance(user_ns.get("Out"), Mapping):
+        user_ns = _Namespace({"Out": _Outputs(user_ns["Out"], images)}, user_ns)
     return _Namespace(user_ns, {"Err": errors} if errors else {})
 
 
@@ -473,8 +554,9 @@ def history_references(text: str) -> list[str]:
     return _HISTORY.findall(text)
 
 
-def missing_history(text: str, user_ns: Mapping, errors: ErrorLog) -> list[str]:
-    """The history references in ``text`` that name nothing: no such cell input, output or error."""
+def missing_history(text: str, user_ns: Mapping, errors: ErrorLog, images: ImageOutputs | None = None) -> list[str]:
+    """The history references in ``text`` that name nothing: no such cell input, output, picture or error."""
+    user_ns = notebook_namespace(user_ns, ErrorLog(), images)
     missing = []
     for reference in history_references(text):
         name, _, rest = reference.strip("{}").partition("[")

@@ -10,6 +10,7 @@ from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe
 
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_CHAT_PATH, V2_MODELS, QianfanError
 from .driver import OnScreen, add_hint, drive
+from .images import ImageError, is_picture, picture_of
 from .parsers import EFFORTS, FORMATS, MIN_THINKING_BUDGET, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate
 from .parsers import interpolate_template, near_subcommand, parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
@@ -31,6 +32,8 @@ def load(ipython) -> "WenxinMagics":
     magics = WenxinMagics(shell=ipython, session=session)
     ipython.register_magics(magics)
     ipython.events.register("post_run_cell", magics.note_error)  # for {Err} and %wenxin fix
+    ipython.events.register("post_run_cell", magics.note_picture)  # for {Out[n]} and --image last
+    magics.watch_pictures()
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)  # so %config WenxinMagics.x = ... reaches it
     if NO_CREDENTIALS in session.notices:
@@ -41,8 +44,10 @@ def load(ipython) -> "WenxinMagics":
 
 def unload(ipython) -> None:
     for callback in list(ipython.events.callbacks.get("post_run_cell", [])):
-        if getattr(callback, "__name__", "") == "note_error":
+        if getattr(callback, "__name__", "") in ("note_error", "note_picture"):
             ipython.events.unregister("post_run_cell", callback)
+            if getattr(callback, "__name__", "") == "note_picture":
+                callback.__self__.unwatch_pictures()
     session = set_session(None)
     if session is not None:
         session.close()
@@ -116,6 +121,8 @@ class WenxinMagics(Magics):
     max_tool_rounds = Int(5, help="Rounds of tool calls in one answer before it stops.").tag(config=True)
     max_tool_result_chars = Int(8000, help="A tool's result is cut at this many characters, marked.").tag(config=True)
     log = Bool(True, help="Write every turn to the conversation log (%wenxin log).").tag(config=True)
+    log_images = Bool(True, help="Keep the pictures sent to models in the log, each once by its hash, so resume "
+                      "restores them; off, the log notes each as [image W×H].").tag(config=True)
     log_path = Unicode("", help="The log's file (default: WENXIN_MAGIC_LOG, else the user data directory)."
                        ).tag(config=True)
     context_chars = Int(4000, help="Characters that {variables} such as DataFrames may put into one prompt in all."
@@ -130,6 +137,9 @@ class WenxinMagics(Magics):
         self.session = session or Session()
         self._batches: dict[str, object] = {}  # output name -> the batch run stored there, for --resume
         self.errors = None  # the errors cells raised (a context.ErrorLog), made when the first one is noted
+        self.pictures = None  # the pictures cells showed (a context.ImageOutputs), for {Out[n]} and --image last
+        self._picture_hook = None
+        self.session.log.keep_images = self.log_images
         self._apply_settings()
 
     @validate("temperature", "top_p")
@@ -168,6 +178,10 @@ class WenxinMagics(Magics):
     @observe("log")
     def _log_switched(self, change) -> None:
         self.session.log.turn(change["new"])
+
+    @observe("log_images")
+    def _log_images_switched(self, change) -> None:
+        self.session.log.keep_images = change["new"]
 
     @observe("log_path")
     def _log_moved(self, change) -> None:
@@ -221,10 +235,10 @@ class WenxinMagics(Magics):
             return interpolate(text, self.shell.user_ns if self.shell is not None else {})
         from .context import missing_history, notebook_namespace
 
-        for reference in missing_history(text, self._user_ns(), self._errors()):  # said, and left as written
+        for reference in missing_history(text, self._user_ns(), self._errors(), self._pictures()):  # said, and kept
             print(f"wenxin: {reference} names no cell's input, output or error; it was left as written.",
                   file=sys.stderr)
-        return interpolate(text, notebook_namespace(self._user_ns(), self._errors()), context)
+        return interpolate(text, notebook_namespace(self._user_ns(), self._errors(), self._pictures()), context)
 
     def _user_ns(self) -> dict:
         return self.shell.user_ns if self.shell is not None else {}
@@ -235,6 +249,46 @@ class WenxinMagics(Magics):
 
             self.errors = ErrorLog()
         return self.errors
+
+    def _pictures(self):
+        if self.pictures is None:
+            from .context import ImageOutputs
+
+            self.pictures = ImageOutputs()
+        return self.pictures
+
+    def watch_pictures(self) -> None:
+        """Note each picture a cell shows (ipykernel's display publisher takes hooks; a plain shell has none)."""
+        publisher = getattr(self.shell, "display_pub", None)
+        if hasattr(publisher, "register_hook") and self._picture_hook is None:
+            self._picture_hook = self._pictures().display_hook(self.shell)
+            publisher.register_hook(self._picture_hook)
+
+    def unwatch_pictures(self) -> None:
+        publisher = getattr(self.shell, "display_pub", None)
+        if self._picture_hook is not None and hasattr(publisher, "unregister_hook"):
+            publisher.unregister_hook(self._picture_hook)
+        self._picture_hook = None
+
+    def note_picture(self, result) -> None:
+        """After each cell (post_run_cell): a picture it returned (a Figure, an Image) is its image output."""
+        value = getattr(result, "result", None)
+        if value is not None and is_picture(value):
+            count = getattr(result, "execution_count", None) or getattr(self.shell, "execution_count", 0)
+            self._pictures().record(count, value)
+
+    def _asked_pictures(self, values: list[str] | None) -> list:
+        """``--image`` values as Pictures: ``last`` is the newest picture a cell showed, anything else a file or URL."""
+        pictures = []
+        for value in values or ():
+            if value == "last":
+                shown = self._pictures().last()
+                if shown is None:
+                    raise UsageError("%%wenxin --image last: no cell has shown an image in this kernel yet; show a "
+                                     "plot first, or give the path or http(s) URL of a PNG or JPEG file.")
+                value = shown
+            pictures.append(picture_of(value))
+        return pictures
 
     def _context(self):
         from .context import ContextRenderer
@@ -274,20 +328,31 @@ class WenxinMagics(Magics):
             return self._batch(args, text)
         # A cell's surrounding blank lines are layout, not prompt; inner indentation stays.
         context = self._context()
-        prompt = self._prompt(args, text, context).strip("\r\n").rstrip()
+        from .parsers import PictureCollector
+
+        collector = PictureCollector(context)  # a {name} holding a picture becomes an image part
+        try:
+            prompt = self._prompt(args, text, collector).strip("\r\n").rstrip()
+            pictures = collector.pictures + self._asked_pictures(args.image)
+        except ImageError as err:
+            raise UsageError(f"%%wenxin: {err} Nothing was sent.") from None
         if not prompt.strip():
             raise UsageError("%%wenxin: the cell is empty; write the prompt below the %%wenxin line.")
         tools = self._tools(args)
         if args.compare:
+            if pictures:
+                raise UsageError("%%wenxin --compare sends text only; ask one vision model at a time about a picture.")
             return self._compare(args, prompt, tools)
-        return self._answer(args, prompt, tools, context)
+        return self._answer(args, prompt, tools, context, pictures)
 
-    def _answer(self, args, prompt: str, tools: list | None, context):
+    def _answer(self, args, prompt: str, tools: list | None, context, pictures: list | None = None):
         """One answer (and its rounds after tool calls), streamed into a live view."""
         from . import display
 
         fmt = args.format or self.format
         params = self._params(args)
+        if pictures:
+            params["images"] = pictures
         if fmt == "json" and not args.completion and self._accepts(args, "response_format"):
             params.setdefault("response_format", "json_object")
         on_screen = OnScreen()

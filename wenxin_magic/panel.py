@@ -22,7 +22,7 @@ from .api import CHAT, MODELS, PARAMETERS, V2_MODELS
 from .display import ReplyView, Throttle, html_bundle
 from .interrupts import cancel_on_interrupt, main_thread_loop, note_tool_call, rewatch_if_lost
 from .sanitize import safe_html
-from .session import Reply, Session, TurnEvent, get_session
+from .session import Reply, Session, TurnEvent, get_session, message_text
 from .tool_lookup import ParamError, ToolLookupError, find_tools, read_params, split_tool_names
 
 NEW_CHAT = "＋ new conversation"
@@ -223,7 +223,7 @@ class ChatPanel:
         children = []
         self._bubbles.clear()
         for turn in self.session.conversation(self.chat).turns:
-            children.append(self._user_bubble(str(turn.request.get("content") or "")))
+            children.append(self._user_bubble(message_text(turn.request)))
             for reply in turn.replies:
                 bubble = _Bubble(reply, *self._intervals)
                 bubble.finish()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .api import PARAMETERS, Parameter, QianfanError
+from .images import Picture, is_picture, picture_of
 from .tool_lookup import ParamError, ToolLookupError, read_param, split_tool_names
 
 FORMATS = ("markdown", "text", "code", "json")
@@ -164,6 +165,9 @@ def _build_cell_parser() -> _Parser:
                    help="store the Reply in this variable (with --batch: the table; default _wenxin_batch)")
     p.add_argument("--compare", type=_models, help="M1,M2,... side by side")
     p.add_argument("-f", "--format", choices=FORMATS, help="how to show the answer")
+    p.add_argument("--image", dest="image", action="append", metavar="PATH_OR_URL",
+                   help="send a PNG or JPEG file, an http(s) URL, or 'last' (the notebook's last image output) to a "
+                        "vision model; repeatable")
     p.add_argument("--no-interpolate", action="store_true", help="leave {braces} as written")
     p.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     return p
@@ -209,6 +213,7 @@ class CellArgs:
     compare: list[str] | None = None
     format: str | None = None
     no_interpolate: bool = False
+    image: list[str] | None = None
     words: list[str] = field(default_factory=list)
 
     def params(self) -> dict:
@@ -282,6 +287,7 @@ def parse_cell_args(line: str, fill: Callable[[str], str] | None = None) -> Cell
         raise UsageError("%%wenxin: a completion (continuation) cannot call tools; drop --tools or --completion.")
     _check_batch(args)
     _check_extra(args)
+    _check_images(args)
     if args.compare and len(args.compare) > 8:
         raise UsageError("%%wenxin: --compare takes at most 8 models.")
     return args
@@ -299,6 +305,14 @@ def _check_extra(args: CellArgs) -> None:
         option = next((rule.option for rule in option_parameters() if rule.name == name), None) or \
             "--" + name.replace("_", "-")
         raise UsageError(f"%%wenxin: --param {name} and {option} both set {name}; give one.")
+
+
+def _check_images(args: CellArgs) -> None:
+    if not args.image:
+        return
+    for option, given in (("--batch", args.batch), ("--compare", args.compare), ("--completion", args.completion)):
+        if given:
+            raise UsageError(f"%%wenxin: --image goes with one question to a vision model; {option} sends text only.")
 
 
 def _check_batch(args: CellArgs) -> None:
@@ -514,6 +528,22 @@ def interpolate(text: str, namespace, render: Callable[[object], str] = str) -> 
         return match.group(0) if value is _MISSING else render(value)
 
     return _FIELD.sub(replace, text)
+
+
+class PictureCollector:
+    """The ``render`` of a prompt that may name pictures: a Figure, a PIL Image, an IPython Image (or the picture a
+    cell showed, for ``{Out[n]}``) becomes an image part, kept in ``pictures``, and ``[image N]`` in the text;
+    every other value goes through ``render``. ``images.ImageError`` says what is wrong with a picture."""
+
+    def __init__(self, render: Callable[[object], str] = str):
+        self.render = render
+        self.pictures: list[Picture] = []
+
+    def __call__(self, value) -> str:
+        if not is_picture(value):
+            return self.render(value)
+        self.pictures.append(picture_of(value))
+        return f"[image {len(self.pictures)}]"
 
 
 _DOUBLED = ("\x00wenxin-open\x00", "\x00wenxin-close\x00")

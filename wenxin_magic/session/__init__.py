@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import NORMAL_FINISH, Conversation, Reply, Turn, TurnEvent, model_label, totals
+from ._pictures import message_text
 from ._runner import Runner
 from ._session import Session
 
 __all__ = [
     "Session", "get_session", "set_session", "Backend", "Runner", "Conversation", "Reply", "Turn", "TurnEvent",
-    "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS", "ToolCall",
+    "model_label", "totals", "NORMAL_FINISH", "NO_CREDENTIALS", "ToolCall", "message_text",
 ]
 _LATER = ("ToolCall",)  # from _tools, imported when first asked for: loading stays light
 

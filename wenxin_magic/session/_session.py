@@ -26,6 +26,7 @@ from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, 
 from ..api import find_model, route
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
+from ._pictures import check_vision, request_with_pictures
 from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._session_log import SessionLog
 from ._transcript import export as export_transcripts
@@ -315,6 +316,9 @@ class Session:
         if not isinstance(turn.prompt, str) or not turn.prompt.strip():
             raise InvalidRequestError("The prompt is empty: write a question.", field="prompt")
         if turn.kind == "completion":
+            if turn.images:
+                raise InvalidRequestError("A completion (continuation) takes text only; ask a vision chat model to "
+                                          "see pictures.", field="images")
             if turn.tools is not None:
                 raise InvalidRequestError("A completion (continuation) cannot call tools; ask a chat model "
                                           "instead.", field="tools")
@@ -336,10 +340,13 @@ class Session:
         try:
             model, endpoint, system = self._settings(conv, turn.model, turn.endpoint, turn.system)
             chosen = self._route_turn(model, endpoint)  # credentials that cannot reach it: said before any change
+            if turn.images:
+                check_vision(chosen, len(turn.images))
         except QianfanError:
             conv.restore(before)
             raise
         request = ({"role": "function", "name": turn.function_name, "content": turn.prompt} if turn.function_name
+                   else request_with_pictures(turn.prompt, turn.images) if turn.images
                    else {"role": "user", "content": turn.prompt})
         messages = conv.messages(chosen.api) + [request]
         if self.trim_history and chosen.spec is not None:

@@ -19,7 +19,7 @@ __all__ = ["TurnSpec", "asked_params", "fill_reply"]
 Call = Callable[[object, bool], object]
 
 # what a caller of ``ask`` may set by name; any other keyword is a parameter of the request
-_ASKABLE = ("model", "endpoint", "chat", "stream", "system", "new", "function_name", "raise_on_error")
+_ASKABLE = ("model", "endpoint", "chat", "stream", "system", "new", "function_name", "raise_on_error", "images")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class TurnSpec:
     new: bool = False  # a chat that starts its conversation afresh
     function_name: str | None = None  # the prompt is this function's result, not the user's words
     raise_on_error: bool = True  # the caller wants the error raised, not only kept on the Reply
+    images: tuple = ()  # ``images.Picture``s sent with the prompt, as image_url parts (vision models only)
     params: dict[str, Any] = field(default_factory=dict)  # the request's parameters (``system`` once routed)
     tools: Any = None  # a ``_tools.ToolUse``: which functions the model may call, where, approved how
     on_start: Callable[[Reply], None] | None = None  # each Reply of the turn, as it begins
@@ -58,6 +59,10 @@ class TurnSpec:
         own = {name: options.pop(name) for name in _ASKABLE if name in options}
         if options.pop("completion", False):
             own["kind"] = "completion"
+        if "images" in own:  # a figure is drawn here, in the caller's thread
+            from ._pictures import as_pictures
+
+            own["images"] = as_pictures(own["images"])
         return cls(prompt=prompt, params=options, **own, **given)
 
     @property
@@ -68,6 +73,10 @@ class TurnSpec:
         """A new Reply of this turn (its first, or the next round's)."""
         reply = Reply(prompt=self.prompt, model=self.model, endpoint=self.endpoint, chat=self.chat, kind=self.kind)
         reply.api, reply.params = self.api, self.asked
+        if self.images:
+            from ._pictures import picture_notes
+
+            reply.notes.extend(picture_notes(self.images))
         return reply
 
     def send(self, client, stream: bool, after: list[dict], first: bool):
