@@ -448,6 +448,18 @@ class ImageOutputs:
     def __init__(self, limit: int = MAX_IMAGE_OUTPUTS):
         self.limit = limit
         self._by_cell: OrderedDict[int, object] = OrderedDict()
+        self._running: object = None  # the last picture the running cell showed, filed under it when it ends
+
+    def shown(self, picture) -> None:
+        """The running cell showed ``picture`` (its number is known only when it ends: see ``cell_ended``)."""
+        self._running = picture
+
+    def cell_ended(self, execution_count: int, returned=None) -> None:
+        """Cell ``execution_count`` ended: the picture it returned, else the last one it showed, is its output."""
+        picture = returned if returned is not None else self._running
+        self._running = None
+        if picture is not None:
+            self.record(execution_count, picture)
 
     def record(self, execution_count: int, picture) -> None:
         self._by_cell.pop(execution_count, None)
@@ -457,6 +469,8 @@ class ImageOutputs:
 
     def last(self):
         """The newest picture shown, or None."""
+        if self._running is not None:
+            return self._running
         return next(reversed(self._by_cell.values()), None)
 
     def get(self, n: int):
@@ -468,9 +482,10 @@ class ImageOutputs:
     def __len__(self) -> int:
         return len(self._by_cell)
 
-    def display_hook(self, shell):
-        """A hook for ipykernel's display publisher: each display message that carries a picture is noted under
-        the cell that showed it, and the message goes on unchanged."""
+    def display_hook(self):
+        """A hook for ipykernel's display publisher: each display message that carries a picture is noted as the
+        running cell's, and the message goes on unchanged. (The cell's number is not known here: matplotlib shows
+        its figures in post_execute, after IPython has counted the next cell.)"""
         import base64
 
         def note_picture(message):
@@ -481,10 +496,7 @@ class ImageOutputs:
                         picture = base64.b64decode(data[mime])
                     except ValueError:
                         continue
-                    publisher = getattr(shell, "display_pub", None)
-                    # while IPython runs post_execute (where matplotlib shows its figures) the count has moved on
-                    late = getattr(publisher, "_in_post_execute", False)
-                    self.record(shell.execution_count - (1 if late else 0), picture)
+                    self.shown(picture)
                     break
             return message
 

@@ -261,7 +261,7 @@ class WenxinMagics(Magics):
         """Note each picture a cell shows (ipykernel's display publisher takes hooks; a plain shell has none)."""
         publisher = getattr(self.shell, "display_pub", None)
         if hasattr(publisher, "register_hook") and self._picture_hook is None:
-            self._picture_hook = self._pictures().display_hook(self.shell)
+            self._picture_hook = self._pictures().display_hook()
             publisher.register_hook(self._picture_hook)
 
     def unwatch_pictures(self) -> None:
@@ -271,11 +271,13 @@ class WenxinMagics(Magics):
         self._picture_hook = None
 
     def note_picture(self, result) -> None:
-        """After each cell (post_run_cell): a picture it returned (a Figure, an Image) is its image output."""
+        """After each cell (post_run_cell): a picture it returned (a Figure, an Image), else the last it showed, is
+        its image output."""
         value = getattr(result, "result", None)
-        if value is not None and is_picture(value):
-            count = getattr(result, "execution_count", None) or getattr(self.shell, "execution_count", 0)
-            self._pictures().record(count, value)
+        count = getattr(result, "execution_count", None)
+        if count is None:  # a cell run without history (as nbval runs them), as note_error counts it
+            count = getattr(self.shell, "execution_count", 0)
+        self._pictures().cell_ended(count, value if value is not None and is_picture(value) else None)
 
     def _asked_pictures(self, values: list[str] | None) -> list:
         """``--image`` values as Pictures: ``last`` is the newest picture a cell showed, anything else a file or URL."""
