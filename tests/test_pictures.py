@@ -239,3 +239,26 @@ def test_a_bad_picture_says_what_is_allowed(tmp_path):
                          (str(tmp_path), "is not a file")):
         with pytest.raises(ImageError, match=words):
             picture_of(value)
+
+
+def test_a_shell_follows_returned_pictures_and_unloading_stops_it(session):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from wenxin_magic.session import set_session
+
+    previous = set_session(session)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "wenxin_magic")
+    try:
+        with capture_output() as captured:
+            ip.run_cell("from PIL import Image as PILImage\nPILImage.new('RGB', (30, 20), (250, 250, 250))",
+                        store_history=True)
+            ip.run_cell(f"%%wenxin -m {VL} --image last\nWhat is it?", store_history=True)
+        assert "Traceback" not in captured.stdout + captured.stderr
+        assert "PNG image of 30×20 pixels" in session.last_reply.text
+    finally:
+        ip.run_line_magic("unload_ext", "wenxin_magic")
+        set_session(previous)
+    names = [getattr(c, "__name__", "") for c in ip.events.callbacks.get("post_run_cell", [])]
+    assert "note_picture" not in names and "note_error" not in names

@@ -449,6 +449,9 @@ class ImageOutputs:
         self.limit = limit
         self._by_cell: OrderedDict[int, object] = OrderedDict()
         self._running: object = None  # the last picture the running cell showed, filed under it when it ends
+        self._hook = None
+        self._is_picture = lambda value: False
+        self._shell = None
 
     def shown(self, picture) -> None:
         """The running cell showed ``picture`` (its number is known only when it ends: see ``cell_ended``)."""
@@ -481,6 +484,33 @@ class ImageOutputs:
 
     def __len__(self) -> int:
         return len(self._by_cell)
+
+    def watch(self, shell, is_picture) -> None:
+        """Follow ``shell``'s cells: the pictures they show (ipykernel's display publisher takes hooks; a plain
+        shell has none) and the ones they return (``is_picture`` says which values are)."""
+        self._is_picture, self._shell = is_picture, shell
+        publisher = getattr(shell, "display_pub", None)
+        if hasattr(publisher, "register_hook") and self._hook is None:
+            self._hook = self.display_hook()
+            publisher.register_hook(self._hook)
+        shell.events.register("post_run_cell", self.note_picture)
+
+    def unwatch(self, shell) -> None:
+        publisher = getattr(shell, "display_pub", None)
+        if self._hook is not None and hasattr(publisher, "unregister_hook"):
+            publisher.unregister_hook(self._hook)
+        self._hook = None
+        if self.note_picture in shell.events.callbacks.get("post_run_cell", []):
+            shell.events.unregister("post_run_cell", self.note_picture)
+
+    def note_picture(self, result) -> None:
+        """After each cell (IPython's post_run_cell): a picture it returned (a Figure, an Image), else the last one
+        it showed, is its image output."""
+        value = getattr(result, "result", None)
+        count = getattr(result, "execution_count", None)
+        if count is None:  # a cell run without history (as nbval runs them) is numbered as ErrorLog numbers it
+            count = getattr(self._shell, "execution_count", 0)
+        self.cell_ended(count, value if value is not None and self._is_picture(value) else None)
 
     def display_hook(self):
         """A hook for ipykernel's display publisher: each display message that carries a picture is noted as the

@@ -10,9 +10,9 @@ from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe
 
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_CHAT_PATH, V2_MODELS, QianfanError
 from .driver import OnScreen, add_hint, drive
-from .images import ImageError, is_picture, picture_of
+from .images import ImageError, is_picture
 from .parsers import EFFORTS, FORMATS, MIN_THINKING_BUDGET, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate
-from .parsers import interpolate_template, near_subcommand, parse_cell_args
+from .parsers import asked_pictures, interpolate_template, near_subcommand, parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
 from .tool_lookup import ToolLookupError, find_tools
 
@@ -32,8 +32,7 @@ def load(ipython) -> "WenxinMagics":
     magics = WenxinMagics(shell=ipython, session=session)
     ipython.register_magics(magics)
     ipython.events.register("post_run_cell", magics.note_error)  # for {Err} and %wenxin fix
-    ipython.events.register("post_run_cell", magics.note_picture)  # for {Out[n]} and --image last
-    magics.watch_pictures()
+    magics.picture_outputs().watch(ipython, is_picture)  # for {Out[n]} and --image last
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)  # so %config WenxinMagics.x = ... reaches it
     if NO_CREDENTIALS in session.notices:
@@ -44,10 +43,10 @@ def load(ipython) -> "WenxinMagics":
 
 def unload(ipython) -> None:
     for callback in list(ipython.events.callbacks.get("post_run_cell", [])):
-        if getattr(callback, "__name__", "") in ("note_error", "note_picture"):
+        if getattr(callback, "__name__", "") == "note_error":
             ipython.events.unregister("post_run_cell", callback)
-            if getattr(callback, "__name__", "") == "note_picture":
-                callback.__self__.unwatch_pictures()
+        elif getattr(callback, "__name__", "") == "note_picture":
+            callback.__self__.unwatch(ipython)  # its display hook too
     session = set_session(None)
     if session is not None:
         session.close()
@@ -138,7 +137,6 @@ class WenxinMagics(Magics):
         self._batches: dict[str, object] = {}  # output name -> the batch run stored there, for --resume
         self.errors = None  # the errors cells raised (a context.ErrorLog), made when the first one is noted
         self.pictures = None  # the pictures cells showed (a context.ImageOutputs), for {Out[n]} and --image last
-        self._picture_hook = None
         self.session.log.keep_images = self.log_images
         self._apply_settings()
 
@@ -235,10 +233,10 @@ class WenxinMagics(Magics):
             return interpolate(text, self.shell.user_ns if self.shell is not None else {})
         from .context import missing_history, notebook_namespace
 
-        for reference in missing_history(text, self._user_ns(), self._errors(), self._pictures()):  # said, and kept
+        for reference in missing_history(text, self._user_ns(), self._errors(), self.picture_outputs()):  # said, and kept
             print(f"wenxin: {reference} names no cell's input, output or error; it was left as written.",
                   file=sys.stderr)
-        return interpolate(text, notebook_namespace(self._user_ns(), self._errors(), self._pictures()), context)
+        return interpolate(text, notebook_namespace(self._user_ns(), self._errors(), self.picture_outputs()), context)
 
     def _user_ns(self) -> dict:
         return self.shell.user_ns if self.shell is not None else {}
@@ -250,47 +248,12 @@ class WenxinMagics(Magics):
             self.errors = ErrorLog()
         return self.errors
 
-    def _pictures(self):
+    def picture_outputs(self):
         if self.pictures is None:
             from .context import ImageOutputs
 
             self.pictures = ImageOutputs()
         return self.pictures
-
-    def watch_pictures(self) -> None:
-        """Note each picture a cell shows (ipykernel's display publisher takes hooks; a plain shell has none)."""
-        publisher = getattr(self.shell, "display_pub", None)
-        if hasattr(publisher, "register_hook") and self._picture_hook is None:
-            self._picture_hook = self._pictures().display_hook()
-            publisher.register_hook(self._picture_hook)
-
-    def unwatch_pictures(self) -> None:
-        publisher = getattr(self.shell, "display_pub", None)
-        if self._picture_hook is not None and hasattr(publisher, "unregister_hook"):
-            publisher.unregister_hook(self._picture_hook)
-        self._picture_hook = None
-
-    def note_picture(self, result) -> None:
-        """After each cell (post_run_cell): a picture it returned (a Figure, an Image), else the last it showed, is
-        its image output."""
-        value = getattr(result, "result", None)
-        count = getattr(result, "execution_count", None)
-        if count is None:  # a cell run without history (as nbval runs them), as note_error counts it
-            count = getattr(self.shell, "execution_count", 0)
-        self._pictures().cell_ended(count, value if value is not None and is_picture(value) else None)
-
-    def _asked_pictures(self, values: list[str] | None) -> list:
-        """``--image`` values as Pictures: ``last`` is the newest picture a cell showed, anything else a file or URL."""
-        pictures = []
-        for value in values or ():
-            if value == "last":
-                shown = self._pictures().last()
-                if shown is None:
-                    raise UsageError("%%wenxin --image last: no cell has shown an image in this kernel yet; show a "
-                                     "plot first, or give the path or http(s) URL of a PNG or JPEG file.")
-                value = shown
-            pictures.append(picture_of(value))
-        return pictures
 
     def _context(self):
         from .context import ContextRenderer
@@ -335,7 +298,7 @@ class WenxinMagics(Magics):
         collector = PictureCollector(context)  # a {name} holding a picture becomes an image part
         try:
             prompt = self._prompt(args, text, collector).strip("\r\n").rstrip()
-            pictures = collector.pictures + self._asked_pictures(args.image)
+            pictures = collector.pictures + asked_pictures(args.image, self.picture_outputs().last())
         except ImageError as err:
             raise UsageError(f"%%wenxin: {err} Nothing was sent.") from None
         if not prompt.strip():

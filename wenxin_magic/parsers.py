@@ -546,6 +546,20 @@ class PictureCollector:
         return f"[image {len(self.pictures)}]"
 
 
+def asked_pictures(values: list[str] | None, last_shown=None) -> list[Picture]:
+    """``--image`` values as Pictures: ``last`` is ``last_shown`` (the newest picture a cell showed), anything else
+    a file's path or an http(s) URL. ``images.ImageError`` says what is wrong with one."""
+    pictures = []
+    for value in values or ():
+        if value == "last":
+            if last_shown is None:
+                raise UsageError("%%wenxin --image last: no cell has shown an image in this kernel yet; show a plot "
+                                 "first, or give the path or http(s) URL of a PNG or JPEG file.")
+            value = last_shown
+        pictures.append(picture_of(value))
+    return pictures
+
+
 _DOUBLED = ("\x00wenxin-open\x00", "\x00wenxin-close\x00")
 
 
