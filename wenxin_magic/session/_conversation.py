@@ -74,6 +74,7 @@ class Reply:
         self.tool_stop = ""  # why the turn stopped with calls not run (the round limit)
         self.notes: list[str] = []  # what the user should know about how it was asked (e.g. untyped tools)
         self.context = ""  # how much of the notebook a view put into the prompt, for the footer
+        self.pictures: list[str] = []  # "[image W×H]" for each picture sent with the prompt, for views
         self.params: dict[str, Any] = {}  # the request's parameters, as asked (not the messages)  # what the user should know about how this was asked (e.g. untyped tools)
         self.done = False
         self.created = time.time()

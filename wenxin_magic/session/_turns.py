@@ -77,6 +77,8 @@ class TurnSpec:
             from ._pictures import picture_notes
 
             reply.notes.extend(picture_notes(self.images))
+            reply.pictures = [f"[image {p.width}×{p.height}]" if p.data is not None else f"[image {p.url}]"
+                              for p in self.images]
         return reply
 
     def send(self, client, stream: bool, after: list[dict], first: bool):
