@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from wenxin_magic.api import InvalidRequestError  # noqa: E402
+from wenxin_magic.display import footer  # noqa: E402
 from wenxin_magic.context import ImageOutputs, missing_history, notebook_namespace, ErrorLog  # noqa: E402
 from wenxin_magic.emulator.answers import compose_v2  # noqa: E402
 from wenxin_magic.emulator.answers.pictures import colours, describe, looks_like_chart  # noqa: E402
@@ -84,6 +85,7 @@ def test_a_picture_in_braces_becomes_an_image_part_and_a_marker(figure):
 def test_the_question_is_a_content_array_and_the_reply_describes_the_picture(session, figure):
     reply = session.ask("What is this?", model=VL, images=figure)
     assert reply.error is None and "PNG image of 320×240 pixels" in reply.text
+    assert " · 1 image" in footer(reply) and "downscaled" not in footer(reply)
     sent = [r["json"] for r in session.backend.emulator.requests if r["path"] == "/v2/chat/completions"][-1]
     text, image = sent["messages"][-1]["content"]
     assert text == {"type": "text", "text": "What is this?"}
@@ -113,6 +115,7 @@ def test_a_downscaled_picture_is_noted_with_the_reply(session):
     assert picture.downscaled
     reply = session.ask("What is this?", model=VL, images=[picture])
     assert any("downscaled from 300×200" in note for note in reply.notes)
+    assert "1 image, 1 downscaled to fit" in footer(reply)
     assert f"{picture.width}×{picture.height} pixels" in reply.text
 
 

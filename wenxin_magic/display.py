@@ -60,6 +60,9 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
         parts.append(f"retried {reply.retries}×")
     if reply.context:
         parts.append(reply.context)
+    if reply.pictures:  # sent with the question; one shrunk to the service's limits is said here
+        shrunk = f", {reply.downscaled} downscaled to fit" if reply.downscaled else ""
+        parts.append(f"{len(reply.pictures)} image{'s' if len(reply.pictures) > 1 else ''}{shrunk}")
     if not reply.ended_normally:
         parts.append(f"finish: {reply.finish_reason}")
     if reply.is_truncated:

@@ -75,6 +75,7 @@ class Reply:
         self.notes: list[str] = []  # what the user should know about how it was asked (e.g. untyped tools)
         self.context = ""  # how much of the notebook a view put into the prompt, for the footer
         self.pictures: list[str] = []  # "[image W×H]" for each picture sent with the prompt, for views
+        self.downscaled = 0  # how many of them were shrunk to fit the service's limits
         self.params: dict[str, Any] = {}  # the request's parameters, as asked (not the messages)  # what the user should know about how this was asked (e.g. untyped tools)
         self.done = False
         self.created = time.time()

@@ -79,6 +79,7 @@ class TurnSpec:
             reply.notes.extend(picture_notes(self.images))
             reply.pictures = [f"[image {p.width}×{p.height}]" if p.data is not None else f"[image {p.url}]"
                               for p in self.images]
+            reply.downscaled = sum(p.downscaled for p in self.images)
         return reply
 
     def send(self, client, stream: bool, after: list[dict], first: bool):
