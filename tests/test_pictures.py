@@ -265,3 +265,14 @@ def test_a_shell_follows_returned_pictures_and_unloading_stops_it(session):
         set_session(previous)
     names = [getattr(c, "__name__", "") for c in ip.events.callbacks.get("post_run_cell", [])]
     assert "note_picture" not in names and "note_error" not in names
+
+
+def test_a_conversation_goes_on_with_a_text_model_after_a_picture(session, figure):
+    session.ask("What is this?", model=VL, images=[figure])
+    reply = session.ask("Summarise what we said", model="ernie-4.5-turbo-32k")
+    assert reply.error is None
+    sent = [r["json"] for r in session.backend.emulator.requests if r["path"] == "/v2/chat/completions"][-1]
+    assert sent["messages"][0]["content"] == "What is this?\n[image 320×240]"
+    v1 = session.ask("And in one line?", model="ERNIE-Speed-8K")
+    assert v1.error is None
+    assert isinstance(session.conversation().turns[0].request["content"], list)  # kept whole for a vision model

@@ -30,11 +30,15 @@ def vision_models() -> list[str]:
     return [spec.id for spec in V2_MODELS if "image" in spec.vision]
 
 
+def sees_images(chosen: Route) -> bool:
+    """Whether the routed model reads images, by its catalog row (a v2 id the catalog does not know: the service
+    judges, so yes)."""
+    return chosen.api == "v2" and chosen.spec is not None and "image" in getattr(chosen.spec, "vision", ())
+
+
 def check_vision(chosen: Route, count: int) -> None:
     """Refuse, before anything is sent, pictures for a model whose catalog row reads no images (or a v1 model)."""
-    spec = chosen.spec
-    sees = chosen.api == "v2" and spec is not None and "image" in getattr(spec, "vision", ())
-    if sees:
+    if sees_images(chosen):
         return
     what = "a picture" if count == 1 else f"{count} pictures"
     reason = "a v1 model reads text only" if chosen.api == "v1" else "its catalog row lists no image input"
@@ -123,6 +127,12 @@ def shown_request(message: dict) -> dict:
         picture = Picture(data, size[0], size[1], size[2], "export")
         parts.append({"type": "image", "label": part_label(part), "format": size[0], "sha256": picture.sha256})
     return {**message, "content": parts}
+
+
+def text_only(messages: list[dict]) -> list[dict]:
+    """The history for a model that cannot see images: each earlier question with pictures as its words and
+    ``[image W×H]`` labels, so a conversation can go on with a text model after a picture was discussed."""
+    return [{**m, "content": message_text(m)} if has_pictures(m) else m for m in messages]
 
 
 def has_pictures(message: dict) -> bool:

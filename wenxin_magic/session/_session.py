@@ -26,7 +26,7 @@ from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, 
 from ..api import find_model, route
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
-from ._pictures import check_vision, request_with_pictures
+from ._pictures import check_vision, request_with_pictures, sees_images, text_only
 from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._session_log import SessionLog
 from ._transcript import export as export_transcripts
@@ -351,6 +351,8 @@ class Session:
         messages = conv.messages(chosen.api) + [request]
         if self.trim_history and chosen.spec is not None:
             messages = conv.fit(request, chosen.spec, system, chosen.api)
+        if not turn.images and not sees_images(chosen):  # earlier pictures go to a text model as their labels
+            messages = text_only(messages)
         params = {**conv.params, **turn.params}
         if system:
             params["system"] = system
