@@ -3,6 +3,8 @@
 Every finished turn becomes one row of ``turns``. ``search`` finds rows again by their words (FTS5 with the
 trigram tokenizer, so Chinese, which has no spaces, is found by any substring of three characters or more;
 shorter queries scan with LIKE), and ``runs`` / ``run_rows`` give back one conversation's turns for a resume.
+The pictures sent with questions are rows of ``images``, each stored once by its SHA-256 (``write(row, images)``);
+a turn's request names them ``wenxin-image:<sha256>`` and ``images(hashes)`` gives them back.
 
 Nothing is opened on import, and ``sqlite3`` and ``platformdirs`` are imported inside the functions that need
 them: loading the extension must stay nearly free. The file is opened, created and migrated on first use.

@@ -205,6 +205,9 @@ class Session:
         thread's loop, in a kernel, is busy running the cell that waits); a generator's items are sent as a list
         of at most 1,000.
 
+        ``images=[fig, "chart.png", ...]``: pictures sent with the prompt (anything ``images.picture_of`` takes) to a
+        model whose catalog row sees images; any other model is refused before anything is sent.
+
         Other keywords: ``endpoint``, ``system``, ``new``, ``completion``, ``function_name``, ``raise_on_error``
         (see ``TurnSpec``), and the request's parameters (``temperature=0.5``, ...).
         """
