@@ -31,11 +31,14 @@ async def test_an_uploaded_picture_goes_with_the_next_question_only(session_fact
     upload(panel, "chart.png", png(120, 90))
     assert panel.attach.value == () and len(panel.pictures) == 1  # read, and the control is ready for another
     assert panel.attached.value == "[image 120×90]" and not panel.detach.disabled
+    [thumbnail] = panel.thumbnails.children
+    assert thumbnail.value == panel.pictures[0].data and thumbnail.format == "png"
     reply = await send(panel, "What is in the picture?")
     assert "PNG image of 120×90 pixels" in reply.text
     assert "[image 120×90]" in bubbles(panel, "user")[-1].value and "base64" not in bubbles(panel, "user")[-1].value
     assert "base64" not in shown(bubbles(panel, "assistant")[-1])
     assert panel.pictures == [] and panel.attached.value == "" and panel.detach.disabled
+    assert panel.thumbnails.children == ()
     second = await send(panel, "And now?")
     sent = [r["json"] for r in session.backend.emulator.requests if r["path"] == "/v2/chat/completions"]
     assert sent[-1]["messages"][-1]["content"] == "And now?" and "PNG image" not in second.text

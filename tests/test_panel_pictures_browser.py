@@ -76,6 +76,9 @@ def test_attach_a_file_and_the_last_figure(lab, tmp_path_factory):
             page.locator(".wenxin-panel .wenxin-attach").click()
         chooser.value.set_files(str(root / "blue.png"))
         expect(attached).to_have_text("[image 160×90]", timeout=WAIT)
+        thumbnail = page.locator(".wenxin-panel .wenxin-thumbnails img")
+        expect(thumbnail).to_be_visible()
+        assert thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [160, 90]
         _ask(page, "And this one?")
         answer = _answer_with(page, "PNG image of 160×90 pixels")
         expect(answer).to_contain_text("blue (100%)")

@@ -133,13 +133,14 @@ class ChatPanel:
                                    tooltip="PNG or JPEG pictures to send with the next question (a vision model)")
         self.attach_figure = w.Button(description="Attach last figure", icon="image",
                                       tooltip="the last picture a cell showed, sent with the next question")
-        self.attached = w.HTML()  # what goes with the next question: labels, never the picture's bytes
+        self.attached = w.HTML()  # what goes with the next question: labels, never the picture's bytes in HTML
+        self.thumbnails = w.HBox()  # and small previews, as image widgets (bytes the browser draws, not markup)
         self.detach = w.Button(icon="times", tooltip="remove the attached pictures", layout=w.Layout(width="36px"),
                                disabled=True)
         self.pictures: list = []  # images.Picture: sent with the next question, then cleared
         # the CSS, and the browser test, find the controls by these classes
         for name in ("model", "chats", "temperature", "system", "tools", "params", "approve", "clear", "export", "transcript",
-                     "input", "send", "stop", "status", "attach", "attach_figure", "attached", "detach"):
+                     "input", "send", "stop", "status", "attach", "attach_figure", "attached", "thumbnails", "detach"):
             getattr(self, name).add_class(f"wenxin-{name}")
 
     def _layout(self) -> w.VBox:
@@ -151,7 +152,7 @@ class ChatPanel:
             self.params,
             self.transcript,
             w.HBox([self.input, self.send, self.stop]),
-            w.HBox([self.attach, self.attach_figure, self.attached, self.detach]),
+            w.HBox([self.attach, self.attach_figure, self.thumbnails, self.attached, self.detach]),
             self.status,
         ])
         panel.add_class("wenxin-panel")
@@ -253,6 +254,8 @@ class ChatPanel:
         self.pictures = list(pictures)
         labels = [f"[image {p.width}×{p.height}]" if p.data is not None else f"[image {p.url}]" for p in pictures]
         self.attached.value = safe_html(" ".join(labels), markdown=False) if labels else ""
+        self.thumbnails.children = tuple(w.Image(value=p.data, format=p.format, layout=w.Layout(height="48px"))
+                                         for p in pictures if p.data is not None)
         self.detach.disabled = not pictures
 
     def _user_bubble(self, prompt: str) -> w.HTML:
