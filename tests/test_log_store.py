@@ -207,7 +207,7 @@ def test_closed_log_reopens_and_keeps_its_rows(tmp_path):
         assert again.count() == 1 and again.search("kept")[0]["question"] == "kept"
         conn = again._connection()
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 def test_migration_from_version_1_keeps_rows_and_indexes_them(tmp_path):
@@ -228,7 +228,7 @@ def test_migration_from_version_1_keeps_rows_and_indexes_them(tmp_path):
         assert [r["id"] for r in log.search("new question")] == [new]
         assert [r["run_id"] for r in log.runs("default")] == ["run-1", "r-old"]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.execute("INSERT INTO turns_fts (turns_fts) VALUES ('integrity-check')")  # raises if the index is off
     conn.close()

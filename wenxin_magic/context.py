@@ -30,8 +30,8 @@ PLAIN_LIMIT = 200  # short plain values are prompt text, not context objects
 MIN_SHARE = 64  # below this, a summary says nothing useful: the object is left out instead
 
 __all__ = [
-    "DEFAULT_BUDGET", "CellError", "ContextRenderer", "ErrorLog", "history_reference", "history_references",
-    "notebook_namespace", "summarize",
+    "DEFAULT_BUDGET", "CellError", "ContextRenderer", "ErrorLog", "ImageOutputs", "history_reference",
+    "history_references", "notebook_namespace", "summarize",
 ]
 
 
@@ -435,6 +435,126 @@ class ErrorLog:
         return f"<ErrorLog: {count(len(self._errors), 'error')}>"
 
 
+# -- pictures cells showed ------------------------------------------------------------------------------------------
+
+MAX_IMAGE_OUTPUTS = 20
+_SHOWN_IMAGES = ("image/png", "image/jpeg")
+
+
+class ImageOutputs:
+    """The pictures cells showed, by execution count, the newest ``limit`` kept: for ``{Out[n]}`` and ``--image
+    last``. A picture is kept as it came: PNG or JPEG bytes from a display, or the object a cell returned."""
+
+    def __init__(self, limit: int = MAX_IMAGE_OUTPUTS):
+        self.limit = limit
+        self._by_cell: OrderedDict[int, object] = OrderedDict()
+        self._running: object = None  # the last picture the running cell showed, filed under it when it ends
+        self._hook = None
+        self._is_picture = lambda value: False
+        self._shell = None
+
+    def shown(self, picture) -> None:
+        """The running cell showed ``picture`` (its number is known only when it ends: see ``cell_ended``)."""
+        self._running = picture
+
+    def cell_ended(self, execution_count: int, returned=None) -> None:
+        """Cell ``execution_count`` ended: the picture it returned, else the last one it showed, is its output."""
+        picture = returned if returned is not None else self._running
+        self._running = None
+        if picture is not None:
+            self.record(execution_count, picture)
+
+    def record(self, execution_count: int, picture) -> None:
+        self._by_cell.pop(execution_count, None)
+        self._by_cell[execution_count] = picture
+        while len(self._by_cell) > self.limit:
+            self._by_cell.popitem(last=False)
+
+    def last(self):
+        """The newest picture shown, or None."""
+        if self._running is not None:
+            return self._running
+        return next(reversed(self._by_cell.values()), None)
+
+    def get(self, n: int):
+        return self._by_cell.get(n)
+
+    def __contains__(self, n) -> bool:
+        return n in self._by_cell
+
+    def __len__(self) -> int:
+        return len(self._by_cell)
+
+    def watch(self, shell, is_picture) -> None:
+        """Follow ``shell``'s cells: the pictures they show (ipykernel's display publisher takes hooks; a plain
+        shell has none) and the ones they return (``is_picture`` says which values are)."""
+        self._is_picture, self._shell = is_picture, shell
+        publisher = getattr(shell, "display_pub", None)
+        if hasattr(publisher, "register_hook") and self._hook is None:
+            self._hook = self.display_hook()
+            publisher.register_hook(self._hook)
+        shell.events.register("post_run_cell", self.note_picture)
+
+    def unwatch(self, shell) -> None:
+        publisher = getattr(shell, "display_pub", None)
+        if self._hook is not None and hasattr(publisher, "unregister_hook"):
+            publisher.unregister_hook(self._hook)
+        self._hook = None
+        if self.note_picture in shell.events.callbacks.get("post_run_cell", []):
+            shell.events.unregister("post_run_cell", self.note_picture)
+
+    def note_picture(self, result) -> None:
+        """After each cell (IPython's post_run_cell): a picture it returned (a Figure, an Image), else the last one
+        it showed, is its image output."""
+        value = getattr(result, "result", None)
+        count = getattr(result, "execution_count", None)
+        if count is None:  # a cell run without history (as nbval runs them) is numbered as ErrorLog numbers it
+            count = getattr(self._shell, "execution_count", 0)
+        self.cell_ended(count, value if value is not None and self._is_picture(value) else None)
+
+    def display_hook(self):
+        """A hook for ipykernel's display publisher: each display message that carries a picture is noted as the
+        running cell's, and the message goes on unchanged. (The cell's number is not known here: matplotlib shows
+        its figures in post_execute, after IPython has counted the next cell.)"""
+        import base64
+
+        def note_picture(message):
+            data = (message.get("content") or {}).get("data") or {}
+            for mime in _SHOWN_IMAGES:
+                if isinstance(data.get(mime), str):
+                    try:
+                        picture = base64.b64decode(data[mime])
+                    except ValueError:
+                        continue
+                    self.shown(picture)
+                    break
+            return message
+
+        return note_picture
+
+
+class _Outputs(Mapping):
+    """IPython's ``Out`` with the pictures cells showed: ``Out[n]`` is cell n's picture when it showed one."""
+
+    def __init__(self, out: Mapping, images: ImageOutputs):
+        self._out, self._images = out, images
+
+    def __getitem__(self, n):
+        if n in self._images:
+            return self._images.get(n)
+        return self._out[n]
+
+    def __contains__(self, n) -> bool:
+        return n in self._images or n in self._out
+
+    def __iter__(self):
+        yield from self._out
+        yield from (n for n in self._images._by_cell if n not in self._out)
+
+    def __len__(self) -> int:
+        return len(set(self._out) | set(self._images._by_cell))
+
+
 # -- the names a prompt may use -------------------------------------------------------------------------------------
 
 class _Namespace(Mapping):
@@ -459,9 +579,12 @@ class _Namespace(Mapping):
         return len(self._user_ns) + sum(name not in self._user_ns for name in self._extra)
 
 
-def notebook_namespace(user_ns: Mapping, errors: ErrorLog) -> Mapping:
-    """The names a prompt may use: the notebook's own (``In`` and ``Out`` as IPython keeps them), and ``Err``
-    once a cell has raised, unless the notebook defines its own (before that, ``{Err}`` names nothing)."""
+def notebook_namespace(user_ns: Mapping, errors: ErrorLog, images: ImageOutputs | None = None) -> Mapping:
+    """The names a prompt may use: the notebook's own (``In`` and ``Out`` as IPython keeps them, ``Out[n]`` being
+    the picture cell n showed when there is one), and ``Err`` once a cell has raised, unless the notebook defines
+    its own (before that, ``{Err}`` names nothing)."""
+    if images and isinstance(user_ns.get("Out"), Mapping):
+        user_ns = _Namespace({"Out": _Outputs(user_ns["Out"], images)}, user_ns)
     return _Namespace(user_ns, {"Err": errors} if errors else {})
 
 
@@ -473,8 +596,9 @@ def history_references(text: str) -> list[str]:
     return _HISTORY.findall(text)
 
 
-def missing_history(text: str, user_ns: Mapping, errors: ErrorLog) -> list[str]:
-    """The history references in ``text`` that name nothing: no such cell input, output or error."""
+def missing_history(text: str, user_ns: Mapping, errors: ErrorLog, images: ImageOutputs | None = None) -> list[str]:
+    """The history references in ``text`` that name nothing: no such cell input, output, picture or error."""
+    user_ns = notebook_namespace(user_ns, ErrorLog(), images)
     missing = []
     for reference in history_references(text):
         name, _, rest = reference.strip("{}").partition("[")

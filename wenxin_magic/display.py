@@ -23,7 +23,7 @@ import time
 from typing import Callable
 
 from .sanitize import clean, safe_html, safe_terminal, safe_url
-from .session import Reply, cost_label, plain_data
+from .session import Reply, cost_label, message_text, plain_data
 
 
 def can_update_display() -> bool:
@@ -62,6 +62,9 @@ def footer(reply: Reply, *, streaming: bool = False) -> str:
         parts.append(f"retried {reply.retries}×")
     if reply.context:
         parts.append(reply.context)
+    if reply.pictures:  # sent with the question; one shrunk to the service's limits is said here
+        shrunk = f", {reply.downscaled} downscaled to fit" if reply.downscaled else ""
+        parts.append(f"{len(reply.pictures)} image{'s' if len(reply.pictures) > 1 else ''}{shrunk}")
     if not reply.ended_normally:
         parts.append(f"finish: {reply.finish_reason}")
     if reply.is_truncated:
@@ -293,7 +296,7 @@ def log_table(turns) -> tuple[str, str]:
         tokens = sum(step.usage.total_tokens for step in turn.replies if step.usage is not None)
         answer = reply.text or (f"⚠ {reply.error}" if reply.error else "")
         rows.append([str(turn.log_id), when, reply.chat or "—", (turn.run_id or "")[:8], reply.label,
-                     _cell_text(turn.request.get("content"), 60), _cell_text(answer, 90), str(tokens)])
+                     _cell_text(message_text(turn.request), 60), _cell_text(answer, 90), str(tokens)])
     plain = ["  ".join(header)] + ["  ".join(cells) for cells in rows]
     return table_html(header, rows), "\n".join(plain)
 
@@ -307,7 +310,7 @@ def transcript_html(conv, default_model: str) -> str:
              + f"<li>turns: {totals['turns']}, tokens: {totals['total_tokens']}</li></ul>"]
     for turn in conv.turns:
         who = "Function result" if turn.request.get("role") == "function" else "User"
-        parts.append(f"<p><strong>{who}:</strong></p>\n{safe_html(turn.request.get('content') or '')}")
+        parts.append(f"<p><strong>{who}:</strong></p>\n{safe_html(message_text(turn.request))}")
         for reply in turn.replies:
             parts.append(f"<p><strong>{_text(reply.label)}:</strong></p>\n{ReplyView(reply).html()}")
     return "\n".join(parts)

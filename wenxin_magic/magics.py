@@ -11,8 +11,9 @@ from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe
 from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_CHAT_PATH, V2_MODELS, QianfanError
 from .costs import batch_confirmer, cost_note, yuan_text
 from .driver import OnScreen, add_hint, drive
+from .images import ImageError, is_picture
 from .parsers import EFFORTS, FORMATS, MIN_THINKING_BUDGET, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate
-from .parsers import interpolate_template, near_subcommand, parse_cell_args
+from .parsers import asked_pictures, cell_schema, interpolate_template, near_subcommand, parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
 from .tool_lookup import ToolLookupError, find_tools
 
@@ -32,6 +33,7 @@ def load(ipython) -> "WenxinMagics":
     magics = WenxinMagics(shell=ipython, session=session)
     ipython.register_magics(magics)
     ipython.events.register("post_run_cell", magics.note_error)  # for {Err} and %wenxin fix
+    magics.picture_outputs().watch(ipython, is_picture)  # for {Out[n]} and --image last
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)  # so %config WenxinMagics.x = ... reaches it
     if NO_CREDENTIALS in session.notices:
@@ -44,6 +46,8 @@ def unload(ipython) -> None:
     for callback in list(ipython.events.callbacks.get("post_run_cell", [])):
         if getattr(callback, "__name__", "") == "note_error":
             ipython.events.unregister("post_run_cell", callback)
+        elif getattr(callback, "__name__", "") == "note_picture":
+            callback.__self__.unwatch(ipython)  # its display hook too
     session = set_session(None)
     if session is not None:
         session.close()
@@ -117,6 +121,8 @@ class WenxinMagics(Magics):
     max_tool_rounds = Int(5, help="Rounds of tool calls in one answer before it stops.").tag(config=True)
     max_tool_result_chars = Int(8000, help="A tool's result is cut at this many characters, marked.").tag(config=True)
     log = Bool(True, help="Write every turn to the conversation log (%wenxin log).").tag(config=True)
+    log_images = Bool(True, help="Keep the pictures sent to models in the log, each once by its hash, so resume "
+                      "restores them; off, the log notes each as [image W×H].").tag(config=True)
     log_path = Unicode("", help="The log's file (default: WENXIN_MAGIC_LOG, else the user data directory)."
                        ).tag(config=True)
     context_chars = Int(4000, help="Characters that {variables} such as DataFrames may put into one prompt in all."
@@ -136,6 +142,8 @@ class WenxinMagics(Magics):
         self.session = session or Session()
         self._batches: dict[str, object] = {}  # output name -> the batch run stored there, for --resume
         self.errors = None  # the errors cells raised (a context.ErrorLog), made when the first one is noted
+        self.pictures = None  # the pictures cells showed (a context.ImageOutputs), for {Out[n]} and --image last
+        self.session.log.keep_images = self.log_images
         self._apply_settings()
         if self.budget_yuan is not None:  # from a config file; otherwise the session's own cap stays
             self.session.budget_yuan = self.budget_yuan
@@ -190,6 +198,10 @@ class WenxinMagics(Magics):
     def _log_switched(self, change) -> None:
         self.session.log.turn(change["new"])
 
+    @observe("log_images")
+    def _log_images_switched(self, change) -> None:
+        self.session.log.keep_images = change["new"]
+
     @observe("log_path")
     def _log_moved(self, change) -> None:
         self.session.log.use(change["new"] or None)
@@ -242,10 +254,10 @@ class WenxinMagics(Magics):
             return interpolate(text, self.shell.user_ns if self.shell is not None else {})
         from .context import missing_history, notebook_namespace
 
-        for reference in missing_history(text, self._user_ns(), self._errors()):  # said, and left as written
+        for reference in missing_history(text, self._user_ns(), self._errors(), self.picture_outputs()):  # said, and kept
             print(f"wenxin: {reference} names no cell's input, output or error; it was left as written.",
                   file=sys.stderr)
-        return interpolate(text, notebook_namespace(self._user_ns(), self._errors()), context)
+        return interpolate(text, notebook_namespace(self._user_ns(), self._errors(), self.picture_outputs()), context)
 
     def _user_ns(self) -> dict:
         return self.shell.user_ns if self.shell is not None else {}
@@ -256,6 +268,13 @@ class WenxinMagics(Magics):
 
             self.errors = ErrorLog()
         return self.errors
+
+    def picture_outputs(self):
+        if self.pictures is None:
+            from .context import ImageOutputs
+
+            self.pictures = ImageOutputs()
+        return self.pictures
 
     def _context(self):
         from .context import ContextRenderer
@@ -291,47 +310,36 @@ class WenxinMagics(Magics):
 
     def _ask(self, args, text: str):
         """The cell's request, by one of three drivers: a batch, a comparison grid or a single answer."""
-        schema = self._schema(args)
+        schema = cell_schema(args, self._user_ns())
         if args.batch is not None:
             return self._batch(args, text, schema)
         # A cell's surrounding blank lines are layout, not prompt; inner indentation stays.
         context = self._context()
-        prompt = self._prompt(args, text, context).strip("\r\n").rstrip()
+        from .parsers import PictureCollector
+
+        collector = PictureCollector(context)  # a {name} holding a picture becomes an image part
+        try:
+            prompt = self._prompt(args, text, collector).strip("\r\n").rstrip()
+            pictures = collector.pictures + asked_pictures(args.image, self.picture_outputs().last())
+        except ImageError as err:
+            raise UsageError(f"%%wenxin: {err} Nothing was sent.") from None
         if not prompt.strip():
             raise UsageError("%%wenxin: the cell is empty; write the prompt below the %%wenxin line.")
         tools = self._tools(args)
         if args.compare:
+            if pictures:
+                raise UsageError("%%wenxin --compare sends text only; ask one vision model at a time about a picture.")
             return self._compare(args, prompt, tools)
-        return self._answer(args, prompt, tools, context, schema)
+        return self._answer(args, prompt, tools, context, schema, pictures)
 
-    def _schema(self, args):
-        """``--schema SPEC [--many]`` as an AnswerSchema (None without it); a usage error for what cannot be one."""
-        if args.schema is None:
-            if args.many:
-                raise UsageError("%%wenxin: --many asks for a list of objects of the --schema's shape; add "
-                                 "--schema SPEC (a pydantic model, dataclass or TypedDict, or fields such as "
-                                 "\"city, population int\").")
-            return None
-        for option, given in (("--compare", args.compare), ("--completion", args.completion)):
-            if given:
-                raise UsageError(f"%%wenxin: --schema cannot go with {option}: it asks one chat model (or each row "
-                                 "of a --batch) for JSON.")
-        if args.many and args.batch is not None:
-            raise UsageError("%%wenxin: --many cannot go with --batch: each row's answer is one object of the "
-                             "--schema's shape, one column per field.")
-        from .session import AnswerSchemaError, answer_schema
-
-        try:
-            return answer_schema(args.schema, self._user_ns(), many=args.many)
-        except AnswerSchemaError as err:
-            raise UsageError(f"--schema: {err}") from None
-
-    def _answer(self, args, prompt: str, tools: list | None, context, schema=None):
+    def _answer(self, args, prompt: str, tools: list | None, context, schema=None, pictures: list | None = None):
         """One answer (and its rounds after tool calls), streamed into a live view."""
         from . import display
 
         fmt = args.format or self.format
         params = self._params(args)
+        if pictures:
+            params["images"] = pictures
         if schema is not None:
             params["schema"] = schema
         elif fmt == "json" and not args.completion and self._accepts(args, "response_format"):

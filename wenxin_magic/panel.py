@@ -22,7 +22,7 @@ from .api import CHAT, MODELS, PARAMETERS, V2_MODELS
 from .display import ReplyView, Throttle, html_bundle
 from .interrupts import cancel_on_interrupt, main_thread_loop, note_tool_call, rewatch_if_lost
 from .sanitize import safe_html
-from .session import Reply, Session, TurnEvent, get_session
+from .session import Reply, Session, TurnEvent, get_session, message_text
 from .tool_lookup import ParamError, ToolLookupError, find_tools, read_params, split_tool_names
 
 NEW_CHAT = "＋ new conversation"
@@ -37,6 +37,7 @@ _CSS = """
 .wenxin-notice { color: var(--jp-warn-color1, #b45309); font-size: 90%; align-self: center; }
 .wenxin-status { color: var(--jp-ui-font-color2, #666); font-size: 85%; }
 .wenxin-error { color: var(--jp-error-color1, #b91c1c); }
+.wenxin-attached { color: var(--jp-ui-font-color2, #666); font-size: 85%; align-self: center; }
 .wenxin-approval { flex-shrink: 0; align-self: flex-start; border: 1px dashed var(--jp-warn-color1, #b45309); border-radius: 8px;
                    padding: 2px 8px; }
 </style>
@@ -128,9 +129,18 @@ class ChatPanel:
         self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = w.HTML()
+        self.attach = w.FileUpload(accept="image/png,image/jpeg,.png,.jpg,.jpeg", multiple=True, description="Attach",
+                                   tooltip="PNG or JPEG pictures to send with the next question (a vision model)")
+        self.attach_figure = w.Button(description="Attach last figure", icon="image",
+                                      tooltip="the last picture a cell showed, sent with the next question")
+        self.attached = w.HTML()  # what goes with the next question: labels, never the picture's bytes in HTML
+        self.thumbnails = w.HBox()  # and small previews, as image widgets (bytes the browser draws, not markup)
+        self.detach = w.Button(icon="times", tooltip="remove the attached pictures", layout=w.Layout(width="36px"),
+                               disabled=True)
+        self.pictures: list = []  # images.Picture: sent with the next question, then cleared
         # the CSS, and the browser test, find the controls by these classes
         for name in ("model", "chats", "temperature", "system", "tools", "params", "approve", "clear", "export", "transcript",
-                     "input", "send", "stop", "status"):
+                     "input", "send", "stop", "status", "attach", "attach_figure", "attached", "thumbnails", "detach"):
             getattr(self, name).add_class(f"wenxin-{name}")
 
     def _layout(self) -> w.VBox:
@@ -142,6 +152,7 @@ class ChatPanel:
             self.params,
             self.transcript,
             w.HBox([self.input, self.send, self.stop]),
+            w.HBox([self.attach, self.attach_figure, self.thumbnails, self.attached, self.detach]),
             self.status,
         ])
         panel.add_class("wenxin-panel")
@@ -156,6 +167,9 @@ class ChatPanel:
         self.model.observe(self._on_model, "value")
         self.chats.observe(self._on_chat, "value")
         self.system.observe(self._on_system, "value")
+        self.attach.observe(self._on_upload, "value")
+        self.attach_figure.on_click(lambda _: self.attach_last_figure())
+        self.detach.on_click(lambda _: self._set_pictures([]))
 
     # -- display ----------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
@@ -206,6 +220,44 @@ class ChatPanel:
     def _busy(self) -> bool:
         return self._answering
 
+    # -- pictures --------------------------------------------------------------------------------
+    def attach_picture(self, value, name: str = "") -> bool:
+        """Send ``value`` (anything ``images.picture_of`` takes) with the next question; a bad one is said."""
+        from .images import ImageError, picture_of
+
+        try:
+            picture = picture_of(value)
+        except ImageError as err:
+            self._set_status(f"{name + ': ' if name else ''}{err}", error=True)
+            return False
+        self._set_pictures(self.pictures + [picture])
+        self._set_status(f"Attached {picture.describe()}; it goes with the next question (a vision model).")
+        return True
+
+    def attach_last_figure(self) -> bool:
+        """The last picture a cell of this kernel showed (a plot, an image), as %%wenxin --image last finds it."""
+        shown = _last_shown_picture()
+        if shown is None:
+            self._set_status("No cell has shown a picture yet: draw a plot, then attach it.", error=True)
+            return False
+        return self.attach_picture(shown, "last figure")
+
+    def _on_upload(self, change) -> None:
+        uploaded = change["new"] or ()
+        if not uploaded:
+            return
+        for item in uploaded:  # ipywidgets 8: name, type, size, content (a memoryview)
+            self.attach_picture(bytes(item["content"]), str(item.get("name") or "upload"))
+        self.attach.value = ()  # the same file may be chosen again
+
+    def _set_pictures(self, pictures: list) -> None:
+        self.pictures = list(pictures)
+        labels = [f"[image {p.width}×{p.height}]" if p.data is not None else f"[image {p.url}]" for p in pictures]
+        self.attached.value = safe_html(" ".join(labels), markdown=False) if labels else ""
+        self.thumbnails.children = tuple(w.Image(value=p.data, format=p.format, layout=w.Layout(height="48px"))
+                                         for p in pictures if p.data is not None)
+        self.detach.disabled = not pictures
+
     def _user_bubble(self, prompt: str) -> w.HTML:
         bubble = w.HTML(f"<div>{safe_html(prompt, markdown=False)}</div>", layout=w.Layout(align_self="flex-end",
                                                                               max_width="85%"))
@@ -223,7 +275,7 @@ class ChatPanel:
         children = []
         self._bubbles.clear()
         for turn in self.session.conversation(self.chat).turns:
-            children.append(self._user_bubble(str(turn.request.get("content") or "")))
+            children.append(self._user_bubble(message_text(turn.request)))
             for reply in turn.replies:
                 bubble = _Bubble(reply, *self._intervals)
                 bubble.finish()
@@ -300,7 +352,11 @@ class ChatPanel:
             extra = {"tools": tools, "approve": self._approval if self.approve.value else False,
                      "tools_loop": self._main_loop, "on_call": note_tool_call} if tools else {}
             params = {"temperature": round(self.temperature.value, 2), **read_params(self.params.value)}
+            if self.pictures:
+                extra["images"] = list(self.pictures)
             reply = await self.session.aask(prompt, chat=self.chat, raise_on_error=False, **params, **extra)
+            if reply is not None and (reply.text or not reply.error):
+                self._set_pictures([])  # sent: the next question starts without them
         except asyncio.CancelledError:
             reply = self.session.last_reply
         except ToolLookupError as err:  # the tools box names no function: said as --tools says it, the text kept
@@ -391,7 +447,7 @@ class ChatPanel:
             bubble = _Bubble(reply, *self._intervals)
             self._bubbles[id(reply)] = bubble
             # a reply after tool calls answers the same question: no new question bubble
-            asked = () if reply.rounds else (self._user_bubble(reply.prompt),)
+            asked = () if reply.rounds else (self._user_bubble("\n".join([reply.prompt, *reply.pictures])),)
             self.transcript.children = self.transcript.children + asked + (bubble.widget,)
             self._set_status()
         elif event.kind == "delta":
@@ -415,6 +471,15 @@ class ChatPanel:
         elif event.kind == "reset":
             self._rebuild()
             self._set_status("Conversation cleared.")
+
+
+def _last_shown_picture():
+    """The newest picture a cell showed, as the kernel's %wenxin magics noted it (None before one is shown)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("WenxinMagics") if shell is not None else None
+    return magics.picture_outputs().last() if magics is not None else None
 
 
 def open_panel(chat: str | None = None, model: str | None = None, session: Session | None = None, *,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .api import PARAMETERS, Parameter, QianfanError
+from .images import Picture, is_picture, picture_of
 from .tool_lookup import ParamError, ToolLookupError, read_param, split_tool_names
 
 FORMATS = ("markdown", "text", "code", "json")
@@ -174,6 +175,9 @@ def _build_cell_parser() -> _Parser:
                    help="store the Reply in this variable (with --batch: the table; default _wenxin_batch)")
     p.add_argument("--compare", type=_models, help="M1,M2,... side by side")
     p.add_argument("-f", "--format", choices=FORMATS, help="how to show the answer")
+    p.add_argument("--image", dest="image", action="append", metavar="PATH_OR_URL",
+                   help="send a PNG or JPEG file, an http(s) URL, or 'last' (the notebook's last image output) to a "
+                        "vision model; repeatable")
     p.add_argument("--no-interpolate", action="store_true", help="leave {braces} as written")
     p.add_argument("--schema", type=_schema_spec, metavar="SPEC",
                    help="answer as JSON of this shape: a pydantic model, dataclass or TypedDict in the notebook, or "
@@ -226,6 +230,7 @@ class CellArgs:
     no_interpolate: bool = False
     schema: str | None = None
     many: bool = False
+    image: list[str] | None = None
     words: list[str] = field(default_factory=list)
 
     def params(self) -> dict:
@@ -299,6 +304,7 @@ def parse_cell_args(line: str, fill: Callable[[str], str] | None = None) -> Cell
         raise UsageError("%%wenxin: a completion (continuation) cannot call tools; drop --tools or --completion.")
     _check_batch(args)
     _check_extra(args)
+    _check_images(args)
     if args.compare and len(args.compare) > 8:
         raise UsageError("%%wenxin: --compare takes at most 8 models.")
     return args
@@ -316,6 +322,14 @@ def _check_extra(args: CellArgs) -> None:
         option = next((rule.option for rule in option_parameters() if rule.name == name), None) or \
             "--" + name.replace("_", "-")
         raise UsageError(f"%%wenxin: --param {name} and {option} both set {name}; give one.")
+
+
+def _check_images(args: CellArgs) -> None:
+    if not args.image:
+        return
+    for option, given in (("--batch", args.batch), ("--compare", args.compare), ("--completion", args.completion)):
+        if given:
+            raise UsageError(f"%%wenxin: --image goes with one question to a vision model; {option} sends text only.")
 
 
 def _check_batch(args: CellArgs) -> None:
@@ -534,6 +548,36 @@ def interpolate(text: str, namespace, render: Callable[[object], str] = str) -> 
     return _FIELD.sub(replace, text)
 
 
+class PictureCollector:
+    """The ``render`` of a prompt that may name pictures: a Figure, a PIL Image, an IPython Image (or the picture a
+    cell showed, for ``{Out[n]}``) becomes an image part, kept in ``pictures``, and ``[image N]`` in the text;
+    every other value goes through ``render``. ``images.ImageError`` says what is wrong with a picture."""
+
+    def __init__(self, render: Callable[[object], str] = str):
+        self.render = render
+        self.pictures: list[Picture] = []
+
+    def __call__(self, value) -> str:
+        if not is_picture(value):
+            return self.render(value)
+        self.pictures.append(picture_of(value))
+        return f"[image {len(self.pictures)}]"
+
+
+def asked_pictures(values: list[str] | None, last_shown=None) -> list[Picture]:
+    """``--image`` values as Pictures: ``last`` is ``last_shown`` (the newest picture a cell showed), anything else
+    a file's path or an http(s) URL. ``images.ImageError`` says what is wrong with one."""
+    pictures = []
+    for value in values or ():
+        if value == "last":
+            if last_shown is None:
+                raise UsageError("%%wenxin --image last: no cell has shown an image in this kernel yet; show a plot "
+                                 "first, or give the path or http(s) URL of a PNG or JPEG file.")
+            value = last_shown
+        pictures.append(picture_of(value))
+    return pictures
+
+
 _DOUBLED = ("\x00wenxin-open\x00", "\x00wenxin-close\x00")
 
 
@@ -542,3 +586,26 @@ def interpolate_template(template: str, namespace: dict) -> str:
     guarded = template.replace("{{", _DOUBLED[0]).replace("}}", _DOUBLED[1])
     filled = interpolate(guarded, {k: v for k, v in namespace.items() if k not in ("item", "i")})
     return filled.replace(_DOUBLED[0], "{{").replace(_DOUBLED[1], "}}")
+
+
+def cell_schema(args: "CellArgs", namespace):
+    """``--schema SPEC [--many]`` as an AnswerSchema (None without it); a usage error for what cannot be one."""
+    if args.schema is None:
+        if args.many:
+            raise UsageError("%%wenxin: --many asks for a list of objects of the --schema's shape; add "
+                             "--schema SPEC (a pydantic model, dataclass or TypedDict, or fields such as "
+                             "\"city, population int\").")
+        return None
+    for option, given in (("--compare", args.compare), ("--completion", args.completion)):
+        if given:
+            raise UsageError(f"%%wenxin: --schema cannot go with {option}: it asks one chat model (or each row "
+                             "of a --batch) for JSON.")
+    if args.many and args.batch is not None:
+        raise UsageError("%%wenxin: --many cannot go with --batch: each row's answer is one object of the "
+                         "--schema's shape, one column per field.")
+    from .session import AnswerSchemaError, answer_schema
+
+    try:
+        return answer_schema(args.schema, namespace, many=args.many)
+    except AnswerSchemaError as err:
+        raise UsageError(f"--schema: {err}") from None

@@ -10,6 +10,7 @@ from ._answer_schema import AnswerSchema, AnswerSchemaError, SchemaMismatchError
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import NORMAL_FINISH, Conversation, Reply, Turn, TurnEvent, model_label, totals
 from ._cost import BatchDeclinedError, BatchEstimate, BudgetExceededError, amount, cost_label, price_of
+from ._pictures import message_text
 from ._runner import Runner
 from ._session import Session
 
@@ -20,6 +21,7 @@ __all__ = [
     "AnswerSchema", "AnswerSchemaError", "SchemaMismatchError", "answer_schema", "plain_data",
     # what answers cost: estimates from the catalog's prices
     "BudgetExceededError", "cost_label", "price_of", "amount", "BatchEstimate", "BatchDeclinedError",
+    "message_text",
 ]
 _LATER = ("ToolCall",)  # from _tools, imported when first asked for: loading stays light
 

@@ -76,6 +76,8 @@ class Reply:
         self.tool_stop = ""  # why the turn stopped with calls not run (the round limit)
         self.notes: list[str] = []  # what the user should know about how it was asked (e.g. untyped tools)
         self.context = ""  # how much of the notebook a view put into the prompt, for the footer
+        self.pictures: list[str] = []  # "[image W×H]" for each picture sent with the prompt, for views
+        self.downscaled = 0  # how many of them were shrunk to fit the service's limits
         self.params: dict[str, Any] = {}  # the request's parameters, as asked (not the messages)  # what the user should know about how this was asked (e.g. untyped tools)
         self.schema: str | None = None  # the name of the shape the answer was asked to have (answers as data)
         self.data: Any = None  # the answer's value once it passed the schema: a model instance, a dict, a list

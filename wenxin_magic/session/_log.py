@@ -3,6 +3,8 @@
 Every finished turn becomes one row of ``turns``. ``search`` finds rows again by their words (FTS5 with the
 trigram tokenizer, so Chinese, which has no spaces, is found by any substring of three characters or more;
 shorter queries scan with LIKE), and ``runs`` / ``run_rows`` give back one conversation's turns for a resume.
+The pictures sent with questions are rows of ``images``, each stored once by its SHA-256 (``write(row, images)``);
+a turn's request names them ``wenxin-image:<sha256>`` and ``images(hashes)`` gives them back.
 
 Nothing is opened on import, and ``sqlite3`` and ``platformdirs`` are imported inside the functions that need
 them: loading the extension must stay nearly free. The file is opened, created and migrated on first use.
@@ -97,8 +99,15 @@ _V2 = (
     "INSERT INTO turns_fts (turns_fts) VALUES ('rebuild')",
 )
 
+# the pictures sent with questions, each once by its hash; a turn's request names them ``wenxin-image:<sha256>``
+_V3 = (
+    """CREATE TABLE images (
+        sha256 TEXT PRIMARY KEY, format TEXT NOT NULL, width INTEGER, height INTEGER, data BLOB NOT NULL,
+        created REAL)""",
+)
+
 # MIGRATIONS[n - 1] takes a database from version n - 1 to n; append, never edit a released step
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -144,6 +153,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM turns"
+_INSERT_IMAGE = "INSERT OR IGNORE INTO images (sha256, format, width, height, data, created) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT = f"INSERT INTO turns ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _WRITABLE = frozenset(COLUMNS)
 _LIKE_ANY_TEXT = "(question LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\' OR reasoning LIKE ? ESCAPE '\\')"
@@ -288,14 +298,36 @@ class ConversationLog:
 
     # -- writing --
 
-    def write(self, row: Mapping[str, Any]) -> int:
+    def write(self, row: Mapping[str, Any], images: Iterable[tuple[str, str, int, int, bytes]] = ()) -> int:
         """Store one turn in one transaction, so a process killed mid-way leaves no half row; returns its id.
 
         ``row`` maps column names to values (missing ones are NULL; ``kind`` defaults to 'chat'); the JSON
         columns take Python objects. An unknown key is a ValueError: a typo would otherwise lose data silently.
+        ``images`` are the turn's pictures, (sha256, format, width, height, bytes): one already stored is not
+        stored again.
         """
         values = _encode(row)
-        return self._call(lambda conn: self._in_transaction(conn, lambda: _insert(conn, values)))
+        now = time.time()
+        pictures = [(*image, now) for image in images]
+
+        def insert(conn: sqlite3.Connection) -> int:
+            if pictures:
+                conn.executemany(_INSERT_IMAGE, pictures)
+            return _insert(conn, values)
+
+        return self._call(lambda conn: self._in_transaction(conn, lambda: insert(conn)))
+
+    def images(self, hashes: Iterable[str]) -> dict[str, tuple[str, bytes]]:
+        """The stored pictures with these hashes: sha256 -> (format, bytes)."""
+        wanted = sorted(set(hashes))
+        if not wanted:
+            return {}
+        sql = f"SELECT sha256, format, data FROM images WHERE sha256 IN ({', '.join('?' * len(wanted))})"
+        return self._call(lambda conn: {sha: (form, bytes(data)) for sha, form, data in conn.execute(sql, wanted)})
+
+    def image_bytes(self) -> int:
+        """Bytes of pictures stored (their data alone)."""
+        return self._call(lambda conn: conn.execute("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM images").fetchone()[0])
 
     def _write_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Many rows in one transaction (benchmarks and imports); returns how many."""

@@ -28,6 +28,7 @@ from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
 from ._cost import BatchDeclinedError, BatchEstimate, BudgetExceededError, estimate_batch, over_budget, spent
 from ._cost import turn_bound
+from ._pictures import check_vision, request_with_pictures, sees_images, text_only
 from ._runner import Runner, in_caller_thread, on_caller_loop
 from ._session_log import SessionLog
 from ._transcript import export as export_transcripts
@@ -216,6 +217,9 @@ class Session:
         message; the answer is validated into ``reply.data``, and one repair round sends the validation error back.
         If that fails too, the reply keeps the raw answer (``reply.text``) with a SchemaMismatchError.
 
+        ``images=[fig, "chart.png", ...]``: pictures sent with the prompt (anything ``images.picture_of`` takes) to a
+        model whose catalog row sees images; any other model is refused before anything is sent.
+
         Other keywords: ``endpoint``, ``system``, ``new``, ``completion``, ``function_name``, ``raise_on_error``
         (see ``TurnSpec``), and the request's parameters (``temperature=0.5``, ...).
 
@@ -354,6 +358,9 @@ class Session:
         if not isinstance(turn.prompt, str) or not turn.prompt.strip():
             raise InvalidRequestError("The prompt is empty: write a question.", field="prompt")
         if turn.kind == "completion":
+            if turn.images:
+                raise InvalidRequestError("A completion (continuation) takes text only; ask a vision chat model to "
+                                          "see pictures.", field="images")
             if turn.tools is not None:
                 raise InvalidRequestError("A completion (continuation) cannot call tools; ask a chat model "
                                           "instead.", field="tools")
@@ -378,14 +385,19 @@ class Session:
         try:
             model, endpoint, system = self._settings(conv, turn.model, turn.endpoint, turn.system)
             chosen = self._route_turn(model, endpoint)  # credentials that cannot reach it: said before any change
+            if turn.images:
+                check_vision(chosen, len(turn.images))
         except QianfanError:
             conv.restore(before)
             raise
         request = ({"role": "function", "name": turn.function_name, "content": turn.prompt} if turn.function_name
+                   else request_with_pictures(turn.prompt, turn.images) if turn.images
                    else {"role": "user", "content": turn.prompt})
         messages = conv.messages(chosen.api) + [request]
         if self.trim_history and chosen.spec is not None:
             messages = conv.fit(request, chosen.spec, system, chosen.api)
+        if not turn.images and not sees_images(chosen):  # earlier pictures go to a text model as their labels
+            messages = text_only(messages)
         params = {**conv.params, **turn.params}
         if system:
             params["system"] = system

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ._conversation import Conversation, Reply, Turn
+from ._pictures import for_log, from_log, logged_hashes, message_text
 
 # The store (``_log``, and sqlite3 with it) and datetime are imported at first use: loading stays light.
 
@@ -37,14 +38,15 @@ class LogNotice:
 
 
 def turn_row(request: dict, reply: Reply, conv: Conversation | None, kind: str) -> dict:
-    """What the log keeps of a finished turn: searchable columns, and the whole turn to resume it."""
+    """What the log keeps of a finished turn: searchable columns, and the whole turn to resume it (its pictures
+    as they were sent: ``turn_images`` parts them out to be stored once each)."""
     replies = reply.rounds + [reply]
     usage = [r.usage for r in replies if r.usage is not None]
     return {
         "run_id": conv.run_id if conv is not None else None,
         "chat": conv.name if conv is not None else None,
         "kind": kind,
-        "question": str(request.get("content") or reply.prompt),
+        "question": message_text(request) or reply.prompt,
         "answer": reply.text,
         "reasoning": "\n\n".join(r.reasoning for r in replies if r.reasoning),
         "model": reply.model, "endpoint": reply.endpoint, "api": reply.api,
@@ -148,6 +150,7 @@ class SessionLog:
         self._failing = False  # the last write failed and the user was told; the next turn tries again
         self.busy_timeout = 5.0  # seconds a write waits for another connection's lock; read when the store opens
         self.notices: list[LogNotice] = []  # for a view to show once: where the log is, or why it stopped
+        self.keep_images = True  # pictures are logged (each once, by hash); off, each is noted by its size alone
 
     def __repr__(self) -> str:
         return f"SessionLog({str(self.path)!r}, {'on' if self.enabled else 'off'})"
@@ -188,7 +191,8 @@ class SessionLog:
         from ._log import LogUnavailable
 
         try:
-            self._opened().write(turn_row(request, reply, conv, kind))
+            request, images = for_log(request, self.keep_images)  # each picture once, by its hash
+            self._opened().write(turn_row(request, reply, conv, kind), images)
         except LogUnavailable as err:
             self._failed(str(err))
             return
@@ -256,9 +260,11 @@ class SessionLog:
         conv = Conversation(chat, model=last.get("model"), endpoint=last.get("endpoint"))
         conv.system = last.get("system")
         conv.run_id = last.get("run_id") or conv.run_id
-        for row in rows:  # the same rules as when they were asked: failed turns and cleared rounds drop out
-            turn = row_turn(row)
-            conv.record(turn.request, turn.reply)
+        turns = [row_turn(row) for row in rows]
+        hashes = [sha for turn in turns for sha in logged_hashes(turn.request)]
+        pictures = store.images(hashes) if hashes else {}
+        for turn in turns:  # the same rules as when they were asked: failed turns and cleared rounds drop out
+            conv.record(from_log(turn.request, pictures), turn.reply)
         return conv
 
     def resume(self, chat: str, run_id: str | None = None) -> Conversation:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..api import InvalidRequestError
 from ..sanitize import code_span, fenced, safe_markdown
 from ._conversation import Conversation
+from ._pictures import message_text, shown_request
 
 SUFFIXES = (".md", ".markdown", ".json")
 
@@ -26,7 +27,7 @@ def markdown(conv: Conversation, default_model: str) -> str:
     lines += [f"- turns: {totals['turns']}, tokens: {totals['total_tokens']}", ""]
     for turn in conv.turns:
         who = "Function result" if turn.request.get("role") == "function" else "User"
-        lines += [f"**{who}:**", "", safe_markdown(turn.request.get("content") or ""), ""]
+        lines += [f"**{who}:**", "", safe_markdown(message_text(turn.request)), ""]
         reply = turn.reply
         for step in reply.rounds:
             lines += _calls_markdown(step)
@@ -71,8 +72,8 @@ def _turn_notes(reply) -> list[str]:
 def as_json(convs: list[Conversation]) -> str:
     data = {"conversations": [{
         "name": c.name, "model": c.model, "endpoint": c.endpoint, "system": c.system,
-        "turns": [{"request": t.request, "reply": t.reply.to_dict()} for t in c.turns],
-        "removed_turns": [{"request": t.request, "reply": t.reply.to_dict()} for t in c.removed],
+        "turns": [{"request": shown_request(t.request), "reply": t.reply.to_dict()} for t in c.turns],
+        "removed_turns": [{"request": shown_request(t.request), "reply": t.reply.to_dict()} for t in c.removed],
         "totals": c.totals} for c in convs]}
     return json.dumps(data, ensure_ascii=False, indent=2)
 

@@ -21,7 +21,7 @@ __all__ = ["TurnSpec", "asked_params", "fill_reply", "schema_of"]
 Call = Callable[[object, bool], object]
 
 # what a caller of ``ask`` may set by name; any other keyword is a parameter of the request
-_ASKABLE = ("model", "endpoint", "chat", "stream", "system", "new", "function_name", "raise_on_error")
+_ASKABLE = ("model", "endpoint", "chat", "stream", "system", "new", "function_name", "raise_on_error", "images")
 
 
 @dataclass
@@ -40,6 +40,7 @@ class TurnSpec:
     new: bool = False  # a chat that starts its conversation afresh
     function_name: str | None = None  # the prompt is this function's result, not the user's words
     raise_on_error: bool = True  # the caller wants the error raised, not only kept on the Reply
+    images: tuple = ()  # ``images.Picture``s sent with the prompt, as image_url parts (vision models only)
     params: dict[str, Any] = field(default_factory=dict)  # the request's parameters (``system`` once routed)
     tools: Any = None  # a ``_tools.ToolUse``: which functions the model may call, where, approved how
     schema: AnswerSchema | None = None  # the answer must be JSON of this shape: validated, repaired once
@@ -62,6 +63,10 @@ class TurnSpec:
         if options.pop("completion", False):
             own["kind"] = "completion"
         own["schema"] = schema_of(options.pop("schema", None), options.pop("many", False))
+        if "images" in own:  # a figure is drawn here, in the caller's thread
+            from ._pictures import as_pictures
+
+            own["images"] = as_pictures(own["images"])
         return cls(prompt=prompt, params=options, **own, **given)
 
     @property
@@ -73,6 +78,13 @@ class TurnSpec:
         reply = Reply(prompt=self.prompt, model=self.model, endpoint=self.endpoint, chat=self.chat, kind=self.kind)
         reply.api, reply.params = self.api, self.asked
         reply.schema = self.schema.name if self.schema is not None else None
+        if self.images:
+            from ._pictures import picture_notes
+
+            reply.notes.extend(picture_notes(self.images))
+            reply.pictures = [f"[image {p.width}×{p.height}]" if p.data is not None else f"[image {p.url}]"
+                              for p in self.images]
+            reply.downscaled = sum(p.downscaled for p in self.images)
         return reply
 
     def asking_for_schema(self, spec) -> "TurnSpec":

@@ -8,6 +8,7 @@ import json
 
 from ...api import COMPLETION, estimate_tokens
 from .arguments import REPAIR_ASKED, json_answer, stated_schema
+from .pictures import image_parts, picture_answer
 from .fixes import error_answer, failure_of
 from .prose import (add_citations, asks_my_name, asks_your_name, continue_text, dedupe, filler, fit_length,
                     generic_answer, greeting, is_follow_up, is_greeting, match_topic, reasoning_text, remembered_name,
@@ -79,6 +80,9 @@ def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars:
         answer = Answer(text="", finish_reason="tool_calls", tool_calls=calls)
     elif last_role == "tool":
         answer = _shaped(ctx, tool_results_answer(ctx), topic, view, search=False, results=True)
+    elif last_role == "user" and image_parts(ctx.messages[-1]):
+        answer = _shaped(ctx, picture_answer(ctx, image_parts(ctx.messages[-1])), topic, view, search=False,
+                         results=True)
     else:
         text, topic = _text_and_topic(ctx, last_role)
         answer = _shaped(ctx, text, topic, view, search=True)

@@ -106,7 +106,10 @@ class Context:
 
 
 def content_of(message) -> str:
+    """A message's words: its content, or the text parts of a content array (pictures are read elsewhere)."""
     value = message.get("content") if isinstance(message, dict) else None
+    if isinstance(value, list):
+        return "\n".join(part["text"] for part in value if isinstance(part, dict) and isinstance(part.get("text"), str))
     return value if isinstance(value, str) else ""
 
 
