@@ -79,8 +79,8 @@ def test_usage_adds_the_cost_per_model_per_conversation_and_in_all(session):
 
 
 def test_the_log_keeps_the_estimate_made_when_it_was_answered(session):
-    reply = session.ask(QUESTION, model=PRICED, chat="logged")
-    [turn] = session.log.search(chat="logged")
+    reply = session.ask(QUESTION, model=PRICED, chat="cost-logged")
+    [turn] = session.log.search(chat="cost-logged")
     assert turn.reply.cost_yuan == pytest.approx(reply.cost_yuan)
     assert Reply.from_dict({**reply.to_dict(), "cost_yuan": 0.5}).cost_yuan == 0.5  # as it was then, not now
     older = reply.to_dict()

@@ -144,21 +144,21 @@ def test_history_and_exports_show_a_label_never_base64(kernel, tmp_path):
 
 def test_the_log_keeps_each_picture_once_and_resume_restores_it(kernel):
     path = kernel.value("str(session.log.path)")
-    kernel.run(f"%%wenxin -m {VL} -c logged\nWhat does {{fig}} show?")
-    kernel.run("%%wenxin -c logged\nAnd {fig} again?")
+    kernel.run(f"%%wenxin -m {VL} -c pictures-logged\nWhat does {{fig}} show?")
+    kernel.run("%%wenxin -c pictures-logged\nAnd {fig} again?")
     with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT question, turn FROM turns WHERE chat = 'logged' ORDER BY id").fetchall()
+        rows = conn.execute("SELECT question, turn FROM turns WHERE chat = 'pictures-logged' ORDER BY id").fetchall()
         hashes = {json.loads(turn)["request"]["content"][1]["image_url"]["url"] for _, turn in rows}
         stored = conn.execute("SELECT COUNT(*) FROM images WHERE 'wenxin-image:' || sha256 IN ({})".format(
             ",".join("?" * len(hashes))), sorted(hashes)).fetchone()[0]
     assert len(rows) == 2 and all("[image " in question and "base64" not in turn for question, turn in rows)
     assert len(hashes) == 1 and stored == 1  # the same figure twice: one row of images
-    kernel.run("%wenxin reset -c logged")
-    resumed = kernel.run("%wenxin resume logged")
+    kernel.run("%wenxin reset -c pictures-logged")
+    resumed = kernel.run("%wenxin resume pictures-logged")
     assert resumed.error is None, resumed.text
-    url = kernel.value("session.conversation('logged').turns[0].request['content'][1]['image_url']['url'][:22]")
+    url = kernel.value("session.conversation('pictures-logged').turns[0].request['content'][1]['image_url']['url'][:22]")
     assert url == "data:image/png;base64,"
-    run = kernel.run("%%wenxin -c logged\nAnd now?")
+    run = kernel.run("%%wenxin -c pictures-logged\nAnd now?")
     assert run.error is None
     assert sent(kernel)[-1]["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
 
