@@ -137,7 +137,7 @@ def test_models_shows_each_v2_price_and_the_catalogs_date(kernel):
     assert run.error is None, run.text
     final, plain = run.final(), run.final("text/plain")
     assert "¥ in / out per M tokens" in final and "%wenxin models --remote" in final
-    expected = kernel.value("{s.id: wenxin_magic.magics._price_text(s) for s in wenxin_magic.api.V2_MODELS}")
+    expected = kernel.value("{s.id: wenxin_magic.model_list.price_text(s) for s in wenxin_magic.api.V2_MODELS}")
     for model, price in expected.items():
         row = next(line for line in plain.splitlines() if line.startswith(model + " "))
         assert f" {price} " in row, row
@@ -171,3 +171,12 @@ def test_reasoning_traits_are_defaults_a_cell_overrides(kernel):
     kernel.run("%config WenxinMagics.think = None\n%config WenxinMagics.effort = None")
     kernel.run("%%wenxin -m qwen3-235b-a22b -c traits\n你好")
     assert not {"think", "effort", "thinking_budget"} & set(kernel.value("session.last_reply.params"))
+
+
+def test_models_filters_name_what_they_kept(kernel):
+    run = kernel.run("%wenxin models --vision --free")
+    assert run.error is None, run.text
+    assert "Only models that have: vision, free." in run.final("text/plain")
+    run = kernel.run("%wenxin models --vision")
+    plain = run.final("text/plain")
+    assert "ernie-4.5-turbo-vl" in plain and "ernie-speed-8k" not in plain and "ERNIE-Speed-8K" not in plain

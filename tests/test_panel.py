@@ -31,6 +31,12 @@ async def test_controls_reflect_the_session(session_factory):
     assert "offline" in panel.status.value
 
 
+async def test_the_temperature_label_is_shown_whole(session_factory):
+    panel = ChatPanel(session_factory())
+    assert panel.temperature.description == "temperature"
+    assert panel.temperature.style.description_width == "initial"  # the default width cut it to "temperat…"
+
+
 async def test_send_streams_an_answer_into_a_bubble(session, emu):
     emu.chunk_delay = 0.02
     panel = ChatPanel(session, min_interval=0.01)

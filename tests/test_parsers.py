@@ -337,3 +337,11 @@ def test_help_lists_the_new_options():
     for option in ("--param NAME=VALUE", "--think", "--no-think", "--thinking-budget N", "--effort",
                    "%wenxin models [--remote]"):
         assert option in text
+
+
+def test_help_keeps_the_whole_usage_from_its_first_line():
+    lines = help_text().splitlines()
+    usage = [i for i, line in enumerate(lines) if line.strip().startswith("usage: %%wenxin [-m MODEL]")]
+    assert usage, "the usage line is shown"
+    # the continuation lines follow the usage line itself, never stand alone
+    assert lines[usage[0] + 1].startswith(" " * 10) and "--endpoint" in lines[usage[0]]

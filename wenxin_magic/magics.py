@@ -8,10 +8,11 @@ from typing import Callable
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
-from .api import DEFAULT_MODEL, MODELS, PARAMETERS, V2_CHAT_PATH, V2_MODELS, QianfanError
+from .api import DEFAULT_MODEL, PARAMETERS, V2_MODELS, QianfanError
 from .costs import batch_confirmer, cost_note, yuan_text
 from .driver import OnScreen, add_hint, drive
 from .images import ImageError, is_picture
+from .model_list import FILTERS, HEADER, catalog_date, catalog_title, model_rows, plain_lines, price_text
 from .parsers import EFFORTS, FORMATS, MIN_THINKING_BUDGET, SUBCOMMANDS, CellArgs, UsageError, help_text, interpolate
 from .parsers import asked_pictures, cell_schema, interpolate_template, near_subcommand, parse_cell_args
 from .session import NO_CREDENTIALS, Session, get_session, set_session
@@ -56,31 +57,6 @@ def unload(ipython) -> None:
 def _trait_help(name: str, what: str = "Default") -> str:
     rule = PARAMETERS[name]
     return f"{what} {name}, {rule.range_text}: {rule.doc}."
-
-
-def _catalog_date() -> str | None:
-    from . import api
-
-    return getattr(api, "CATALOG_DATE", None)
-
-
-def _catalog_title() -> str:
-    dated = f"The model catalog of {_catalog_date()}" if _catalog_date() else "The model tables"
-    return (f"{dated}: v2 prices in ¥ per million tokens, input / output (an estimate; prices change). "
-            "%wenxin models --remote asks the service which models this key can call.")
-
-
-def _price_text(spec) -> str:
-    """A v2 model's price from the catalog: ``input / output``, ``free``, or ``—`` when not known."""
-    price = getattr(spec, "price", None)
-    if price is None:
-        return "—"
-    if getattr(price, "free", False):
-        return "free"
-    given, taken = getattr(price, "input", None), getattr(price, "output", None)
-    if not isinstance(given, (int, float)) or not isinstance(taken, (int, float)):
-        return "—"
-    return f"{given:g} / {taken:g}"
 
 
 # subcommand name -> the method that runs it; filled by @_handles, checked against SUBCOMMANDS by the tests
@@ -542,8 +518,9 @@ class WenxinMagics(Magics):
 
     def _show_table(self, header: list[str], rows: list[list], plain: str | None = None, title: str = ""):
         from .display import table_html
+        from .sanitize import safe_html
 
-        heading = f"<p><strong>{title}</strong></p>" if title else ""
+        heading = f"<p><strong>{safe_html(title, markdown=False)}</strong></p>" if title else ""
         if plain is None:
             plain = "\n".join("  ".join(str(cell) for cell in row) for row in [header] + rows)
         self._show(heading + table_html(header, rows), plain)
@@ -562,12 +539,12 @@ class WenxinMagics(Magics):
     def _models(self, args):
         if args.remote:
             return self._remote_models()
-        rows = [list(row) for row in self._model_rows()]
-        plain = [f"{name:<32} {api:<3} {path:<40} {kind:<10} {limit:<26} {price:<12} {takes}"
-                 for name, api, path, kind, limit, price, takes in rows]
-        title = _catalog_title()
-        self._show_table(["model", "API", "endpoint", "kind", "input limit", "¥ in / out per M tokens", "takes"],
-                         rows, "\n".join([title] + plain), title)
+        wanted = [name for name in FILTERS if getattr(args, name)]
+        rows = [list(row) for row in model_rows(wanted)]
+        title = catalog_title() + (f" Only models that have: {', '.join(wanted)}." if wanted else "")
+        if not rows:
+            title += " None of the models has all of them."
+        self._show_table(HEADER, rows, "\n".join([title] + plain_lines(rows)), title)
 
     def _remote_models(self):
         """``%wenxin models --remote``: what the service says this key can call, and what the catalog knows of it."""
@@ -577,34 +554,18 @@ class WenxinMagics(Magics):
             raise UsageError(f"%wenxin models --remote: {add_hint(err)}") from None
         catalog = {spec.id: spec for spec in V2_MODELS}
         rows = [[model, "yes" if model in catalog else "no: sent as it is, the service judges it",
-                 _price_text(catalog.get(model))] for model in ids]
+                 price_text(catalog.get(model))] for model in ids]
         listed = set(ids)
         unlisted = [model for model in catalog if model not in listed]
         where = "the built-in emulator" if self.session.offline else "the Qianfan service"
         title = (f"{len(ids)} model(s) this key can call, as {where} lists them; "
                  f"{sum(model in catalog for model in ids)} of them in the catalog"
-                 + (f" of {_catalog_date()}" if _catalog_date() else "") + ".")
+                 + (f" of {catalog_date()}" if catalog_date() else "") + ".")
         if unlisted:
             more = f" and {len(unlisted) - 12} more" if len(unlisted) > 12 else ""
             title += f" In the catalog but not listed for this key: {', '.join(unlisted[:12])}{more}."
         plain = "\n".join([title] + [f"{model:<40} {known:<44} {price}" for model, known, price in rows])
         self._show_table(["model", "in the catalog", "¥ in / out per M tokens"], rows, plain, title)
-
-    @staticmethod
-    def _model_rows():
-        """(name, API, endpoint, kind, input limit, what it takes) for every model of both tables."""
-        for spec in MODELS:
-            limit = f"{spec.max_input_chars} chars" + (f" / {spec.max_input_tokens} tokens"
-                                                        if spec.max_input_tokens else "")
-            takes = ", ".join(sorted(spec.params - {"stream", "user_id"}))
-            yield spec.name, "v1", spec.path or "(your deployed endpoint)", spec.kind, limit, "", takes
-        for spec in V2_MODELS:
-            features = (["reasoning"] if spec.reasoning else []) + sorted(spec.features)
-            if spec.thinking_switch:
-                features.append(getattr(spec, "thinking_param", None) or "enable_thinking")
-            twin = f" (twin of {spec.v1_twin})" if spec.v1_twin else ""
-            limit = f"{spec.max_input_tokens} tokens" if spec.max_input_tokens else "not known"
-            yield spec.id, "v2", V2_CHAT_PATH, "chat", limit, _price_text(spec), ", ".join(features) + twin
 
     @_handles("use")
     def _use(self, args):
@@ -685,12 +646,13 @@ class WenxinMagics(Magics):
             rows = [[name, t["turns"], t["prompt_tokens"], t["completion_tokens"], t["total_tokens"],
                      f"{t['latency']:.2f} s", yuan_text(t)] for name, t in data.items()]
             parts.append(f"<p><strong>{title}</strong></p>" + table_html(header, rows))
-            plain += [title] + ["  ".join(str(cell) for cell in row) for row in rows] + [""]
+            named = ["model" if title == "per model" else "conversation"] + header[1:]
+            plain += [title, "  ".join(named)] + ["  ".join(str(cell) for cell in row) for row in rows] + [""]
         total = usage["total"]
         answers = f"{total['turns']} answer" + ("" if total["turns"] == 1 else "s")
         summary = (f"total: {answers}, {total['total_tokens']} tokens, {total['latency']:.2f} s, "
                    f"{yuan_text(total)} for the kernel")
-        lines = [summary, cost_note(total, _catalog_date(), self.session.budget_yuan)]
+        lines = [summary, cost_note(total, catalog_date(), self.session.budget_yuan)]
         self._show("\n".join(parts + [f"<p>{safe_html(line, markdown=False)}</p>" for line in lines]),
                    "\n".join(plain + lines))
 

@@ -49,7 +49,8 @@ def _slider(name: str, value: float, step: float = 0.01) -> w.FloatSlider:
     rule = PARAMETERS[name]
     low = rule.low + step if rule.low_open else rule.low
     return w.FloatSlider(value=value, min=low, max=rule.high, step=step, description=name, readout_format=".2f",
-                         tooltip=rule.doc, layout=w.Layout(width="300px"))
+                         tooltip=rule.doc, layout=w.Layout(width="340px"),
+                         style={"description_width": "initial"})  # the whole name: "temperature", not "temperat…"
 
 
 def _chat_models() -> list[str]:

@@ -398,7 +398,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
                          "v2 prices and the catalog's date", (
         Argument(("--remote",), {"action": "store_true",
                                  "help": "ask the service which models this key can call (GET /v2/models), beside "
-                                         "the catalog"}),)),
+                                         "the catalog"}),
+        Argument(("--vision",), {"action": "store_true", "help": "only models that see images"}),
+        Argument(("--reasoning",), {"action": "store_true", "help": "only models that think before answering"}),
+        Argument(("--tools",), {"action": "store_true", "help": "only models that call functions"}),
+        Argument(("--free",), {"action": "store_true", "help": "only models that are free to call"}),)),
     Subcommand("use", "make MODEL (or a deployed endpoint) the conversation's model", (
         Argument(("model",), {"nargs": "?", "metavar": "MODEL", "help": "registry model name (%%wenxin models lists them)"}),
         _chat_option(),
@@ -496,7 +500,7 @@ def help_text(subcommand: str | None = None) -> str:
     if subcommand is not None:
         return SUBCOMMANDS[subcommand].help()
     lines = ["%%wenxin [options]  — the cell body is the prompt", ""]
-    lines += [f"  {line}" for line in cell_parser().format_help().splitlines()[2:]]
+    lines += [f"  {line}" for line in cell_parser().format_help().splitlines()]
     lines += ["", "%wenxin SUBCOMMAND (%wenxin help SUBCOMMAND for one in detail):"]
     for sub in SUBCOMMANDS.values():
         lines += [f"  {sub.usage}", f"      {sub.summary}"]
