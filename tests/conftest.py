@@ -22,11 +22,8 @@ are plain functions in ``_fakes.py``; the kernel harness is ``_kernel.py``.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-import tempfile
 import weakref
-from pathlib import Path
 
 import httpx
 import pytest
@@ -181,6 +178,3 @@ def module_kernel_factory(tmp_path_factory):
     pool.close_all()
 
 
-def pytest_configure(config):
-    # Sessions and kernels started by the tests and notebooks log here, never into the user's data directory.
-    os.environ.setdefault("WENXIN_MAGIC_LOG", str(Path(tempfile.mkdtemp(prefix="wenxin-log-")) / "logs.db"))

@@ -8,6 +8,8 @@ display's data as a NotebookNode (which it keeps by reference) and applying
 every update to that node makes it compare what a reader of the notebook sees.
 
 Every nbval item is marked ``notebook``, so ``-m "not notebook"`` leaves the notebooks out.
+
+It stands at the top of the repository, not in notebooks/, so the folder a learner opens holds only the lessons.
 """
 
 from __future__ import annotations

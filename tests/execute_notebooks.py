@@ -1,7 +1,7 @@
 """Re-execute the demo notebooks and save them with fresh outputs.
 
-    python notebooks/execute.py                     # every notebook in this folder
-    python notebooks/execute.py notebooks/02-*.ipynb
+    python tests/execute_notebooks.py                       # every notebook in notebooks/
+    python tests/execute_notebooks.py notebooks/02-*.ipynb
 
 The stored outputs are what `pytest --nbval` compares against, so they must come
 from the offline emulator: QIANFAN_* variables are removed from the environment
@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-HERE = Path(__file__).resolve().parent
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
         del os.environ[name]  # the kernels must answer from the built-in emulator
     # their turns go to a scratch log, not to the user's own
     os.environ.setdefault("WENXIN_MAGIC_LOG", str(Path(tempfile.mkdtemp(prefix="wenxin-log-")) / "logs.db"))
-    paths = [Path(a).resolve() for a in argv] or sorted(HERE.glob("[0-9][0-9]-*.ipynb"))
+    paths = [Path(a).resolve() for a in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
     for path in paths:
         print(f"{path.name}: {execute(path):.1f} s", flush=True)
     return 0
