@@ -1,0 +1,122 @@
+"""The class's policy at the gateway: the allowlist, the output cap, daily budgets (tokens and ¥), the exam switch,
+and a quota wait that times out; each refusal is a v2-form error and sends nothing upstream."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+
+import httpx
+import pytest
+
+from _gateway import ADMIN_TOKEN, STUDENTS, running_gateway
+from test_gateway import CHAT, QUESTION, assert_v2_error, bearer, upstream_auth
+
+ALICE, BOB, CAROL = (STUDENTS[name][0] for name in ("alice", "bob", "carol"))
+
+
+@pytest.fixture
+def start(emu, tmp_path):
+    """``start(**sections)``: a gateway over the emulator with these config tables, and an httpx client to it."""
+    numbers = itertools.count()
+    with contextlib.ExitStack() as stack:
+        def start_gateway(**sections):
+            server = stack.enter_context(running_gateway(tmp_path / f"class{next(numbers)}", emu.base_url, **sections))
+            return server, stack.enter_context(httpx.Client(base_url=server.base_url, timeout=20))
+
+        yield start_gateway
+
+
+def wait_for_ledger(server, requests: int) -> list[dict]:
+    import asyncio
+
+    deadline = time.monotonic() + 5
+    while True:
+        rows = asyncio.run(server.gateway.state.ledger())
+        if sum(r["requests"] for r in rows) >= requests or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.02)
+
+
+def test_a_model_outside_the_allowlist_is_403_naming_the_allowed_ones(start, emu):
+    _, http = start(policy={"models": ["ernie-speed-8k", "ernie-4.5-turbo-32k"]})
+    error = assert_v2_error(http.post(CHAT, json={**QUESTION, "model": "deepseek-r1"}, headers=bearer(ALICE)),
+                            403, "model_not_allowed")
+    assert "deepseek-r1" in error["message"] and "ernie-speed-8k, ernie-4.5-turbo-32k" in error["message"]
+    assert upstream_auth(emu) == []
+    assert http.post(CHAT, json={**QUESTION, "model": "ERNIE-Speed-8K"}, headers=bearer(ALICE)).status_code == 200
+    ids = {m["id"] for m in http.get("/v2/models", headers=bearer(ALICE)).json()["data"]}
+    assert ids == {"ernie-speed-8k", "ernie-4.5-turbo-32k"}
+
+
+def test_the_output_cap_clamps_and_says_so(start, emu):
+    _, http = start(policy={"max_output_tokens": 100})
+    answer = http.post(CHAT, json={**QUESTION, "max_tokens": 5000}, headers=bearer(ALICE))
+    assert answer.status_code == 200 and "cap of 100" in answer.headers["x-wenxin-gateway-note"]
+    sent = [r["json"] for r in emu.requests if r["path"] == CHAT]
+    assert sent[-1]["max_completion_tokens"] == 100 and "max_tokens" not in sent[-1]
+    answer = http.post(CHAT, json={**QUESTION, "max_completion_tokens": 50}, headers=bearer(ALICE))
+    assert "x-wenxin-gateway-note" not in answer.headers
+    assert [r["json"] for r in emu.requests if r["path"] == CHAT][-1]["max_completion_tokens"] == 50
+
+
+def test_a_spent_daily_token_budget_is_429_for_that_student_only(start, emu):
+    server, http = start(policy={"daily_tokens": 20})
+    assert http.post(CHAT, json=QUESTION, headers=bearer(ALICE)).status_code == 200
+    wait_for_ledger(server, 1)
+    error = assert_v2_error(http.post(CHAT, json=QUESTION, headers=bearer(ALICE)), 429, "daily_budget_exceeded")
+    assert "20 tokens" in error["message"] and "resets at" in error["message"] and "UTC" in error["message"]
+    assert len(upstream_auth(emu)) == 1
+    assert http.post(CHAT, json=QUESTION, headers=bearer(BOB)).status_code == 200
+
+
+def test_a_daily_yuan_budget_counts_the_catalogs_prices(start, emu):
+    server, http = start(policy={"daily_yuan": 0.000001})
+    question = {**QUESTION, "model": "ernie-4.5-turbo-32k"}
+    assert http.post(CHAT, json=question, headers=bearer(ALICE)).status_code == 200
+    rows = wait_for_ledger(server, 1)
+    assert rows[0]["yuan"] > 0
+    error = assert_v2_error(http.post(CHAT, json=question, headers=bearer(ALICE)), 429, "daily_budget_exceeded")
+    assert "¥" in error["message"]
+
+
+def test_pause_and_resume_the_class_and_a_group(start, emu):
+    _, http = start(admin={"token_env": "WENXIN_GATEWAY_ADMIN"})
+    assert_v2_error(http.post("/admin/pause", json={}, headers=bearer(ALICE)), 401, "invalid_admin_token")
+    assert http.post("/admin/pause", json={}, headers=bearer(ADMIN_TOKEN)).json() == {"group": None, "paused": True}
+    for token in (ALICE, BOB, CAROL):
+        error = assert_v2_error(http.post(CHAT, json=QUESTION, headers=bearer(token)), 403, "gateway_paused")
+        assert "paused by the teacher" in error["message"]
+    assert upstream_auth(emu) == []
+    http.post("/admin/resume", json={}, headers=bearer(ADMIN_TOKEN))
+    assert http.post(CHAT, json=QUESTION, headers=bearer(ALICE)).status_code == 200
+    http.post("/admin/pause", json={"group": "a"}, headers=bearer(ADMIN_TOKEN))
+    assert_v2_error(http.post(CHAT, json=QUESTION, headers=bearer(ALICE)), 403, "gateway_paused")
+    assert http.post(CHAT, json=QUESTION, headers=bearer(BOB)).status_code == 200
+    http.post("/admin/resume", json={"group": "a"}, headers=bearer(ADMIN_TOKEN))
+    assert http.post(CHAT, json=QUESTION, headers=bearer(ALICE)).status_code == 200
+
+
+def test_a_quota_wait_longer_than_the_timeout_is_a_clear_429(start, emu):
+    _, http = start(quota={"rpm": 1, "tpm": 100000, "wait_timeout": 0.3})
+    assert http.post(CHAT, json=QUESTION, headers=bearer(ALICE)).status_code == 200
+    began = time.monotonic()
+    error = assert_v2_error(http.post(CHAT, json=QUESTION, headers=bearer(BOB)), 429, "quota_wait_timeout")
+    assert time.monotonic() - began >= 0.3
+    assert "shared quota" in error["message"] and "1 requests" in error["message"]
+    assert len(upstream_auth(emu)) == 1  # the second was never forwarded to a certain 429
+
+
+def test_the_ledger_counts_what_the_upstream_served(start, emu):
+    server, http = start()
+    for token in (ALICE, ALICE, BOB):
+        assert http.post(CHAT, json=QUESTION, headers=bearer(token)).status_code == 200
+    with http.stream("POST", CHAT, json={**QUESTION, "stream": True}, headers=bearer(BOB)) as answer:
+        answer.read()
+    rows = wait_for_ledger(server, 4)
+    by_student = {row["student"]: row for row in rows}
+    assert by_student["alice"]["requests"] == 2 and by_student["bob"]["requests"] == 2
+    served = [r for r in emu.requests if r["path"] == CHAT]
+    assert len(served) == 4
+    assert all(row["input_tokens"] > 0 and row["output_tokens"] > 0 and row["errors"] == 0 for row in rows)
