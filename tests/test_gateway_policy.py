@@ -109,14 +109,23 @@ def test_a_quota_wait_longer_than_the_timeout_is_a_clear_429(start, emu):
 
 
 def test_the_ledger_counts_what_the_upstream_served(start, emu):
+    import json
+
     server, http = start()
+    usages = []
     for token in (ALICE, ALICE, BOB):
-        assert http.post(CHAT, json=QUESTION, headers=bearer(token)).status_code == 200
-    with http.stream("POST", CHAT, json={**QUESTION, "stream": True}, headers=bearer(BOB)) as answer:
-        answer.read()
+        answer = http.post(CHAT, json=QUESTION, headers=bearer(token))
+        assert answer.status_code == 200
+        usages.append(answer.json()["usage"])
+    streamed = {**QUESTION, "stream": True, "stream_options": {"include_usage": True}}
+    with http.stream("POST", CHAT, json=streamed, headers=bearer(BOB)) as answer:
+        events = [json.loads(line[5:]) for line in answer.iter_lines()
+                  if line.startswith("data:") and "[DONE]" not in line]
+    usages.append([e["usage"] for e in events if e.get("usage")][-1])
     rows = wait_for_ledger(server, 4)
     by_student = {row["student"]: row for row in rows}
     assert by_student["alice"]["requests"] == 2 and by_student["bob"]["requests"] == 2
-    served = [r for r in emu.requests if r["path"] == CHAT]
-    assert len(served) == 4
-    assert all(row["input_tokens"] > 0 and row["output_tokens"] > 0 and row["errors"] == 0 for row in rows)
+    assert len([r for r in emu.requests if r["path"] == CHAT]) == 4
+    assert sum(r["input_tokens"] for r in rows) == sum(u["prompt_tokens"] for u in usages)
+    assert sum(r["output_tokens"] for r in rows) == sum(u["completion_tokens"] for u in usages) > 0
+    assert all(row["errors"] == 0 for row in rows)
