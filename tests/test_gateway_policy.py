@@ -129,3 +129,39 @@ def test_the_ledger_counts_what_the_upstream_served(start, emu):
     assert sum(r["input_tokens"] for r in rows) == sum(u["prompt_tokens"] for u in usages)
     assert sum(r["output_tokens"] for r in rows) == sum(u["completion_tokens"] for u in usages) > 0
     assert all(row["errors"] == 0 for row in rows)
+
+
+def test_an_upstream_429_is_retried_within_the_wait_and_reaches_no_student(start, emu):
+    _, http = start()
+    emu.inject("rpm", path="/v2/", retry_after=0.2)
+    answer = http.post(CHAT, json=QUESTION, headers=bearer(ALICE))
+    assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"]
+    assert len(upstream_auth(emu)) == 2
+
+
+def test_a_stream_cut_upstream_reaches_the_student_interrupted_and_is_counted(start, emu):
+    server, http = start()
+    emu.inject("drop_stream", path="/v2/")
+    with pytest.raises(httpx.HTTPError):
+        with http.stream("POST", CHAT, json={**QUESTION, "stream": True}, headers=bearer(ALICE)) as answer:
+            answer.read()
+    rows = wait_for_ledger(server, 1)
+    assert rows[0]["requests"] == 1 and rows[0]["errors"] == 1 and rows[0]["input_tokens"] > 0
+
+
+def test_a_failing_shared_state_refuses_rather_than_overspends(emu, tmp_path):
+    from wenxin_magic.gateway import MemoryState
+
+    class Unreachable(MemoryState):  # what a state whose server went away does: every call fails
+        async def acquire(self, student, tokens, *, timeout):
+            raise ConnectionError("connection refused")
+
+        async def paused(self, group):
+            raise ConnectionError("connection refused")
+
+    with running_gateway(tmp_path, emu.base_url, state=Unreachable(rpm=10, tpm=1000)) as server, \
+            httpx.Client(base_url=server.base_url, timeout=10) as http:
+        error = assert_v2_error(http.post(CHAT, json=QUESTION, headers=bearer(ALICE)), 503,
+                                "gateway_state_unavailable")
+        assert "nothing was sent" in error["message"]
+    assert upstream_auth(emu) == []

@@ -170,8 +170,35 @@ class Gateway:
 
         task = asyncio.ensure_future(run())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._accounted)
         return task
+
+    def _accounted(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the ledger could not be written: %s", self.clean(repr(task.exception())))
+
+    async def send(self, body: dict, *, stream: bool):
+        """The upstream's answer (a stream left open when it is one). A 429 the service still answers, though the
+        key's quota was waited for (someone else uses the key too), is retried after its Retry-After within the
+        class's ``wait_timeout``, so that it reaches no student while there is time."""
+        deadline = asyncio.get_running_loop().time() + self.config.wait_timeout
+        while True:
+            answer = await self.client.send(self.client.build_request("POST", V2_CHAT_PATH, json=body), stream=stream)
+            if answer.status_code != 429:
+                return answer
+            pause = _retry_after(answer.headers.get("retry-after"))
+            if asyncio.get_running_loop().time() + pause > deadline:
+                return answer
+            await answer.aclose()
+            await asyncio.sleep(pause)
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(max(float(value), 0.1), 30.0)
+    except (TypeError, ValueError):
+        return 1.0
 
 
 def _tokens_used(usage, body: dict, relayed: str = "") -> dict:
@@ -212,12 +239,12 @@ async def _chat(gateway: Gateway, request):
     if refused is not None:
         return refused
     model = body["model"].strip()
-    refused = await gateway.refusal(student, model)
-    if refused is not None:
-        return refused
     note = gateway.cap_output(body)
     headers = {NOTE_HEADER: note} if note else {}
     try:
+        refused = await gateway.refusal(student, model)
+        if refused is not None:
+            return refused
         grant = await gateway.state.acquire(student.name, gateway.estimate(body), timeout=gateway.config.wait_timeout)
     except QuotaTimeout as exc:
         return error_response(429, "quota_wait_timeout", f"The class's shared quota is busy: {exc}. Nothing was "
@@ -229,7 +256,7 @@ async def _chat(gateway: Gateway, request):
     if body.get("stream") is True:
         return await _stream(gateway, request, student, model, body, grant, headers)
     try:
-        answer = await gateway.client.post(V2_CHAT_PATH, json=body)
+        answer = await gateway.send(body, stream=False)
     except Exception as exc:
         gateway.account(grant, student, model, error=True)
         return _upstream_down(gateway, exc)
@@ -251,8 +278,7 @@ async def _stream(gateway: Gateway, request, student: Student, model: str, body:
     from starlette.responses import StreamingResponse
 
     try:
-        upstream = await gateway.client.send(gateway.client.build_request("POST", V2_CHAT_PATH, json=body),
-                                             stream=True)
+        upstream = await gateway.send(body, stream=True)
     except Exception as exc:
         gateway.account(grant, student, model, error=True)
         return _upstream_down(gateway, exc)
