@@ -238,7 +238,7 @@ async def _chat(gateway: Gateway, request):
     body, refused = await gateway.read_body(request)
     if refused is not None:
         return refused
-    model = body["model"].strip()
+    model = body["model"].strip().lower()  # the ledger counts one row per v2 id, in its own (lower) case
     note = gateway.cap_output(body)
     headers = {NOTE_HEADER: note} if note else {}
     try:
