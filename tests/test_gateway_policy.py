@@ -165,3 +165,23 @@ def test_a_failing_shared_state_refuses_rather_than_overspends(emu, tmp_path):
                                 "gateway_state_unavailable")
         assert "nothing was sent" in error["message"]
     assert upstream_auth(emu) == []
+
+
+def test_a_request_is_in_the_ledger_while_it_is_answered(start, emu):
+    import threading
+
+    server, http = start()
+    emu.ttft = 1.0  # the answer begins a second later: the entry must already be there
+    worker = threading.Thread(target=lambda: http.post(CHAT, json={**QUESTION, "stream": True},
+                                                      headers=bearer(ALICE)).read())
+    worker.start()
+    time.sleep(0.5)
+    rows = wait_for_ledger(server, 1)
+    assert rows and rows[0]["requests"] == 1 and rows[0]["input_tokens"] > 0 and rows[0]["output_tokens"] == 0
+    worker.join(10)
+    rows = wait_for_ledger(server, 1)
+    deadline = time.monotonic() + 5
+    while rows[0]["output_tokens"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        rows = wait_for_ledger(server, 1)
+    assert rows[0]["requests"] == 1 and rows[0]["output_tokens"] > 0

@@ -16,11 +16,12 @@ import datetime as dt
 import hmac
 import json
 import logging
+from dataclasses import dataclass
 
 from wenxin_magic.api import V2_CHAT_PATH, V2_MODELS_PATH, estimate_tokens, find_v2_model, input_size, redact
 
 from ._config import GatewayConfig
-from ._state import QuotaTimeout, State
+from ._state import Grant, QuotaTimeout, State
 from ._tokens import Student, find_student
 
 log = logging.getLogger("wenxin_magic.gateway")
@@ -49,6 +50,17 @@ def _yuan(model: str, input_tokens: int, output_tokens: int) -> float:
     spec = find_v2_model(model)
     price = getattr(spec, "price", None)
     return price.cost(input_tokens, output_tokens) if price is not None else 0.0
+
+
+@dataclass
+class Sending:
+    """A request on its way: its reservation, and its ledger entry (day, and the input counted so far)."""
+
+    grant: Grant
+    student: Student
+    model: str
+    day: str
+    counted_input: int
 
 
 class Gateway:
@@ -158,15 +170,21 @@ class Gateway:
         return input_size(body)[1] + output
 
     # -- accounting, which a student hanging up does not cancel
-    def account(self, grant, student: Student, model: str, *, input_tokens: int = 0, output_tokens: int = 0,
-                error: bool = False):
-        """Settle the reservation and add to the ledger, in a task of its own."""
+    async def open_ledger_entry(self, student: Student, model: str, body: dict, grant: Grant) -> Sending:
+        """Count the request, with its estimated input, before it is sent: a replica killed while it streams
+        leaves the request counted in the ledger."""
+        sending = Sending(grant, student, model, today(), input_size(body)[1])
+        await self.state.add_usage(student.name, model, sending.day, input_tokens=sending.counted_input)
+        return sending
+
+    def account(self, sending: Sending, *, input_tokens: int = 0, output_tokens: int = 0, error: bool = False):
+        """Settle the reservation and correct the ledger's entry to the service's usage, in a task of its own (a
+        student hanging up does not cancel it)."""
         async def run():
-            if grant is not None:
-                await self.state.settle(grant, input_tokens + output_tokens)
-            await self.state.add_usage(student.name, model, today(), input_tokens=input_tokens,
-                                       output_tokens=output_tokens, yuan=_yuan(model, input_tokens, output_tokens),
-                                       errors=int(error))
+            await self.state.settle(sending.grant, input_tokens + output_tokens)
+            await self.state.add_usage(sending.student.name, sending.model, sending.day, requests=0,
+                                       input_tokens=input_tokens - sending.counted_input, output_tokens=output_tokens,
+                                       yuan=_yuan(sending.model, input_tokens, output_tokens), errors=int(error))
 
         task = asyncio.ensure_future(run())
         self._tasks.add(task)
@@ -247,45 +265,65 @@ async def _chat(gateway: Gateway, request):
             return refused
         grant = await gateway.state.acquire(student.name, gateway.estimate(body), timeout=gateway.config.wait_timeout)
     except QuotaTimeout as exc:
-        return error_response(429, "quota_wait_timeout", f"The class's shared quota is busy: {exc}. Nothing was "
-                              "sent; try again in a minute.", "rate_limit_exceeded", headers={"Retry-After": "10"})
+        return _quota_timeout(exc)
     except Exception as exc:  # the shared state is down: refuse rather than over-spend
-        log.warning("the shared state failed: %s", gateway.clean(str(exc)))
-        return error_response(503, "gateway_state_unavailable", "The gateway cannot count the class's quota right "
-                              "now (its shared state is down), so nothing was sent; tell the teacher.", "server_error")
+        return _state_down(gateway, exc)
+    try:
+        sending = await gateway.open_ledger_entry(student, model, body, grant)
+    except Exception as exc:
+        await _release(gateway, grant)
+        return _state_down(gateway, exc)
     if body.get("stream") is True:
-        return await _stream(gateway, request, student, model, body, grant, headers)
+        return await _stream(gateway, sending, body, headers)
     try:
         answer = await gateway.send(body, stream=False)
     except Exception as exc:
-        gateway.account(grant, student, model, error=True)
+        gateway.account(sending, error=True)
         return _upstream_down(gateway, exc)
     if answer.status_code != 200:
-        gateway.account(grant, student, model, error=True)
+        gateway.account(sending, error=True)
         return _upstream_error(gateway, answer.status_code, answer.content)
     try:
         usage = answer.json().get("usage")
     except (ValueError, AttributeError):
         usage = None
-    gateway.account(grant, student, model, **_tokens_used(usage, body))
+    gateway.account(sending, **_tokens_used(usage, body))
     from starlette.responses import Response
 
     passed = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED_HEADERS}
     return Response(gateway.clean(answer.text), status_code=200, headers={**passed, **headers})
 
 
-async def _stream(gateway: Gateway, request, student: Student, model: str, body: dict, grant, headers: dict):
+async def _release(gateway: Gateway, grant: Grant) -> None:
+    try:
+        await gateway.state.settle(grant, 0)
+    except Exception as exc:
+        log.warning("a reservation could not be released: %s", gateway.clean(str(exc)))
+
+
+def _quota_timeout(exc: QuotaTimeout):
+    return error_response(429, "quota_wait_timeout", f"The class's shared quota is busy: {exc}. Nothing was sent; "
+                          "try again in a minute.", "rate_limit_exceeded", headers={"Retry-After": "10"})
+
+
+def _state_down(gateway: Gateway, exc: Exception):
+    log.warning("the shared state failed: %s", gateway.clean(str(exc)))
+    return error_response(503, "gateway_state_unavailable", "The gateway cannot count the class's quota right now "
+                          "(its shared state is down), so nothing was sent; tell the teacher.", "server_error")
+
+
+async def _stream(gateway: Gateway, sending: Sending, body: dict, headers: dict):
     from starlette.responses import StreamingResponse
 
     try:
         upstream = await gateway.send(body, stream=True)
     except Exception as exc:
-        gateway.account(grant, student, model, error=True)
+        gateway.account(sending, error=True)
         return _upstream_down(gateway, exc)
     if upstream.status_code != 200:
         content = await upstream.aread()
         await upstream.aclose()
-        gateway.account(grant, student, model, error=True)
+        gateway.account(sending, error=True)
         return _upstream_error(gateway, upstream.status_code, content)
 
     async def relay():
@@ -309,7 +347,7 @@ async def _stream(gateway: Gateway, request, student: Student, model: str, body:
             raise
         finally:
             await upstream.aclose()
-            gateway.account(grant, student, model, **_tokens_used(usage, body, "".join(pieces)), error=failed)
+            gateway.account(sending, **_tokens_used(usage, body, "".join(pieces)), error=failed)
 
     return StreamingResponse(relay(), status_code=200, media_type="text/event-stream", headers=headers)
 
