@@ -185,3 +185,21 @@ def test_a_request_is_in_the_ledger_while_it_is_answered(start, emu):
         time.sleep(0.02)
         rows = wait_for_ledger(server, 1)
     assert rows[0]["requests"] == 1 and rows[0]["output_tokens"] > 0
+
+
+def test_the_policy_and_roster_are_read_again_when_their_files_change(emu, tmp_path):
+    from _gateway import write_class
+
+    with running_gateway(tmp_path, emu.base_url, policy={"models": ["ernie-speed-8k"]}) as server, \
+            httpx.Client(base_url=server.base_url, timeout=10) as http:
+        other = {**QUESTION, "model": "ernie-4.5-turbo-32k"}
+        assert_v2_error(http.post(CHAT, json=other, headers=bearer(ALICE)), 403, "model_not_allowed")
+        write_class(tmp_path, emu.base_url, policy={"models": ["ernie-speed-8k", "ernie-4.5-turbo-32k"]})
+        with open(tmp_path / "roster.csv", "a", encoding="utf-8") as roster:
+            roster.write("dave,tok-dave-new,b\n")
+        time.sleep(1.1)  # the files are looked at once a second at most
+        assert http.post(CHAT, json=other, headers=bearer(ALICE)).status_code == 200
+        assert http.post(CHAT, json=QUESTION, headers=bearer("tok-dave-new")).status_code == 200
+        (tmp_path / "class.toml").write_text("[policy]\nmodels = []\n", encoding="utf-8")  # a mistake: kept the last
+        time.sleep(1.1)
+        assert http.post(CHAT, json=other, headers=bearer(ALICE)).status_code == 200

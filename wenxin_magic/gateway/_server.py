@@ -16,13 +16,14 @@ import datetime as dt
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 from wenxin_magic.api import V2_CHAT_PATH, V2_MODELS_PATH, estimate_tokens, find_v2_model, input_size, redact
 
-from ._config import GatewayConfig
+from ._config import ConfigError, GatewayConfig, load_config
 from ._state import Grant, QuotaTimeout, State
-from ._tokens import Student, find_student
+from ._tokens import RosterError, Student, find_student, read_roster
 
 log = logging.getLogger("wenxin_magic.gateway")
 
@@ -75,6 +76,8 @@ class Gateway:
         self._admin_token = admin_token
         self._client = None
         self._tasks: set[asyncio.Task] = set()
+        self._checked = time.monotonic()
+        self._stamp = tuple(_mtime(path) for path in (config.source, config.roster)) if config.source else ()
 
     # -- what leaves
     def clean(self, text: str) -> str:
@@ -97,8 +100,36 @@ class Gateway:
             await self._client.aclose()
         await self.state.close()
 
+    # -- the policy and the roster, live
+    def refresh(self) -> None:
+        """Read class.toml's policy and the roster again when either file changed (looked at once a second at
+        most): models, the output cap, budgets, limits and students change without a restart. The upstream, the
+        key, Redis and the quota are read at start only. A file that no longer reads is logged, and the last good
+        one kept."""
+        source = self.config.source
+        now = time.monotonic()
+        if source is None or now - self._checked < 1.0:
+            return
+        self._checked = now
+        stamp = tuple(_mtime(path) for path in (source, self.config.roster))
+        if stamp == self._stamp:
+            return
+        try:
+            fresh = load_config(source)
+            students = read_roster(fresh.roster)
+        except (ConfigError, RosterError, OSError) as exc:
+            log.error("kept the last good policy and roster: %s", self.clean(str(exc)))
+            self._stamp = stamp
+            return
+        self._stamp = stamp
+        self.students = students
+        self.config = replace(self.config, models=fresh.models, max_output_tokens=fresh.max_output_tokens,
+                              daily_tokens=fresh.daily_tokens, daily_yuan=fresh.daily_yuan,
+                              max_body_bytes=fresh.max_body_bytes, wait_timeout=fresh.wait_timeout, roster=fresh.roster)
+
     # -- checks
     def student_of(self, request) -> Student | None:
+        self.refresh()
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
         return find_student(self.students, token) if token else None
@@ -210,6 +241,13 @@ class Gateway:
                 return answer
             await answer.aclose()
             await asyncio.sleep(pause)
+
+
+def _mtime(path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _retry_after(value: str | None) -> float:
