@@ -67,7 +67,8 @@ def test_the_served_class_pauses_resumes_and_reports(served, emu):
     assert frame["requests"].sum() == 3 == len([r for r in emu.requests if r["path"] == CHAT])
     served_tokens = sum(int(row["input_tokens"]) + int(row["output_tokens"]) for row in rows)
     assert served_tokens == frame["input_tokens"].sum() + frame["output_tokens"].sum() > 0
-    for text in (table, frame.to_csv(), config.read_text(), (config.parent / "roster.csv").read_text()):
+    for text in (table, frame.to_csv(), config.read_text(), (config.parent / "roster.csv").read_text(),
+                 (config.parent / "ledger.json").read_text()):
         assert TEACHER_KEY not in text and ADMIN_TOKEN not in text
 
 
