@@ -1,7 +1,7 @@
 """Speed figures for wenxin-magic, each beside the same figure for a peer measured in the same run.
 
     python benchmarks/run.py            # everything
-    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools, batch, render
+    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools, batch, render, gateway
 
 A benchmark, not a test: it prints figures and goal ratios and never fails on time.
 The emulator runs in its own process so the client's CPU time is the client's alone.
@@ -232,8 +232,14 @@ def bench_batch() -> None:
     run()
 
 
+def bench_gateway() -> None:
+    from gateway_overhead import bench_gateway as run
+
+    run()
+
+
 SECTIONS = {"client": bench_client, "v2": bench_v2, "imports": bench_imports, "magics": bench_magics,
-            "tools": bench_tools, "batch": bench_batch, "render": bench_render}
+            "tools": bench_tools, "batch": bench_batch, "render": bench_render, "gateway": bench_gateway}
 
 
 def main(argv: list[str]) -> None:
