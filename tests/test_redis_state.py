@@ -10,6 +10,8 @@ import pytest
 
 import _redis
 from _redis import RedisServer
+from wenxin_magic.gateway._redis_state import RedisState
+from wenxin_magic.gateway._state import QuotaTimeout
 
 # the harness's fixtures, made this module's
 redis_server_module, redis_server, redis_factory = _redis.redis_server_module, _redis.redis_server, _redis.redis_factory
@@ -30,3 +32,71 @@ def test_the_harness_starts_a_redis_with_appendonly_and_stops_it(redis_factory):
 def test_the_module_server_is_emptied_for_each_test(redis_server: RedisServer):
     assert redis_server.command("DBSIZE").strip() == b":0"
     assert redis_server.command("SET", "left-behind", "1").startswith(b"+OK")
+
+
+# -- one quota, shared by two replicas -----------------------------------------------------------------------
+
+@pytest.fixture
+async def replicas(redis_server):
+    """Two RedisState objects on one Redis: what two gateway processes are."""
+    made = []
+
+    def make(**quota) -> RedisState:
+        state = RedisState(redis_server.url, **{"rpm": 1000, "tpm": 1_000_000, **quota})
+        made.append(state)
+        return state
+
+    yield make
+    for state in made:
+        await state.close()
+
+
+def _queue_length(server: RedisServer) -> int:
+    return int(server.command("HLEN", "wenxin-gateway:{quota}:waiting").strip().lstrip(b":"))
+
+
+async def test_two_replicas_share_one_rpm(replicas, redis_server):
+    first, second = replicas(rpm=3), replicas(rpm=3)
+    grants = [await first.acquire("ana", 10, timeout=1), await second.acquire("bo", 10, timeout=1),
+              await first.acquire("bo", 10, timeout=1)]
+    assert len({g.key for g in grants}) == 3
+    for state in (first, second):
+        with pytest.raises(QuotaTimeout, match="3 requests"):
+            await state.acquire("cy", 10, timeout=0.3)
+    assert _queue_length(redis_server) == 0  # a waiter that gave up left the queue at once
+
+
+async def test_two_replicas_share_one_tpm_and_settle_corrects_the_reservation(replicas):
+    first, second = replicas(tpm=1000), replicas(tpm=1000)
+    big = await first.acquire("ana", 600, timeout=1)
+    assert (big.student, big.tokens) == ("ana", 600)
+    with pytest.raises(QuotaTimeout, match="1000 tokens"):
+        await second.acquire("bo", 500, timeout=0.3)
+    await first.settle(big, 100)  # the answer was short: 500 tokens come back to the class
+    small = await second.acquire("bo", 500, timeout=0.3)
+    await second.settle(small, 850)  # and longer than estimated: the excess is counted against everyone
+    with pytest.raises(QuotaTimeout):
+        await first.acquire("cy", 100, timeout=0.3)
+    assert await first.acquire("cy", 50, timeout=0.3)
+
+
+async def test_a_request_waits_for_the_quota_then_gets_it(replicas):
+    first, second = replicas(rpm=2, window=1.0), replicas(rpm=2, window=1.0)
+    earliest = await first.acquire("ana", 1, timeout=1)
+    await second.acquire("ana", 1, timeout=1)
+    late = await second.acquire("bo", 1, timeout=10)  # waits for the window to move past the first grant
+    assert late.at >= earliest.at + 1.0
+    assert late.key not in (earliest.key, "")
+
+
+async def test_a_request_larger_than_the_whole_tpm_fails_at_once_and_says_why(replicas):
+    state = replicas(tpm=1000)
+    with pytest.raises(QuotaTimeout, match="more than the key's whole quota of 1000 tokens"):
+        await state.acquire("ana", 1001, timeout=60)
+
+
+@pytest.mark.parametrize("quota, named", [({"rpm": 0}, "rpm"), ({"tpm": -5}, "tpm"), ({"rpm": 2.5}, "rpm"),
+                                          ({"window": 0}, "window")])
+def test_a_bad_quota_is_refused_by_name(redis_server, quota, named):
+    with pytest.raises(ValueError, match=named):
+        RedisState(redis_server.url, **{"rpm": 10, "tpm": 100, **quota})
