@@ -6,6 +6,8 @@ counts, order and shares only. The quota's window is shortened (``window=``) so 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import _redis
@@ -100,3 +102,47 @@ async def test_a_request_larger_than_the_whole_tpm_fails_at_once_and_says_why(re
 def test_a_bad_quota_is_refused_by_name(redis_server, quota, named):
     with pytest.raises(ValueError, match=named):
         RedisState(redis_server.url, **{"rpm": 10, "tpm": 100, **quota})
+
+
+# -- fairness: a batch does not starve the others --------------------------------------------------------------
+
+async def _keep_asking(state: RedisState, student: str, until: float, grants: list) -> None:
+    loop = asyncio.get_running_loop()
+    while loop.time() < until:
+        try:
+            grants.append(await state.acquire(student, 1, timeout=max(0.05, until - loop.time())))
+        except QuotaTimeout:
+            return
+
+
+async def test_a_light_student_gets_half_the_quota_beside_a_batch_of_twelve(replicas):
+    """Both always want more (four requests at a time against twelve): the fair queue gives them equal turns, where
+    first-come would give the light one a quarter."""
+    batch, alone = replicas(rpm=20, window=1.0), replicas(rpm=20, window=1.0)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    until = start + 4.0
+    grants: list = []
+    await asyncio.gather(*[_keep_asking(batch, "heavy", until, grants) for _ in range(12)],
+                         *[_keep_asking(alone, "light", until, grants) for _ in range(4)])
+    # after the first window's burst, every grant is a freed slot that both were waiting for
+    steady = [g for g in grants if g.at >= min(g.at for g in grants) + 1.0]
+    light = sum(g.student == "light" for g in steady)
+    assert len(steady) >= 10, len(steady)
+    assert light / len(steady) >= 0.35, (light, len(steady))
+    assert light / len(steady) <= 0.65, (light, len(steady))  # and the batch uses what the light one leaves
+
+
+async def test_a_student_who_arrives_behind_a_batch_goes_next(replicas):
+    batch, alone = replicas(rpm=10, window=1.0), replicas(rpm=10, window=1.0)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 3.0
+    grants: list = []
+    heavy = [asyncio.create_task(_keep_asking(batch, "heavy", until, grants)) for _ in range(10)]
+    await asyncio.sleep(1.5)  # the batch has the whole quota and a queue of its own
+    arrived = len(grants)
+    late = await alone.acquire("late", 1, timeout=5)
+    await asyncio.gather(*heavy)
+    ahead = sorted(grants, key=lambda g: int(g.key))[arrived:]
+    ahead = [g for g in ahead if int(g.key) < int(late.key)]
+    assert len(ahead) <= 1, ahead  # at most the slot being handed out as it arrived

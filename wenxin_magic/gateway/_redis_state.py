@@ -52,16 +52,19 @@ COMMAND_TIMEOUT = 5.0
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # KEYS: log (zset id -> granted at), reserved (hash id -> tokens), total (tokens in the log), seq, waiting (hash
-# student -> last poll), served (hash student -> decayed share), served_at (hash student -> when it was decayed)
-# ARGV: student, tokens, rpm, tpm, window, stale, min_turn
+# student -> last poll), served (hash student -> decayed share), served_at (hash student -> when it was decayed),
+# waiters (hash student -> how many of its requests wait)
+# ARGV: student, tokens, rpm, tpm, window, stale, min_turn, entering (1 on a request's first look)
 # Returns {1, id, granted_at} | {0, wait_ms, ""} | {-1, 0, ""} when the tokens exceed the whole TPM
 _ACQUIRE = """
-local log, reserved, total_key, seq, waiting, served, served_at =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local log, reserved, total_key, seq, waiting, served, served_at, waiters =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local student, cost = ARGV[1], tonumber(ARGV[2])
 local rpm, tpm, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local stale, min_turn = tonumber(ARGV[6]), tonumber(ARGV[7])
 if cost > tpm then return {-1, 0, ''} end
+-- a student stays in the queue while any of its requests waits, though they look in turn
+if ARGV[8] == '1' then redis.call('HINCRBY', waiters, student, 1) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 
@@ -88,6 +91,7 @@ for i = 1, #queue, 2 do
   local name, seen = queue[i], tonumber(queue[i + 1])
   if now - seen > stale then
     redis.call('HDEL', waiting, name)
+    redis.call('HDEL', waiters, name)
   else
     local s = share(name)
     if lowest == nil or s < lowest or (s == lowest and name < first_in_line) then first_in_line, lowest = name, s end
@@ -119,12 +123,23 @@ local id = tostring(redis.call('INCR', seq))
 redis.call('ZADD', log, string.format('%.6f', now), id)
 redis.call('HSET', reserved, id, cost)
 redis.call('INCRBY', total_key, cost)
-redis.call('HDEL', waiting, student)
+if redis.call('HINCRBY', waiters, student, -1) <= 0 then
+  redis.call('HDEL', waiters, student)
+  redis.call('HDEL', waiting, student)
+end
 redis.call('HSET', served, student, tostring(share(student) + 1 / rpm + cost / tpm))
 redis.call('HSET', served_at, student, string.format('%.6f', now))
 local keep = math.ceil(window * 2000)
 for _, key in ipairs({log, reserved, total_key, served, served_at}) do redis.call('PEXPIRE', key, keep) end
 return {1, id, string.format('%.6f', now)}
+"""
+
+# KEYS: waiting, waiters; ARGV: student
+_LEAVE = """
+if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
 """
 
 # KEYS: reserved, total, served, served_at; ARGV: id, used tokens, student, tpm, window
@@ -188,10 +203,11 @@ class RedisState:
         # one hash tag, so a Redis Cluster keeps every key a script touches on one node
         quota = f"{prefix}{{quota}}:"
         self._quota_keys = [quota + name for name in ("log", "reserved", "total", "seq", "waiting", "served",
-                                                      "served_at")]
+                                                      "served_at", "waiters")]
         self._prefix = prefix
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._settle_script = self._redis.register_script(_SETTLE)
+        self._leave_script = self._redis.register_script(_LEAVE)
         self.round_trips = 0  # commands and pipelines sent: the benchmark's figure
 
     # -- talking to Redis ----------------------------------------------------------------------------------
@@ -214,24 +230,26 @@ class RedisState:
         tokens = max(0, int(tokens))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
-        args = [student, tokens, self.rpm, self.tpm, self.window, STALE_SECONDS, MIN_TURN_SECONDS]
+        args = [student, tokens, self.rpm, self.tpm, self.window, STALE_SECONDS, MIN_TURN_SECONDS, 1]
         try:
             while True:
                 status, value, granted_at = await self._run(self._acquire_script(keys=self._quota_keys, args=args))
                 if status == 1:
                     return Grant(student=student, tokens=tokens, at=float(granted_at), key=str(value))
-                if status == -1:
+                if status == -1:  # refused before it entered the queue
                     raise QuotaTimeout(f"a request of about {tokens} tokens is more than the key's whole quota of "
                                        f"{self.tpm} tokens a minute: ask for fewer output tokens or send less")
+                args[-1] = 0
                 left = deadline - loop.time()
                 if left <= 0:
                     raise QuotaTimeout(f"the class's shared quota ({self.rpm} requests, {self.tpm} tokens a minute) "
                                        f"did not free up within {timeout:g} s; try again shortly")
                 await asyncio.sleep(min(int(value) / 1000, POLL_SECONDS, left))
         except BaseException:
-            # out of the queue at once, so others need not wait for it to go stale (its other requests re-enter)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._run(self._redis.hdel(self._quota_keys[4], student)))
+            if args[-1] == 0:  # it had entered the queue: out at once, so others need not wait for it to go stale
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._run(self._leave_script(keys=[self._quota_keys[i] for i in (4, 7)],
+                                                                      args=[student])))
             raise
 
     async def settle(self, grant: Grant, used_tokens: int) -> None:
