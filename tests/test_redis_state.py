@@ -146,3 +146,103 @@ async def test_a_student_who_arrives_behind_a_batch_goes_next(replicas):
     ahead = sorted(grants, key=lambda g: int(g.key))[arrived:]
     ahead = [g for g in ahead if int(g.key) < int(late.key)]
     assert len(ahead) <= 1, ahead  # at most the slot being handed out as it arrived
+
+
+# -- the ledger, the daily totals, the exam switch -------------------------------------------------------------
+
+DAY, NEXT_DAY = "2026-12-07", "2026-12-08"
+
+
+async def _fill_ledger(state: RedisState) -> None:
+    await state.add_usage("ana", "ernie-speed-8k", DAY, input_tokens=100, output_tokens=20, yuan=0.1)
+    await state.add_usage("ana", "ernie-speed-8k", DAY, input_tokens=50, output_tokens=30, yuan=0.2)
+    await state.add_usage("ana", "ernie-4.5-turbo-32k", DAY, input_tokens=10, output_tokens=5, yuan=0.05, errors=1)
+    await state.add_usage("bo:李", "ernie-speed-8k", DAY, input_tokens=7, output_tokens=3)
+    await state.add_usage("ana", "ernie-speed-8k", NEXT_DAY, requests=2, input_tokens=1, output_tokens=1, yuan=1.0)
+
+
+EXPECTED_LEDGER = [
+    {"student": "ana", "model": "ernie-4.5-turbo-32k", "day": DAY, "requests": 1, "input_tokens": 10,
+     "output_tokens": 5, "yuan": pytest.approx(0.05), "errors": 1},
+    {"student": "ana", "model": "ernie-speed-8k", "day": DAY, "requests": 2, "input_tokens": 150,
+     "output_tokens": 50, "yuan": pytest.approx(0.3), "errors": 0},
+    {"student": "bo:李", "model": "ernie-speed-8k", "day": DAY, "requests": 1, "input_tokens": 7,
+     "output_tokens": 3, "yuan": 0.0, "errors": 0},
+    {"student": "ana", "model": "ernie-speed-8k", "day": NEXT_DAY, "requests": 2, "input_tokens": 1,
+     "output_tokens": 1, "yuan": pytest.approx(1.0), "errors": 0},
+]
+
+
+async def test_the_ledger_counts_per_student_model_and_day(replicas):
+    first, second = replicas(), replicas()
+    await _fill_ledger(first)
+    assert await second.ledger() == EXPECTED_LEDGER
+    assert await second.ledger(since_day=NEXT_DAY) == EXPECTED_LEDGER[3:]
+    assert await second.ledger(since_day="2027-01-01") == []
+    tokens, yuan = await second.used_today("ana", DAY)
+    assert (tokens, yuan) == (215, pytest.approx(0.35))
+    assert await second.used_today("bo:李", DAY) == (10, 0.0)
+    assert await second.used_today("cy", DAY) == (0, 0.0)
+
+
+async def test_replicas_counting_at_once_lose_nothing(replicas):
+    first, second = replicas(), replicas()
+    await asyncio.gather(*[state.add_usage("ana", "m", DAY, input_tokens=3, output_tokens=2, yuan=0.01)
+                           for _ in range(50) for state in (first, second)])
+    [row] = await first.ledger()
+    assert (row["requests"], row["input_tokens"], row["output_tokens"]) == (100, 300, 200)
+    assert row["yuan"] == pytest.approx(1.0)
+    assert await second.used_today("ana", DAY) == (500, pytest.approx(1.0))
+
+
+@pytest.mark.parametrize("day", ["2026-1-07", "07.12.2026", "", None])
+async def test_a_bad_day_is_refused_with_the_form_it_takes(replicas, day):
+    state = replicas()
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        await state.add_usage("ana", "m", day)
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        await state.used_today("ana", day)
+    assert await state.ledger() == []
+
+
+async def test_the_ledger_outlives_the_state_that_wrote_it(replicas, redis_server):
+    writer = replicas()
+    await _fill_ledger(writer)
+    await writer.close()
+    reader = RedisState(redis_server.url, rpm=10, tpm=100)
+    try:
+        assert await reader.ledger() == EXPECTED_LEDGER
+    finally:
+        await reader.close()
+
+
+@pytest.mark.parametrize("appendonly, kept", [(True, True), (False, False)])
+async def test_the_ledger_survives_a_killed_redis_with_appendonly_only(redis_factory, appendonly, kept):
+    server = redis_factory(appendonly=appendonly)
+    state = RedisState(server.url, rpm=10, tpm=100)
+    await _fill_ledger(state)
+    await state.close()
+    server.kill()  # SIGKILL: no save on the way out
+    server.start()
+    state = RedisState(server.url, rpm=10, tpm=100)
+    try:
+        assert await state.ledger() == (EXPECTED_LEDGER if kept else [])
+        assert await state.used_today("ana", DAY) == ((215, pytest.approx(0.35)) if kept else (0, 0.0))
+    finally:
+        await state.close()
+
+
+async def test_the_exam_switch_is_shared_and_the_class_switch_covers_every_group(replicas):
+    teacher, gateway = replicas(), replicas()
+    assert not await gateway.paused(None) and not await gateway.paused("A")
+    await teacher.set_paused("A", True)
+    assert await gateway.paused("A")
+    assert not await gateway.paused("B") and not await gateway.paused(None)
+    await teacher.set_paused(None, True)
+    assert await gateway.paused(None) and await gateway.paused("B")
+    await teacher.set_paused(None, False)
+    assert not await gateway.paused(None) and not await gateway.paused("B") and await gateway.paused("A")
+    await teacher.set_paused("A", False)
+    assert not await gateway.paused("A")
+    await teacher.set_paused("A", False)  # resuming what runs is no error
+    assert not await gateway.paused("A")
