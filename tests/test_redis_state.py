@@ -12,7 +12,7 @@ import pytest
 
 import _redis
 from _redis import RedisServer
-from wenxin_magic.gateway._redis_state import RedisState
+from wenxin_magic.gateway._redis_state import RedisState, RedisUnavailable
 from wenxin_magic.gateway._state import QuotaTimeout
 
 # the harness's fixtures, made this module's
@@ -246,3 +246,77 @@ async def test_the_exam_switch_is_shared_and_the_class_switch_covers_every_group
     assert not await gateway.paused("A")
     await teacher.set_paused("A", False)  # resuming what runs is no error
     assert not await gateway.paused("A")
+
+
+# -- Redis down: a clear error, never a request sent unseen ---------------------------------------------------
+
+async def test_no_redis_at_the_url_is_one_clear_error_without_the_password():
+    from _redis import free_port
+
+    port = free_port()
+    state = RedisState(f"redis://:s3cret-Redis-pass@127.0.0.1:{port}/0", rpm=10, tpm=100)
+    try:
+        for call in (state.acquire("ana", 1, timeout=5), state.add_usage("ana", "m", DAY), state.paused(None),
+                     state.used_today("ana", DAY), state.ledger(), state.set_paused(None, True)):
+            with pytest.raises(RedisUnavailable) as caught:
+                await call
+            message = str(caught.value)
+            assert f"redis://127.0.0.1:{port}" in message and "no request is sent" in message
+            assert "s3cret" not in message and "s3cret" not in repr(caught.value)
+            assert isinstance(caught.value, ConnectionError)
+    finally:
+        await state.close()
+
+
+async def test_a_redis_killed_while_in_use_stops_grants_until_it_is_back(redis_factory):
+    server = redis_factory()
+    first, second = RedisState(server.url, rpm=2, tpm=1000), RedisState(server.url, rpm=2, tpm=1000)
+    try:
+        await first.acquire("ana", 10, timeout=1)
+        server.kill()
+        with pytest.raises(RedisUnavailable, match="does not answer"):
+            await second.acquire("bo", 10, timeout=1)
+        with pytest.raises(RedisUnavailable):
+            await first.add_usage("ana", "m", DAY)
+        server.start()  # the AOF brings back the first grant: the quota still counts it
+        await second.acquire("bo", 10, timeout=1)
+        with pytest.raises(QuotaTimeout):
+            await first.acquire("cy", 10, timeout=0.3)
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_a_url_that_is_not_redis_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"\[redis\] url must look like redis://"):
+        RedisState("http://127.0.0.1:6379", rpm=10, tpm=100)
+
+
+# -- leaving the queue -------------------------------------------------------------------------------------------
+
+async def test_a_cancelled_wait_leaves_the_queue_at_once(replicas, redis_server):
+    state = replicas(rpm=1)
+    await state.acquire("ana", 1, timeout=1)
+    waiting = [asyncio.create_task(state.acquire("bo", 1, timeout=30)) for _ in range(3)]
+    await asyncio.sleep(0.3)
+    assert _queue_length(redis_server) == 1  # one student, however many of its requests wait
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    assert _queue_length(redis_server) == 0
+    assert redis_server.command("HLEN", "wenxin-gateway:{quota}:waiters").strip() == b":0"
+
+
+async def test_a_student_whose_replica_died_while_waiting_goes_stale_and_others_go_on(replicas, redis_server):
+    from wenxin_magic.gateway._redis_state import STALE_SECONDS
+
+    state = replicas(rpm=1, window=0.5)
+    await state.acquire("ana", 1, timeout=1)
+    seconds, micros = (int(line) for line in redis_server.command("TIME").split(b"\r\n")[2::2][:2])
+    ghost_seen = seconds + micros / 1e6
+    # what a killed replica leaves: a student first in line (no service yet) that never looks again
+    redis_server.command("HSET", "wenxin-gateway:{quota}:waiting", "a-ghost", f"{ghost_seen:.6f}")
+    redis_server.command("HSET", "wenxin-gateway:{quota}:waiters", "a-ghost", "1")
+    grant = await state.acquire("bo", 1, timeout=10)
+    assert grant.at >= ghost_seen + STALE_SECONDS
+    assert _queue_length(redis_server) == 0
