@@ -320,3 +320,40 @@ async def test_a_student_whose_replica_died_while_waiting_goes_stale_and_others_
     grant = await state.acquire("bo", 1, timeout=10)
     assert grant.at >= ghost_seen + STALE_SECONDS
     assert _queue_length(redis_server) == 0
+
+
+async def test_usage_counted_while_redis_is_down_reaches_the_ledger_when_it_is_back(redis_factory, caplog):
+    server = redis_factory()
+    state = RedisState(server.url, rpm=10, tpm=1000)
+    try:
+        grant = await state.acquire("ana", 500, timeout=1)
+        server.kill()  # as the answer streams
+        await state.settle(grant, 120)  # the estimate stays counted: never less than what was spent
+        await state.add_usage("ana", "m", DAY, input_tokens=100, output_tokens=20)
+        await asyncio.gather(*[state.add_usage("bo", "m", DAY, input_tokens=1) for _ in range(5)])
+        assert "ledger entries wait in this process" in caplog.text
+        with pytest.raises(RedisUnavailable):
+            await state.used_today("ana", DAY)  # a budget it cannot check is refused, not assumed
+        server.start()
+        assert await state.used_today("ana", DAY) == (120, 0.0)
+        assert [(r["student"], r["requests"], r["input_tokens"]) for r in await state.ledger()] == [
+            ("ana", 1, 100), ("bo", 5, 5)]
+        with pytest.raises(QuotaTimeout):  # the unsettled estimate (500) still holds its place in the TPM
+            await state.acquire("cy", 501, timeout=0.3)
+    finally:
+        await state.close()
+
+
+async def test_usage_is_counted_once_when_calls_overlap_a_recovery(redis_factory):
+    server = redis_factory()
+    state = RedisState(server.url, rpm=10, tpm=1000)
+    try:
+        server.kill()
+        for _ in range(3):
+            await state.add_usage("ana", "m", DAY, input_tokens=1)
+        server.start()
+        await asyncio.gather(*[state.add_usage("ana", "m", DAY, input_tokens=1) for _ in range(20)])
+        [row] = await state.ledger()
+        assert (row["requests"], row["input_tokens"]) == (23, 23)
+    finally:
+        await state.close()

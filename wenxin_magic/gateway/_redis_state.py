@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import time
 from urllib.parse import urlsplit
@@ -49,6 +50,7 @@ STALE_SECONDS = 1.0      # a waiting student unseen this long has gone (4 polls 
 MIN_TURN_SECONDS = 0.02  # a waiter that is not first looks again this soon at the earliest
 CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 5.0
+_log = logging.getLogger("wenxin_magic.gateway")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # KEYS: log (zset id -> granted at), reserved (hash id -> tokens), total (tokens in the log), seq, waiting (hash
@@ -209,6 +211,7 @@ class RedisState:
         self._settle_script = self._redis.register_script(_SETTLE)
         self._leave_script = self._redis.register_script(_LEAVE)
         self.round_trips = 0  # commands and pipelines sent: the benchmark's figure
+        self._unsaved: list[tuple] = []  # ledger counts Redis has not taken yet (it was down)
 
     # -- talking to Redis ----------------------------------------------------------------------------------
 
@@ -253,11 +256,15 @@ class RedisState:
             raise
 
     async def settle(self, grant: Grant, used_tokens: int) -> None:
+        """Correct a reservation; with Redis gone the estimate stays counted (it leaves the window with it)."""
         used = max(0, int(used_tokens))
         if not grant.key or used == grant.tokens:
             return  # nothing to correct: no round trip
-        await self._run(self._settle_script(keys=[self._quota_keys[i] for i in (1, 2, 5, 6)],
-                                            args=[grant.key, used, grant.student, self.tpm, self.window]))
+        try:
+            await self._run(self._settle_script(keys=[self._quota_keys[i] for i in (1, 2, 5, 6)],
+                                                args=[grant.key, used, grant.student, self.tpm, self.window]))
+        except RedisUnavailable as exc:
+            _log.warning("%s; the reservation of %d tokens stays as estimated", exc, grant.tokens)
 
     # -- the ledger ----------------------------------------------------------------------------------------
 
@@ -266,19 +273,41 @@ class RedisState:
 
     async def add_usage(self, student: str, model: str, day: str, *, requests: int = 1, input_tokens: int = 0,
                         output_tokens: int = 0, yuan: float = 0.0, errors: int = 0) -> None:
-        row = json.dumps([_check_day(day), student, model], ensure_ascii=False)
-        key = self._row_key(row)
-        pipe = self._redis.pipeline(transaction=True)  # all of a request's counts, or none
-        for name, amount in zip(_COUNTS, (requests, input_tokens, output_tokens, errors), strict=True):
-            pipe.hincrby(key, name, int(amount))
-        pipe.hincrbyfloat(key, "yuan", float(yuan))
-        pipe.zadd(f"{self._prefix}ledger-rows", {row: int(day.replace("-", ""))})
-        pipe.hincrby(f"{self._prefix}day-tokens:{day}", student, int(input_tokens) + int(output_tokens))
-        pipe.hincrbyfloat(f"{self._prefix}day-yuan:{day}", student, float(yuan))
-        await self._run(pipe.execute())
+        """Count a request. With Redis gone the counts wait in this process and reach Redis with the next call
+        that does: what a request used is not lost because Redis went away while it streamed."""
+        _check_day(day)
+        self._unsaved.append((student, model, day, int(requests), int(input_tokens), int(output_tokens),
+                              float(yuan), int(errors)))
+        try:
+            await self._save_unsaved()
+        except RedisUnavailable as exc:
+            _log.warning("%s; %d ledger entries wait in this process for it", exc, len(self._unsaved))
+
+    async def _save_unsaved(self) -> None:
+        """Write the counts not yet in Redis, all in one transaction: all of them, or none."""
+        if not self._unsaved:
+            return
+        # taken out while they are sent, so a call running beside this one cannot send them twice
+        entries, self._unsaved = self._unsaved, []
+        pipe = self._redis.pipeline(transaction=True)
+        for student, model, day, requests, input_tokens, output_tokens, yuan, errors in entries:
+            row = json.dumps([day, student, model], ensure_ascii=False)
+            key = self._row_key(row)
+            for name, amount in zip(_COUNTS, (requests, input_tokens, output_tokens, errors), strict=True):
+                pipe.hincrby(key, name, amount)
+            pipe.hincrbyfloat(key, "yuan", yuan)
+            pipe.zadd(f"{self._prefix}ledger-rows", {row: int(day.replace("-", ""))})
+            pipe.hincrby(f"{self._prefix}day-tokens:{day}", student, input_tokens + output_tokens)
+            pipe.hincrbyfloat(f"{self._prefix}day-yuan:{day}", student, yuan)
+        try:
+            await self._run(pipe.execute())
+        except BaseException:
+            self._unsaved[:0] = entries
+            raise
 
     async def used_today(self, student: str, day: str) -> tuple[int, float]:
         _check_day(day)
+        await self._save_unsaved()
         pipe = self._redis.pipeline(transaction=False)
         pipe.hget(f"{self._prefix}day-tokens:{day}", student)
         pipe.hget(f"{self._prefix}day-yuan:{day}", student)
@@ -287,6 +316,7 @@ class RedisState:
 
     async def ledger(self, since_day: str | None = None) -> list[dict]:
         low = int(_check_day(since_day).replace("-", "")) if since_day is not None else "-inf"
+        await self._save_unsaved()
         rows = await self._run(self._redis.zrangebyscore(f"{self._prefix}ledger-rows", low, "+inf"))
         if not rows:
             return []
@@ -320,6 +350,11 @@ class RedisState:
             await self._run(self._redis.hdel(f"{self._prefix}paused", field))
 
     async def close(self) -> None:
+        try:
+            await self._save_unsaved()
+        except RedisUnavailable as exc:
+            _log.error("%s; %d ledger entries are lost with this process: %s", exc, len(self._unsaved),
+                       self._unsaved)
         closing = getattr(self._redis, "aclose", None) or self._redis.close
         with contextlib.suppress(Exception):
             await closing()
