@@ -58,7 +58,7 @@ def _queue_length(server: RedisServer) -> int:
 
 
 async def test_two_replicas_share_one_rpm(replicas, redis_server):
-    first, second = replicas(rpm=3), replicas(rpm=3)
+    first, second = replicas(rpm=3, burst=3), replicas(rpm=3, burst=3)
     grants = [await first.acquire("ana", 10, timeout=1), await second.acquire("bo", 10, timeout=1),
               await first.acquire("bo", 10, timeout=1)]
     assert len({g.key for g in grants}) == 3
@@ -89,6 +89,17 @@ async def test_a_request_waits_for_the_quota_then_gets_it(replicas):
     late = await second.acquire("bo", 1, timeout=10)  # waits for the window to move past the first grant
     assert late.at >= earliest.at + 1.0
     assert late.key not in (earliest.key, "")
+
+
+async def test_grants_are_paced_one_per_window_over_rpm_after_a_short_burst(replicas):
+    first, second = replicas(rpm=40, window=1.0), replicas(rpm=40, window=1.0)  # a burst of 40 // 20 = 2
+    grants = []
+    for i in range(8):
+        grants.append(await (first, second)[i % 2].acquire("ana", 1, timeout=5))
+    times = [g.at for g in grants]
+    assert times == sorted(times)
+    # GCRA: the k-th grant comes no sooner than (k - burst + 1) intervals of 1/40 s after the first
+    assert all(times[k] - times[0] >= (k - 1) * 0.025 - 1e-6 for k in range(2, 8)), times
 
 
 async def test_a_request_larger_than_the_whole_tpm_fails_at_once_and_says_why(replicas):
@@ -274,7 +285,7 @@ async def test_no_redis_at_the_url_is_one_clear_error_without_the_password(caplo
 
 async def test_a_redis_killed_while_in_use_stops_grants_until_it_is_back(redis_factory):
     server = redis_factory()
-    first, second = RedisState(server.url, rpm=2, tpm=1000), RedisState(server.url, rpm=2, tpm=1000)
+    first, second = RedisState(server.url, rpm=2, tpm=1000, burst=2), RedisState(server.url, rpm=2, tpm=1000, burst=2)
     try:
         await first.acquire("ana", 10, timeout=1)
         server.kill()

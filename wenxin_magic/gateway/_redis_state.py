@@ -8,26 +8,33 @@
 The quota: a sliding 60-second log in Redis, one member per granted request (never one per token), each with the
 tokens it reserved. A request fits when the requests of the last 60 s are under the RPM and their tokens plus its
 own are within the TPM; ``settle`` rewrites its tokens to the real usage. A sliding log rather than GCRA or fixed
-windows because the service (and the emulator) count a sliding 60-second window: GCRA lets a full burst follow a
-minute of steady use, up to twice the RPM in one window, which the service would answer with 429s. The log holds
-at most RPM members, so a check costs O(RPM) at worst and O(expired) as a rule (a running token total is kept).
+windows alone because the service (and the emulator) count a sliding 60-second window: GCRA lets a full burst
+follow a minute of steady use, up to twice the RPM in one window, which the service would answer with 429s. The
+log holds at most RPM members, so a check costs O(RPM) at worst and O(expired) as a rule (a running token total
+is kept). Grants are also paced, GCRA-style, one every 60/RPM seconds after a burst of ``burst`` (RPM/20, at
+least 1): the throughput bound is the same, but a minute's quota is no longer handed out in one instant, to
+whoever happens to be waiting then, and again 60 s later.
 
-Fairness: a fair queue. A request that does not fit waits, and among the students waiting the one with the least
-recent service goes next (each student's share of the quota used, decaying over the window: 1/RPM + tokens/TPM
-per grant). A batch of a thousand from one student then waits behind every other student who asks, yet uses
-everything they leave: no share sits idle, which a fixed per-student share would allow. A waiter polls with
-the wait the script returns (the moment the oldest reservation leaves the window), at most every
-``POLL_SECONDS``; a student who stops polling for ``STALE_SECONDS`` (a replica killed) leaves the queue.
-One Lua script decides and records a grant in a single round trip, with Redis's clock, so replicas on machines
-whose clocks differ still agree.
+Fairness: a fair queue. A request that does not fit waits; the waiting students are ordered by least recent
+service (each one's share of the quota used, decaying over the window: 1/RPM + tokens/TPM per grant), and a
+request goes only if the quota also has room for one request of every student ahead of it. The first in line
+is never delayed by those behind, and what it leaves is used: a batch of a thousand from one student waits
+behind every other student who asks, yet takes every slot they do not want, where a fixed per-student share
+would leave slots idle. A waiter sleeps the wait the script returns (when the room it needs frees), at most
+``POLL_SECONDS``; a student who stops looking for ``STALE_SECONDS`` (its replica killed) leaves the queue. One Lua
+script decides and records a grant in one round trip, on Redis's clock, so replicas whose clocks differ agree.
 
 The ledger lives in Redis hashes, one per (day, student, model), with a per-day total per student for the daily
 budgets. It is as durable as Redis is told to be: run Redis with ``appendonly yes`` (the default ``appendfsync
 everysec`` loses at most the last second, and only if the machine itself fails: a killed Redis loses nothing
 it answered). Without AOF, a Redis restart loses the ledger back to its last snapshot.
 
-If Redis cannot be reached every call raises ``RedisUnavailable`` (a ``ConnectionError``) naming the server and
-what to do: the gateway then refuses new requests rather than spend beyond the quota unseen.
+If Redis cannot be reached, ``acquire``, ``used_today``, ``ledger``, ``paused`` and ``set_paused`` raise
+``RedisUnavailable`` (a ``ConnectionError``) naming the server (never its password) and what to do: the gateway
+then refuses new requests rather than spend beyond the quota unseen. The two calls made for a request already
+sent do not raise: ``settle`` leaves the estimate counted (more than was used, never less), and ``add_usage``
+keeps the counts in this process until Redis answers again (the next call that reaches it writes them first;
+``close`` logs any it could not write).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ __all__ = ["RedisState", "RedisUnavailable"]
 
 WINDOW_SECONDS = 60.0
 POLL_SECONDS = 0.25      # the longest a waiter sleeps between two looks at the queue
+BURST_DIVISOR = 20       # requests granted back to back: a twentieth of the RPM (15 of 300), at least one
 STALE_SECONDS = 1.0      # a waiting student unseen this long has gone (4 polls missed)
 MIN_TURN_SECONDS = 0.02  # a waiter that is not first looks again this soon at the earliest
 CONNECT_TIMEOUT = 2.0
@@ -55,12 +63,13 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # KEYS: log (zset id -> granted at), reserved (hash id -> tokens), total (tokens in the log), seq, waiting (hash
 # student -> last poll), served (hash student -> decayed share), served_at (hash student -> when it was decayed),
-# waiters (hash student -> how many of its requests wait)
-# ARGV: student, tokens, rpm, tpm, window, stale, min_turn, entering (1 on a request's first look)
+# waiters (hash student -> how many of its requests wait), wanting (hash student -> tokens its last look asked for),
+# paced (the pacing's theoretical arrival time)
+# ARGV: student, tokens, rpm, tpm, window, stale, min_turn, entering (1 on a request's first look), burst
 # Returns {1, id, granted_at} | {0, wait_ms, ""} | {-1, 0, ""} when the tokens exceed the whole TPM
 _ACQUIRE = """
-local log, reserved, total_key, seq, waiting, served, served_at, waiters =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local log, reserved, total_key, seq, waiting, served, served_at, waiters, wanting, paced =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local student, cost = ARGV[1], tonumber(ARGV[2])
 local rpm, tpm, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local stale, min_turn = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -86,39 +95,59 @@ local function share(name)
   return value * math.exp(-(now - at) / window)
 end
 
+-- the queue: waiting students by least recent service; those ahead keep room for one request each
 redis.call('HSET', waiting, student, string.format('%.6f', now))
-local first_in_line, lowest = nil, nil
+redis.call('HSET', wanting, student, cost)
+local line = {}
 local queue = redis.call('HGETALL', waiting)
 for i = 1, #queue, 2 do
   local name, seen = queue[i], tonumber(queue[i + 1])
   if now - seen > stale then
     redis.call('HDEL', waiting, name)
     redis.call('HDEL', waiters, name)
+    redis.call('HDEL', wanting, name)
   else
-    local s = share(name)
-    if lowest == nil or s < lowest or (s == lowest and name < first_in_line) then first_in_line, lowest = name, s end
+    line[#line + 1] = {name, share(name)}
   end
 end
+table.sort(line, function(a, b) if a[2] ~= b[2] then return a[2] < b[2] end return a[1] < b[1] end)
+local ahead_requests, ahead_tokens = 0, 0
+for _, entry in ipairs(line) do
+  if entry[1] == student then break end
+  ahead_requests = ahead_requests + 1
+  ahead_tokens = ahead_tokens + (tonumber(redis.call('HGET', wanting, entry[1])) or 0)
+end
 
-local wait = 0
+-- when the log will have room for those ahead and this request (if it cannot, when the log empties)
+local wait, blocked = 0, false
 local count = redis.call('ZCARD', log)
-if count >= rpm then
-  local oldest = redis.call('ZRANGE', log, count - rpm, count - rpm, 'WITHSCORES')
-  wait = math.max(wait, tonumber(oldest[2]) + window - now)
+local leave = count + ahead_requests + 1 - rpm
+if leave > count then
+  blocked = true
+  leave = count
+end
+if leave > 0 then
+  local entry = redis.call('ZRANGE', log, leave - 1, leave - 1, 'WITHSCORES')
+  wait = math.max(wait, tonumber(entry[2]) + window - now)
 end
 local used = tonumber(redis.call('GET', total_key)) or 0
-if used + cost > tpm then
-  local needed, freed = used + cost - tpm, 0
+local needed = used + ahead_tokens + cost - tpm
+if needed > 0 then
+  local freed, until_ = 0, nil
   local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
   for i = 1, #entries, 2 do
     freed = freed + (tonumber(redis.call('HGET', reserved, entries[i])) or 0)
-    if freed >= needed then wait = math.max(wait, tonumber(entries[i + 1]) + window - now) break end
+    until_ = tonumber(entries[i + 1]) + window - now
+    if freed >= needed then break end
   end
+  if freed < needed then blocked = true end
+  if until_ ~= nil then wait = math.max(wait, until_) end
 end
-
-if first_in_line ~= student then
-  return {0, math.ceil(math.max(wait, min_turn) * 1000), ''}
-end
+-- the pacing (GCRA, one request every window / rpm, a burst of a few), with room for those ahead
+local interval = window / rpm
+local tat = math.max(tonumber(redis.call('GET', paced)) or now, now)
+wait = math.max(wait, tat + ahead_requests * interval - interval * (tonumber(ARGV[9]) - 1) - now)
+if blocked then wait = math.max(wait, min_turn) end
 if wait > 0 then return {0, math.ceil(wait * 1000), ''} end
 
 local id = tostring(redis.call('INCR', seq))
@@ -128,19 +157,22 @@ redis.call('INCRBY', total_key, cost)
 if redis.call('HINCRBY', waiters, student, -1) <= 0 then
   redis.call('HDEL', waiters, student)
   redis.call('HDEL', waiting, student)
+  redis.call('HDEL', wanting, student)
 end
 redis.call('HSET', served, student, tostring(share(student) + 1 / rpm + cost / tpm))
 redis.call('HSET', served_at, student, string.format('%.6f', now))
+redis.call('SET', paced, string.format('%.6f', tat + interval))
 local keep = math.ceil(window * 2000)
-for _, key in ipairs({log, reserved, total_key, served, served_at}) do redis.call('PEXPIRE', key, keep) end
+for _, key in ipairs({log, reserved, total_key, served, served_at, paced}) do redis.call('PEXPIRE', key, keep) end
 return {1, id, string.format('%.6f', now)}
 """
 
-# KEYS: waiting, waiters; ARGV: student
+# KEYS: waiting, waiters, wanting; ARGV: student
 _LEAVE = """
 if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
 end
 """
 
@@ -187,7 +219,7 @@ class RedisState:
     """The ``State`` of every replica that names the same Redis (and ``prefix``): see the module's docstring."""
 
     def __init__(self, url: str, *, rpm: int, tpm: int, prefix: str = "wenxin-gateway:",
-                 window: float = WINDOW_SECONDS):
+                 window: float = WINDOW_SECONDS, burst: int | None = None):
         import redis.asyncio  # lazily: only a gateway with [redis] needs it
 
         self.rpm = _positive_int("rpm", rpm)
@@ -195,6 +227,7 @@ class RedisState:
         if not window > 0:
             raise ValueError(f"the quota's window must be a positive number of seconds, not {window!r}")
         self.window = float(window)
+        self.burst = max(1, self.rpm // BURST_DIVISOR) if burst is None else _positive_int("burst", burst)
         self.where = _where(url)
         try:
             self._redis = redis.asyncio.from_url(url, decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT,
@@ -205,7 +238,7 @@ class RedisState:
         # one hash tag, so a Redis Cluster keeps every key a script touches on one node
         quota = f"{prefix}{{quota}}:"
         self._quota_keys = [quota + name for name in ("log", "reserved", "total", "seq", "waiting", "served",
-                                                      "served_at", "waiters")]
+                                                      "served_at", "waiters", "wanting", "paced")]
         self._prefix = prefix
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._settle_script = self._redis.register_script(_SETTLE)
@@ -233,7 +266,7 @@ class RedisState:
         tokens = max(0, int(tokens))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
-        args = [student, tokens, self.rpm, self.tpm, self.window, STALE_SECONDS, MIN_TURN_SECONDS, 1]
+        args = [student, tokens, self.rpm, self.tpm, self.window, STALE_SECONDS, MIN_TURN_SECONDS, 1, self.burst]
         try:
             while True:
                 status, value, granted_at = await self._run(self._acquire_script(keys=self._quota_keys, args=args))
@@ -242,16 +275,16 @@ class RedisState:
                 if status == -1:  # refused before it entered the queue
                     raise QuotaTimeout(f"a request of about {tokens} tokens is more than the key's whole quota of "
                                        f"{self.tpm} tokens a minute: ask for fewer output tokens or send less")
-                args[-1] = 0
+                args[7] = 0
                 left = deadline - loop.time()
                 if left <= 0:
                     raise QuotaTimeout(f"the class's shared quota ({self.rpm} requests, {self.tpm} tokens a minute) "
                                        f"did not free up within {timeout:g} s; try again shortly")
                 await asyncio.sleep(min(int(value) / 1000, POLL_SECONDS, left))
         except BaseException:
-            if args[-1] == 0:  # it had entered the queue: out at once, so others need not wait for it to go stale
+            if args[7] == 0:  # it had entered the queue: out at once, so others need not wait for it to go stale
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self._run(self._leave_script(keys=[self._quota_keys[i] for i in (4, 7)],
+                    await asyncio.shield(self._run(self._leave_script(keys=[self._quota_keys[i] for i in (4, 7, 8)],
                                                                       args=[student])))
             raise
 
