@@ -144,6 +144,22 @@ async def test_a_light_student_gets_half_the_quota_beside_a_batch_of_twelve(repl
     assert light / len(steady) <= 0.65, (light, len(steady))  # and the batch uses what the light one leaves
 
 
+def jain_index(amounts: list[int]) -> float:
+    """1 when every student got the same, 1/n when one got everything."""
+    return sum(amounts) ** 2 / (len(amounts) * sum(a * a for a in amounts))
+
+
+async def test_eight_students_and_a_batch_of_sixteen_share_with_jain_index_over_0_9(replicas):
+    gateways = [replicas(rpm=40, window=1.0), replicas(rpm=40, window=1.0)]
+    until = asyncio.get_running_loop().time() + 4.0
+    grants: list = []
+    await asyncio.gather(*[_keep_asking(gateways[0], "batch", until, grants) for _ in range(16)],
+                         *[_keep_asking(gateways[i % 2], f"s{i}", until, grants) for i in range(8)])
+    counts = [sum(g.student == name for g in grants) for name in ["batch", *(f"s{i}" for i in range(8))]]
+    assert jain_index(counts) >= 0.9, counts
+    assert jain_index([1] + [0] * 8) < 0.9  # the index can tell
+
+
 async def test_a_student_who_arrives_behind_a_batch_goes_next(replicas):
     batch, alone = replicas(rpm=10, window=1.0), replicas(rpm=10, window=1.0)
     loop = asyncio.get_running_loop()
