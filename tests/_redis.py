@@ -5,7 +5,7 @@
         server.kill(); server.start()         # SIGKILL, then the same port and directory: the AOF is replayed
 
 Fixtures (make them a test module's: ``redis_server = _redis.redis_server``, and the same for the others it needs):
-- ``redis_server`` (module): one server for the module, emptied (FLUSHALL) before each test that uses it.
+- ``redis_server``: the module's one server (``redis_server_module``), emptied (FLUSHALL) before each test.
 - ``redis_factory``: ``start()`` a fresh server in its own directory, stopped at the end of the test.
 
 Never fakeredis: the limiter is a Lua script, and only Redis runs it as Redis does.

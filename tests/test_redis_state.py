@@ -388,3 +388,36 @@ async def test_usage_is_counted_once_when_calls_overlap_a_recovery(redis_factory
         assert (row["requests"], row["input_tokens"]) == (23, 23)
     finally:
         await state.close()
+
+
+# -- what a request costs Redis ---------------------------------------------------------------------------------
+
+async def test_an_uncontended_request_costs_three_round_trips(replicas):
+    state = replicas()
+    await state.acquire("warm", 1, timeout=1)  # the script is loaded once per Redis (EVALSHA, then SCRIPT LOAD)
+    await state.settle(await state.acquire("warm", 5, timeout=1), 3)
+    before = state.round_trips
+    grant = await state.acquire("ana", 900, timeout=1)
+    assert state.round_trips - before == 1
+    await state.settle(grant, 900)  # nothing to correct: nothing sent
+    assert state.round_trips - before == 1
+    await state.settle(grant, 400)
+    await state.add_usage("ana", "m", DAY, input_tokens=300, output_tokens=100)
+    assert state.round_trips - before == 3
+
+
+async def test_settling_a_reservation_that_left_the_window_changes_nothing(replicas):
+    state = replicas(tpm=100, window=0.2, burst=5)
+    grant = await state.acquire("ana", 60, timeout=1)
+    await asyncio.sleep(0.3)
+    await state.settle(grant, 100)  # too late to count against anyone: the window has moved on
+    assert await state.acquire("bo", 100, timeout=0.1)
+
+
+def test_importing_the_module_leaves_redis_unimported():
+    import subprocess
+    import sys
+
+    code = "import sys, wenxin_magic.gateway._redis_state; print('redis' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
