@@ -116,7 +116,7 @@ def bench_limiter() -> None:
     row("acquire p99, beside a PING", _p99(quiet["acquire"]), _p99(quiet["ping"]), "ms", peer_name="PING")
     row("the acquire script's time in Redis", quiet["script_usec"], None, "µs")
     print(f"  contended: 29 students and a batch of 8, two replicas, RPM 60 in a 1 s window, 5 s: "
-          f"{busy['granted']} granted of a bound of {busy['bound']:.0f} (+ the first window's burst), "
+          f"{busy['granted']} granted of a bound of {busy['bound']:.0f} (60 a second), "
           f"the batch {busy['batch']}, Jain's index {busy['jain']:.3f}")
     row("round trips per granted request (sent)", busy["sent"], None, "")
     row("commands Redis ran per granted request", busy["processed"], None, "")
