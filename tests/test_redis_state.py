@@ -102,10 +102,17 @@ async def test_grants_are_paced_one_per_window_over_rpm_after_a_short_burst(repl
     assert all(times[k] - times[0] >= (k - 1) * 0.025 - 1e-6 for k in range(2, 8)), times
 
 
-async def test_a_request_larger_than_the_whole_tpm_fails_at_once_and_says_why(replicas):
-    state = replicas(tpm=1000)
-    with pytest.raises(QuotaTimeout, match="more than the key's whole quota of 1000 tokens"):
-        await state.acquire("ana", 1001, timeout=60)
+async def test_an_estimate_over_the_whole_tpm_goes_alone_into_an_empty_window(replicas):
+    first, second = replicas(tpm=1000, window=1.0), replicas(tpm=1000, window=1.0)
+    small = await first.acquire("ana", 10, timeout=1)
+    with pytest.raises(QuotaTimeout):
+        await second.acquire("bo", 5000, timeout=0.3)  # not beside anyone
+    huge = await second.acquire("bo", 5000, timeout=5)  # once the window is empty
+    assert huge.tokens == 1000 and huge.at >= small.at + 1.0  # it holds the whole TPM
+    with pytest.raises(QuotaTimeout):
+        await first.acquire("cy", 1, timeout=0.3)
+    await second.settle(huge, 300)  # the answer was short: the rest comes back
+    assert await first.acquire("cy", 700, timeout=0.3)
 
 
 @pytest.mark.parametrize("quota, named", [({"rpm": 0}, "rpm"), ({"tpm": -5}, "tpm"), ({"rpm": 2.5}, "rpm"),

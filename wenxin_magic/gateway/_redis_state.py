@@ -66,14 +66,13 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # waiters (hash student -> how many of its requests wait), wanting (hash student -> tokens its last look asked for),
 # paced (the pacing's theoretical arrival time)
 # ARGV: student, tokens, rpm, tpm, window, stale, min_turn, entering (1 on a request's first look), burst
-# Returns {1, id, granted_at} | {0, wait_ms, ""} | {-1, 0, ""} when the tokens exceed the whole TPM
+# Returns {1, id, granted_at} | {0, wait_ms, ""}; tokens are at most the TPM (the caller caps them)
 _ACQUIRE = """
 local log, reserved, total_key, seq, waiting, served, served_at, waiters, wanting, paced =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local student, cost = ARGV[1], tonumber(ARGV[2])
 local rpm, tpm, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local stale, min_turn = tonumber(ARGV[6]), tonumber(ARGV[7])
-if cost > tpm then return {-1, 0, ''} end
 -- a student stays in the queue while any of its requests waits, though they look in turn
 if ARGV[8] == '1' then redis.call('HINCRBY', waiters, student, 1) end
 local t = redis.call('TIME')
@@ -263,7 +262,9 @@ class RedisState:
     # -- the quota -----------------------------------------------------------------------------------------
 
     async def acquire(self, student: str, tokens: int, *, timeout: float) -> Grant:
-        tokens = max(0, int(tokens))
+        # an estimate over the whole TPM (the output cap is an upper bound) reserves all of it: the request goes
+        # alone, into an empty window, rather than never
+        tokens = min(max(0, int(tokens)), self.tpm)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
         args = [student, tokens, self.rpm, self.tpm, self.window, STALE_SECONDS, MIN_TURN_SECONDS, 1, self.burst]
@@ -272,9 +273,6 @@ class RedisState:
                 status, value, granted_at = await self._run(self._acquire_script(keys=self._quota_keys, args=args))
                 if status == 1:
                     return Grant(student=student, tokens=tokens, at=float(granted_at), key=str(value))
-                if status == -1:  # refused before it entered the queue
-                    raise QuotaTimeout(f"a request of about {tokens} tokens is more than the key's whole quota of "
-                                       f"{self.tpm} tokens a minute: ask for fewer output tokens or send less")
                 args[7] = 0
                 left = deadline - loop.time()
                 if left <= 0:
