@@ -7,6 +7,7 @@ counts, order and shares only. The quota's window is shortened (``window=``) so 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,8 @@ import _redis
 from _redis import RedisServer
 from wenxin_magic.gateway._redis_state import RedisState, RedisUnavailable
 from wenxin_magic.gateway._state import QuotaTimeout
+
+CHECKOUT = Path(__file__).resolve().parents[1]  # child processes import this checkout's wenxin_magic
 
 # the harness's fixtures, made this module's
 redis_server_module, redis_server, redis_factory = _redis.redis_server_module, _redis.redis_server, _redis.redis_factory
@@ -426,5 +429,42 @@ def test_importing_the_module_leaves_redis_unimported():
     import sys
 
     code = "import sys, wenxin_magic.gateway._redis_state; print('redis' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=CHECKOUT)
     assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+async def test_replicas_in_separate_processes_share_one_rpm(redis_server):
+    import subprocess
+    import sys
+
+    child = ("import asyncio, sys\n"
+             "from wenxin_magic.gateway._redis_state import RedisState\n"
+             "from wenxin_magic.gateway._state import QuotaTimeout\n"
+             "async def main():\n"
+             "    state = RedisState(sys.argv[1], rpm=10, tpm=10**6, burst=10)\n"
+             "    granted = 0\n"
+             "    for _ in range(8):\n"
+             "        try:\n"
+             "            await state.acquire('from-child', 1, timeout=0.5)\n"
+             "            granted += 1\n"
+             "        except QuotaTimeout:\n"
+             "            pass\n"
+             "    await state.close()\n"
+             "    print(granted)\n"
+             "asyncio.run(main())\n")
+    process = subprocess.Popen([sys.executable, "-c", child, redis_server.url], stdout=subprocess.PIPE, text=True,
+                               cwd=CHECKOUT)
+    state = RedisState(redis_server.url, rpm=10, tpm=10**6, burst=10)
+    granted = 0
+    try:
+        for _ in range(8):
+            try:
+                await state.acquire("from-parent", 1, timeout=0.5)
+                granted += 1
+            except QuotaTimeout:
+                pass
+    finally:
+        await state.close()
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert granted + int(out.strip()) == 10
