@@ -1,7 +1,7 @@
 """Speed figures for wenxin-magic, each beside the same figure for a peer measured in the same run.
 
     python benchmarks/run.py            # everything
-    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools, batch, render, gateway
+    python benchmarks/run.py client     # one section: client, v2, imports, magics, tools, batch, render, gateway, limiter
 
 A benchmark, not a test: it prints figures and goal ratios and never fails on time.
 The emulator runs in its own process so the client's CPU time is the client's alone.
@@ -238,8 +238,15 @@ def bench_gateway() -> None:
     run()
 
 
+def bench_limiter() -> None:
+    from gateway import bench_limiter as run
+
+    run()
+
+
 SECTIONS = {"client": bench_client, "v2": bench_v2, "imports": bench_imports, "magics": bench_magics,
-            "tools": bench_tools, "batch": bench_batch, "render": bench_render, "gateway": bench_gateway}
+            "tools": bench_tools, "batch": bench_batch, "render": bench_render, "gateway": bench_gateway,
+            "limiter": bench_limiter}
 
 
 def main(argv: list[str]) -> None:
