@@ -53,18 +53,23 @@ def median_ms(call, repeats: int) -> float:
 
 
 @contextlib.contextmanager
-def emulator_process(*args: str):
-    """`python -m wenxin_magic.emulator` in a child process; yields its base URL."""
-    proc = subprocess.Popen([PYTHON, "-m", "wenxin_magic.emulator", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+def served(module: str, *args: str, env: dict | None = None):
+    """`python -m MODULE ARGS` in a child process, a server that prints its base URL first; yields the URL."""
+    proc = subprocess.Popen([PYTHON, "-m", module, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, cwd=ROOT, env=env)
     try:
         url = proc.stdout.readline().strip()
         if not url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"emulator did not start: {url!r}")
+            raise RuntimeError(f"{module} did not start: {url!r}")
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def emulator_process(*args: str):
+    """`python -m wenxin_magic.emulator` in a child process; yields its base URL."""
+    return served("wenxin_magic.emulator", "--port", "0", *args)
 
 
 def json_from_child(code: str, *, timeout: float = 600, env: dict | None = None):

@@ -18,12 +18,11 @@ import contextlib
 import hashlib
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from common import PYTHON, ROOT, emulator_process, row
+from common import emulator_process, row, served
 
 _DIGEST = hashlib.sha256(b"gateway-benchmark").hexdigest()
 TEACHER_KEY = f"bce-v3/ALTAK-BENCH{_DIGEST[:8]}/{_DIGEST[8:40]}"
@@ -40,17 +39,9 @@ def gateway_process(upstream: str):
         config = Path(folder, "class.toml")
         config.write_text(f'[upstream]\nbase_url = "{upstream}"\n[quota]\nrpm = 1000000\ntpm = 1000000000\n',
                           encoding="utf-8")
-        proc = subprocess.Popen([PYTHON, "-m", "wenxin_magic.gateway", "--config", str(config)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                env={**os.environ, "QIANFAN_API_KEY": TEACHER_KEY})
-        try:
-            url = proc.stdout.readline().strip()
-            if not url.startswith("http://127.0.0.1:"):
-                raise RuntimeError(f"the gateway did not start: {url!r}")
+        with served("wenxin_magic.gateway", "--config", str(config),
+                    env={**os.environ, "QIANFAN_API_KEY": TEACHER_KEY}) as url:
             yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 async def _first_bytes(url: str, key: str) -> list[float]:
