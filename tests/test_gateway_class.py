@@ -73,13 +73,17 @@ class ServedCount:
         self.served: dict[str, dict] = {}
         self.arrivals: list[float] = []
         self._attempt_of: dict[asyncio.Task, str] = {}
+        self._long: set[str] = set()
         log, admit, add_tokens = state.log, state.admit, state.add_tokens
 
         def counted_log(request, body):
             entry = log(request, body)
             if request.url.path == CHAT:
                 found = re.search(rb"\[([\w.]+)\]", body or b"")
-                self._attempt_of[asyncio.current_task()] = found.group(1).decode() if found else "?"
+                attempt = found.group(1).decode() if found else "?"
+                self._attempt_of[asyncio.current_task()] = attempt
+                if b"Write 3000 characters" in (body or b""):
+                    self._long.add(attempt)
                 self.arrivals.append(time.time())
             return entry
 
@@ -87,7 +91,8 @@ class ServedCount:
             tripped, entry = admit(key, prompt_tokens)
             if entry is not None:
                 attempt = self._attempt_of.get(asyncio.current_task(), "?")
-                self.served[attempt] = {"arrived": time.time(), "prompt": prompt_tokens, "completion": 0}
+                self.served[attempt] = {"arrived": time.time(), "prompt": prompt_tokens, "completion": 0,
+                                        "long": attempt in self._long}
             return tripped, entry
 
         def counted_tokens(entry, tokens):
@@ -154,6 +159,7 @@ def test_a_class_of_thirty_on_two_replicas_over_rpm_120(redis_server, emulator_f
     logs = [tmp_path / "replica-a.log", tmp_path / "replica-b.log"]
     replicas = [start_replica(config, port, log) for port, log in zip(ports, logs, strict=True)]
     urls = [url for _, url in replicas]
+    b_students = {name for i, name in enumerate(names) if i % 2 and name not in (batch, spender)}  # B first
 
     records = tmp_path / "students"
     records.mkdir()
@@ -186,8 +192,15 @@ def test_a_class_of_thirty_on_two_replicas_over_rpm_120(redis_server, emulator_f
         switch(config, urls[0], "resume")
         resume_done = time.time()
 
-        # replica B killed mid-run, and started again on its port
+        # replica B killed mid-run, while it relays a long answer (~2 s of stream) to one of its own students, and
+        # started again on its port
         sleep_until(start_at + KILL_AT)
+        caught_streaming = None
+        while caught_streaming is None and time.time() < start_at + KILL_AT + 20:
+            time.sleep(0.05)
+            caught_streaming = next((attempt for attempt, a in list(served.served.items())
+                                     if a["long"] and time.time() - a["arrived"] < 0.5 and attempt.endswith(".1")
+                                     and attempt.split(".")[0] in b_students), None)
         replicas[1][0].send_signal(signal.SIGKILL)
         killed_at = time.time()
         replicas[1][0].wait(10)
@@ -289,6 +302,8 @@ def test_a_class_of_thirty_on_two_replicas_over_rpm_120(redis_server, emulator_f
     assert list(earlier["student"]) == [spender] and int(earlier["input_tokens"].sum()) == DAILY_TOKENS - BUDGET_LEFT
     unsettled_output = sum(served.served[attempt]["completion"] for attempt in lost)
     print("classroom figures: lost at the kill", len(lost), "unsettled output tokens", unsettled_output)
+    assert caught_streaming is not None and caught_streaming in lost
+    assert by_attempt[caught_streaming]["outcome"] == "interrupted"
     assert int(ours["requests"].sum()) == len(served.served)
     assert int(ours["input_tokens"].sum()) == sum(a["prompt"] for a in served.served.values())
     assert int(ours["output_tokens"].sum()) == sum(a["completion"] for a in served.served.values()) - unsettled_output
