@@ -3,16 +3,17 @@
     python tests/_class_student.py NAME TOKEN URL,OTHER_URL DIRECTORY [--batch N] [--long-every K]
 
 Once loaded it writes DIRECTORY/NAME.ready and waits for DIRECTORY/go, which holds START_AT and STOP_AT (epoch
-seconds): the class starts together however long thirty processes take to load. From START_AT to STOP_AT it asks, back to back, short questions and every K-th a long one ("write 3000
-characters about …"), streamed with usage; ``--batch N`` runs N such loops at once (a batch of requests back to
-back). Every attempt is one JSON line in DIRECTORY/NAME.jsonl: ``attempt`` (its id, also written into the question, so the
-emulator's log names it), ``replica``, ``began``/``ended``, ``outcome`` (``ok``, ``error``, ``unreachable``: no
-answer began, or ``interrupted``: the answer broke off), ``status`` and ``code`` for an error, and ``usage``.
+seconds): the class starts together however long thirty processes take to load. From START_AT to STOP_AT it asks,
+back to back, short questions and every K-th a long one ("write 3000 characters about …"), streamed with usage;
+``--batch N`` runs N such loops at once (a batch of requests back to back). Every attempt is one JSON line in
+DIRECTORY/NAME.jsonl: ``attempt`` (its id, also written into the question, so the emulator's log names it),
+``replica``, ``began``/``ended``, ``outcome`` (``ok``, ``error``, ``unreachable``: no answer began, or
+``interrupted``: the answer broke off), ``status`` and ``code`` for an error, and ``usage``.
 
 Each question goes to the student's own replica first (the first URL; the batch's odd loops, the second). A replica
 that cannot be reached gets the question asked again of the other one (the same question, a new attempt); an answer
-broken off is recorded as such. An error answer (the exam
-switch, a spent budget) ends that question: the student waits a moment and asks the next one.
+broken off is recorded as such. An error answer (the exam switch, a spent budget) ends that question: the student
+waits a moment and asks the next one.
 """
 
 from __future__ import annotations
