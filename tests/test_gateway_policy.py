@@ -98,6 +98,24 @@ def test_pause_and_resume_the_class_and_a_group(start, emu):
     assert http.post(CHAT, json=QUESTION, headers=bearer(ALICE)).status_code == 200
 
 
+def test_a_request_waiting_for_the_quota_when_the_class_pauses_is_refused_and_not_sent(start, emu):
+    import concurrent.futures
+
+    # a TPM that holds one reservation (input + 1024 output): Bob waits until Alice's slow answer settles
+    _, http = start(quota={"rpm": 100, "tpm": 1500, "wait_timeout": 20}, admin={"token_env": "WENXIN_GATEWAY_ADMIN"})
+    emu.ttft = 1.5
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(http.post, CHAT, json=QUESTION, headers=bearer(ALICE))
+        time.sleep(0.4)
+        waiting = pool.submit(http.post, CHAT, json=QUESTION, headers=bearer(BOB))
+        time.sleep(0.4)
+        assert not waiting.done()
+        http.post("/admin/pause", json={}, headers=bearer(ADMIN_TOKEN))
+        assert first.result(timeout=20).status_code == 200  # sent before the pause: answered
+        assert_v2_error(waiting.result(timeout=20), 403, "gateway_paused")
+    assert len(upstream_auth(emu)) == 1  # the waiting request was not sent when its turn came during the pause
+
+
 def test_a_quota_wait_longer_than_the_timeout_is_a_clear_429(start, emu):
     _, http = start(quota={"rpm": 1, "tpm": 100000, "wait_timeout": 0.3})
     assert http.post(CHAT, json=QUESTION, headers=bearer(ALICE)).status_code == 200

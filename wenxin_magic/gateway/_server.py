@@ -164,8 +164,7 @@ class Gateway:
     async def refusal(self, student: Student, model: str):
         """The policy's answer to this request before anything is sent, or None."""
         if await self.state.paused(student.group):
-            return error_response(403, "gateway_paused", "The class is paused by the teacher (an exam or a break): "
-                                  "nothing was sent. Try again when the teacher resumes it.", "access_denied")
+            return _paused()
         if not self.config.allows(model):
             allowed = ", ".join(self.config.models or ())
             return error_response(403, "model_not_allowed", f"The model {model!r} is not allowed in this class; "
@@ -307,6 +306,15 @@ async def _chat(gateway: Gateway, request):
     except Exception as exc:  # the shared state is down: refuse rather than over-spend
         return _state_down(gateway, exc)
     try:
+        # the exam switch may have flipped while this request waited its turn for the quota: nothing is sent then
+        paused_meanwhile = await gateway.state.paused(student.group)
+    except Exception as exc:
+        await _release(gateway, grant)
+        return _state_down(gateway, exc)
+    if paused_meanwhile:
+        await _release(gateway, grant)
+        return _paused()
+    try:
         sending = await gateway.open_ledger_entry(student, model, body, grant)
     except Exception as exc:
         await _release(gateway, grant)
@@ -337,6 +345,11 @@ async def _release(gateway: Gateway, grant: Grant) -> None:
         await gateway.state.settle(grant, 0)
     except Exception as exc:
         log.warning("a reservation could not be released: %s", gateway.clean(str(exc)))
+
+
+def _paused():
+    return error_response(403, "gateway_paused", "The class is paused by the teacher (an exam or a break): nothing "
+                          "was sent. Try again when the teacher resumes it.", "access_denied")
 
 
 def _quota_timeout(exc: QuotaTimeout):
