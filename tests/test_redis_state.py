@@ -136,6 +136,7 @@ async def _keep_asking(state: RedisState, student: str, until: float, grants: li
             return
 
 
+@pytest.mark.load  # seconds of real waiting: in the full run, out of the fast tier
 async def test_a_light_student_gets_half_the_quota_beside_a_batch_of_twelve(replicas):
     """Both always want more (four requests at a time against twelve): the fair queue gives them equal turns, where
     first-come would give the light one a quarter."""
@@ -159,6 +160,7 @@ def jain_index(amounts: list[int]) -> float:
     return sum(amounts) ** 2 / (len(amounts) * sum(a * a for a in amounts))
 
 
+@pytest.mark.load  # seconds of real waiting: in the full run, out of the fast tier
 async def test_eight_students_and_a_batch_of_sixteen_share_with_jain_index_over_0_9(replicas):
     gateways = [replicas(rpm=40, window=1.0), replicas(rpm=40, window=1.0)]
     until = asyncio.get_running_loop().time() + 4.0
@@ -170,6 +172,7 @@ async def test_eight_students_and_a_batch_of_sixteen_share_with_jain_index_over_
     assert jain_index([1] + [0] * 8) < 0.9  # the index can tell
 
 
+@pytest.mark.load  # seconds of real waiting: in the full run, out of the fast tier
 async def test_a_student_who_arrives_behind_a_batch_goes_next(replicas):
     batch, alone = replicas(rpm=10, window=1.0), replicas(rpm=10, window=1.0)
     loop = asyncio.get_running_loop()
@@ -433,6 +436,7 @@ def test_importing_the_module_leaves_redis_unimported():
     assert out.stdout.strip() == "False", out.stdout + out.stderr
 
 
+@pytest.mark.load  # seconds of real waiting: in the full run, out of the fast tier
 async def test_replicas_in_separate_processes_share_one_rpm(redis_server):
     import subprocess
     import sys
