@@ -586,3 +586,14 @@ def test_a_turn_that_fails_outright_leaves_the_settings_as_they_were(session):
         s.ask("你好", chat="keep", model="BLOOMZ-7B", endpoint="a/b")
     assert (conv.model, conv.endpoint, conv.system) == before
     assert s.ask("好的", chat="keep").text  # the conversation still works as before
+
+
+def test_the_footer_says_emulator_when_the_emulator_answered(session_factory, emulator):
+    from wenxin_magic.display import footer
+
+    offline = session_factory().ask("介绍下故宫")
+    assert offline.emulated and footer(offline).startswith("ERNIE-Speed-8K · emulator · ")
+    online = session_factory(against=emulator).ask("介绍下故宫")  # the service's answer, as far as a session knows
+    assert not online.emulated and " emulator" not in footer(online)
+    again = type(offline).from_dict(offline.to_dict())  # a resumed turn keeps its label
+    assert again.emulated and footer(again).startswith("ERNIE-Speed-8K · emulator · ")

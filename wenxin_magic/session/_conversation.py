@@ -57,6 +57,7 @@ class Reply:
         self.id: str | None = None
         self.retries = 0
         self.interrupted = False
+        self.emulated = False  # answered by the offline emulator, not a model: the footer says so
         self.error: QianfanError | None = None
         self.need_clear_history = False
         self.ban_round: int | None = None
@@ -161,7 +162,7 @@ class Reply:
             "rounds": [step.to_dict() for step in self.rounds], "tool_stop": self.tool_stop or None,
             "need_clear_history": self.need_clear_history, "ban_round": self.ban_round, "created": self.created,
             "flag": self.flag, "withheld": self.withheld,
-            "params": self.params, "notes": self.notes, "cost_yuan": self.cost_yuan,
+            "params": self.params, "notes": self.notes, "cost_yuan": self.cost_yuan, "emulated": self.emulated,
         }
 
     @classmethod
@@ -175,7 +176,7 @@ class Reply:
                      "function_call", "search_info", "ban_round", "created"):
             if data.get(name) is not None:
                 setattr(reply, name, data[name])
-        for name in ("is_truncated", "interrupted", "need_clear_history"):
+        for name in ("is_truncated", "interrupted", "need_clear_history", "emulated"):
             setattr(reply, name, bool(data.get(name)))
         reply.retries = int(data.get("retries") or 0)
         flag = data.get("flag")

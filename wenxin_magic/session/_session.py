@@ -607,6 +607,7 @@ class Session:
         except BaseException:
             reply.done = True
             raise
+        reply.emulated = self.backend.offline
         await fill_reply(reply, client, call, stream, on_delta, self._emit)
 
     def _finish(self, reply: Reply, turn: TurnSpec) -> None:
