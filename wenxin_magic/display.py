@@ -37,8 +37,9 @@ def can_update_display() -> bool:
 
 
 def footer(reply: Reply, *, streaming: bool = False) -> str:
-    """model · tokens · latency · anything unusual about how it ended; "emulator" when no model wrote it."""
-    parts = [reply.label] + (["emulator"] if reply.emulated else [])
+    """model · tokens · latency · anything unusual about how it ended; "emulator" when no model wrote it, "lesson"
+    when the emulator replayed a lesson's recorded answer."""
+    parts = [reply.label] + (["lesson"] if reply.lesson else ["emulator"] if reply.emulated else [])
     if streaming and not reply.done:
         if reply.hidden:
             parts.append("withdrawn" if reply.flag == 4 else "not shown")

@@ -19,8 +19,11 @@ import socket
 import threading
 
 from ._faults import FAULTS
+from ._lesson import (LESSON_FORMAT, LESSON_VERSION, Lesson, LessonError, answered_from_lesson,
+                      normalise_question)
 
-__all__ = ["Emulator", "FAULTS", "LOOPBACK_HOSTS"]
+__all__ = ["Emulator", "FAULTS", "LOOPBACK_HOSTS", "Lesson", "LessonError", "LESSON_FORMAT", "LESSON_VERSION",
+           "answered_from_lesson", "normalise_question"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -131,12 +134,15 @@ class Emulator:
     None, the default, accepts any (well-formed) key. ``request_log_size`` is how many of the newest requests
     ``requests`` keeps (None: 1,000). ``models``: v2 ids served beside the catalog's (``V2_MODELS``); as the
     service does, v2 answers any other id with 401 ``invalid_model``, and ``GET /v2/models`` lists them all.
+    ``lesson``: a :class:`Lesson` whose recorded answers answer the questions it holds, at the recorded pace
+    times ``lesson_speed`` (0: at once); any other question gets the emulator's answer after a notice.
     """
 
     def __init__(self, port: int = 0, ttft: float = 0.0, chunk_delay: float = 0.0, credentials: dict | None = None,
                  iam_credentials: dict | None = None, rpm: int = 300, tpm: int = 300000, token_ttl: int = 2592000,
                  deployments: dict | None = None, strict_endpoints: bool = False, answer_chars: int | None = None,
-                 host: str = "127.0.0.1", v2_keys=None, request_log_size: int | None = None, models=None):
+                 host: str = "127.0.0.1", v2_keys=None, request_log_size: int | None = None, models=None,
+                 lesson: Lesson | None = None, lesson_speed: float = 1.0):
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the emulator only listens on loopback, not {host!r}")
         self._host = host
@@ -144,7 +150,8 @@ class Emulator:
         self._options = dict(ttft=ttft, chunk_delay=chunk_delay, credentials=credentials,
                              iam_credentials=iam_credentials, rpm=rpm, tpm=tpm, token_ttl=token_ttl,
                              deployments=deployments, strict_endpoints=strict_endpoints, answer_chars=answer_chars,
-                             v2_keys=v2_keys, request_log_size=request_log_size, models=models)
+                             v2_keys=v2_keys, request_log_size=request_log_size, models=models, lesson=lesson,
+                             lesson_speed=lesson_speed)
         self._state = None
         self._server = None
         self._thread = None
@@ -285,6 +292,22 @@ class Emulator:
     @chunk_delay.setter
     def chunk_delay(self, value: float) -> None:
         self.state().chunk_delay = float(value)
+
+    @property
+    def lesson(self) -> Lesson | None:
+        return self.state().lesson
+
+    @lesson.setter
+    def lesson(self, value: Lesson | None) -> None:
+        self.state().lesson = value
+
+    @property
+    def lesson_speed(self) -> float:
+        return self.state().lesson_speed
+
+    @lesson_speed.setter
+    def lesson_speed(self, value: float) -> None:
+        self.state().lesson_speed = float(value)
 
     def __repr__(self) -> str:
         return f"Emulator({self.base_url or 'not started'})"

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", default=None, metavar="ID",
                         help="also serve this v2 model id beside the catalog's; repeat for several "
                              "(any other id gets 401 invalid_model, as on the service)")
+    parser.add_argument("--lesson", default=None, metavar="PATH",
+                        help="answer the questions this lesson file holds as recorded (see %%wenxin lesson save)")
+    parser.add_argument("--lesson-speed", type=float, default=1.0, metavar="X",
+                        help="replay a lesson at X times the recorded pace's delays (1 as recorded, 0 at once)")
     args = parser.parse_args(argv)
 
     from . import LOOPBACK_HOSTS, bind, make_server
@@ -35,11 +39,21 @@ def main(argv: list[str] | None = None) -> int:
               "serves only this machine; use a loopback address (127.0.0.1, localhost or ::1).", file=sys.stderr)
         return 2
     from ._app import build_app
+    from ._lesson import Lesson, LessonError
     from ._state import EmulatorState
+
+    try:
+        lesson = Lesson.load(args.lesson) if args.lesson else None
+    except LessonError as err:
+        print(f"wenxin-emulator: {err}", file=sys.stderr)
+        return 2
+    if args.lesson_speed < 0:
+        print("wenxin-emulator: --lesson-speed must be 0 or more (1 as recorded, 0 at once).", file=sys.stderr)
+        return 2
 
     state = EmulatorState(ttft=args.ttft, chunk_delay=args.chunk_delay, rpm=args.rpm, tpm=args.tpm,
                           strict_endpoints=args.strict_endpoints, answer_chars=args.answer_chars, v2_keys=args.v2_key,
-                          models=args.model)
+                          models=args.model, lesson=lesson, lesson_speed=args.lesson_speed)
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:

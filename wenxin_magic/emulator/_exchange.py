@@ -29,9 +29,9 @@ CONNECTIONS: dict[tuple, object] = {}
 ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
-def request_id() -> str:
+def request_id(prefix: str = "as-") -> str:
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    return "as-" + "".join(secrets.choice(alphabet) for _ in range(10))
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(10))
 
 
 def json_text(obj) -> str:
@@ -214,16 +214,17 @@ def _fault_position(fault: dict | None, events: list[dict]) -> int | None:
     return min(int(fault.get("after", 1)), len(events) - 1) if fault is not None else None
 
 
-def make_stream(exchange: Exchange, events: list[dict], faults: dict, slow: float, *, done: str | None = None):
+def make_stream(exchange: Exchange, events: list[dict], faults: dict, slow: float, *, done: str | None = None,
+                pace: tuple[float, float] | None = None):
     """The stream's writer; the exchange's log entry learns when the first chunk left, how many were sent and
     whether the client hung up first, and the exchange writes a ``stream_error``; ``done`` ends a whole stream
-    (v2's ``data: [DONE]``)."""
+    (v2's ``data: [DONE]``); ``pace`` (time to the first chunk, delay between chunks) replaces the emulator's."""
     state, headers, entry = exchange.state, exchange.headers(), exchange.entry
     entry.update(chunks_sent=0, first_chunk_at=None, client_closed=False)
     eol = "\r\n" if "crlf" in faults else "\n"
     error = faults.get("stream_error")
     drop_at, error_at = _fault_position(faults.get("drop_stream"), events), _fault_position(error, events)
-    ttft, delay = state.ttft, state.chunk_delay
+    ttft, delay = pace if pace is not None else (state.ttft, state.chunk_delay)
 
     async def run(scope, receive, send):
         try:
@@ -267,14 +268,16 @@ def make_stream(exchange: Exchange, events: list[dict], faults: dict, slow: floa
     return run
 
 
-def make_plain(exchange: Exchange, payload: dict, faults: dict, slow: float, n_chunks: int):
+def make_plain(exchange: Exchange, payload: dict, faults: dict, slow: float, n_chunks: int,
+               pace: tuple[float, float] | None = None):
     """The writer of a whole answer, as late as the stream of ``n_chunks`` would have ended."""
     state, headers = exchange.state, exchange.headers()
+    ttft, delay = pace if pace is not None else (state.ttft, state.chunk_delay)
 
     async def run(scope, receive, send):
         if slow:
             await asyncio.sleep(slow)
-        wait = state.ttft + state.chunk_delay * (n_chunks - 1)  # as long as the stream would take
+        wait = ttft + delay * (n_chunks - 1)  # as long as the stream would take
         if wait:
             await asyncio.sleep(wait)
         if "drop_stream" in faults:

@@ -42,7 +42,7 @@ class EmulatorState:
 
     def __init__(self, *, ttft=0.0, chunk_delay=0.0, credentials=None, iam_credentials=None, rpm=300,
                  tpm=300000, token_ttl=2592000, deployments=None, strict_endpoints=False, answer_chars=None,
-                 v2_keys=None, request_log_size=None, models=None):
+                 v2_keys=None, request_log_size=None, models=None, lesson=None, lesson_speed=1.0):
         self.lock = threading.Lock()
         self.ttft = float(ttft)
         self.chunk_delay = float(chunk_delay)
@@ -66,6 +66,8 @@ class EmulatorState:
         self.windows: dict[tuple, collections.deque] = {}
         self.counter = 0
         self.seen_secrets: set[str] = set()
+        self.lesson = lesson  # a _lesson.Lesson the answers come from when it holds the question
+        self.lesson_speed = float(lesson_speed)  # 1.0 the recorded pace, 0 at once
 
     # -- controls (called from any thread)
     def inject(self, fault: str, times: int = 1, **kw) -> None:

@@ -22,6 +22,7 @@ from ..api import (CHAT, COMPLETION, CUSTOM_CHAT, CUSTOM_COMPLETION, V1_API_PREF
 from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check_iam, fail_as_injected,
                         decoded_body, injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
+from ._replay import LESSON_ID_PREFIX, from_lesson, mark_not_in_lesson
 from ._state import EmulatorState
 from .answers import Answer, chunk, compose, miss_a_key
 
@@ -145,15 +146,18 @@ async def _serve_v1(state: EmulatorState, request: Request):
     except Refused as refused:
         exchange.entry["status"] = refused.response.status_code
         return refused.response
-    answer = _answer(state, spec, endpoint, body, faults)
+    replayed = None if spec.kind == COMPLETION else \
+        from_lesson(state.lesson, state.lesson_speed, _model_of(spec, endpoint), body.get("messages"), "v1")
+    answer, pace = replayed if replayed is not None else (_answer(state, spec, endpoint, body, faults), None)
     usage = _usage(prompt_tokens, _completion_tokens(answer))
     state.add_tokens(window_entry, usage["completion_tokens"])
     exchange.entry["status"] = 200
+    rid = request_id(LESSON_ID_PREFIX if replayed else "as-")
     if body.get("stream") is True:
-        events = _stream_events(answer, usage, request_id(), spec.kind == COMPLETION)
-        return RawResponse(make_stream(exchange, events, faults, slow))
-    payload = _full_body(answer, usage, request_id(), spec.kind == COMPLETION)
-    return RawResponse(make_plain(exchange, payload, faults, slow, max(1, len(chunk(answer.text)))))
+        events = _stream_events(answer, usage, rid, spec.kind == COMPLETION)
+        return RawResponse(make_stream(exchange, events, faults, slow, pace=pace))
+    payload = _full_body(answer, usage, rid, spec.kind == COMPLETION)
+    return RawResponse(make_plain(exchange, payload, faults, slow, max(1, len(chunk(answer.text))), pace))
 
 
 def _authenticate(exchange: V1Exchange, request: Request, endpoint: str) -> tuple:
@@ -212,7 +216,14 @@ def _answer(state: EmulatorState, spec, endpoint: str, body: dict, faults: dict)
             answer.need_clear_history = True
             answer.ban_round = int(faults[fault].get("ban_round", -1))
             answer.flag = 1
+    if spec.kind != COMPLETION:
+        mark_not_in_lesson(state.lesson, _model_of(spec, endpoint), body.get("messages"), answer)
     return answer
+
+
+def _model_of(spec, endpoint: str) -> str:
+    """The model a v1 endpoint serves, as a lesson names it."""
+    return getattr(spec, "name", None) or endpoint
 
 
 def _completion_tokens(answer: Answer) -> int:

@@ -24,6 +24,7 @@ from ..api import (UNKNOWN_V2, V2_BEARER_PATH, V2_CHAT_PATH, V2_ERROR_CODES, V2_
 from ._exchange import (ANY_METHOD, Exchange, RawResponse, Refused, admit, check_iam, decoded_body, fail_as_injected,
                         injected_faults, json_text, make_plain, make_stream, request_id)
 from ._faults import ERROR_FAULTS
+from ._replay import LESSON_ID_PREFIX, from_lesson, mark_not_in_lesson
 from ._state import EmulatorState
 from .answers import HIDE, WITHDRAW, Answer, chunk, compose_v2, miss_a_key
 
@@ -180,20 +181,21 @@ async def serve_chat(state: EmulatorState, request: Request):
     except Refused as refused:
         exchange.entry["status"] = refused.response.status_code
         return refused.response
-    answer = _answer(state, spec, body, faults)
+    replayed = from_lesson(state.lesson, state.lesson_speed, body["model"], body.get("messages"), "v2")
+    answer, pace = replayed if replayed is not None else (_answer(state, spec, body, faults), None)
     usage = _usage(prompt_tokens, answer)
     state.add_tokens(window_entry, usage["completion_tokens"])
     exchange.entry["status"] = 200
-    rid, model = request_id(), body["model"]
+    rid, model = request_id(LESSON_ID_PREFIX if replayed else "as-"), body["model"]
     if body.get("stream") is True:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         shape = StreamShape(usage_chunk=options.get("include_usage") is True,
                             every_chunk=options.get("chunk_include_usage") is True,
                             on_last_chunk="usage_on_last_chunk" in faults, search_status=_wants_status(body))
         return RawResponse(make_stream(exchange, stream_events(answer, usage, rid, model, shape), faults, slow,
-                                       done="[DONE]"))
+                                       done="[DONE]", pace=pace))
     n_chunks = max(1, len(chunk(answer.reasoning)) + len(chunk(answer.text)))
-    return RawResponse(make_plain(exchange, full_body(answer, usage, rid, model), faults, slow, n_chunks))
+    return RawResponse(make_plain(exchange, full_body(answer, usage, rid, model), faults, slow, n_chunks, pace))
 
 
 async def serve_models(state: EmulatorState, request: Request):
@@ -272,6 +274,7 @@ def _answer(state: EmulatorState, spec, body: dict, faults: dict) -> Answer:
             answer.flag, answer.ban_round = flag, int(faults[fault].get("ban_round", -1))
     if answer.flag == WITHDRAW:
         _withdrawn(answer)
+    mark_not_in_lesson(state.lesson, body["model"], body.get("messages"), answer)
     return answer
 
 

@@ -27,7 +27,8 @@ class Backend:
         self._credentials = Credentials.from_env(environ)
         self._base_url: str | None = environ.get("QIANFAN_BASE_URL")
         self._client_options = dict(client_options or {})
-        self.emulator_options = {"ttft": 0.2, "chunk_delay": 0.03, **(emulator_options or {})}
+        self.emulator_options = {"ttft": 0.2, "chunk_delay": 0.03, "lesson": None, "lesson_speed": 1.0,
+                                 **(emulator_options or {})}
         self.offline = (not self.has_credentials) if offline is None else offline
         self.offline_by_default = self.offline and offline is None
         self._client = None
@@ -174,6 +175,27 @@ class Backend:
             emulator.start()
             self._emulator = emulator
         return self._emulator
+
+    @property
+    def lesson(self):
+        """The lesson the emulator answers from (a ``wenxin_magic.emulator.Lesson``), or None."""
+        return self.emulator_options["lesson"]
+
+    @lesson.setter
+    def lesson(self, lesson) -> None:
+        self.emulator_options["lesson"] = lesson
+        if self._emulator is not None:
+            self._emulator.lesson = lesson
+
+    @property
+    def lesson_speed(self) -> float:
+        return self.emulator_options["lesson_speed"]
+
+    @lesson_speed.setter
+    def lesson_speed(self, speed: float) -> None:
+        self.emulator_options["lesson_speed"] = speed
+        if self._emulator is not None:
+            self._emulator.lesson_speed = speed
 
     def drop_client(self) -> None:
         """Forget the client; its pooled sockets are closed before the next client opens its own."""

@@ -58,6 +58,7 @@ class Reply:
         self.retries = 0
         self.interrupted = False
         self.emulated = False  # answered by the offline emulator, not a model: the footer says so
+        self.lesson: str | None = None  # the lesson whose recorded answer the emulator replayed
         self.error: QianfanError | None = None
         self.need_clear_history = False
         self.ban_round: int | None = None
@@ -163,6 +164,7 @@ class Reply:
             "need_clear_history": self.need_clear_history, "ban_round": self.ban_round, "created": self.created,
             "flag": self.flag, "withheld": self.withheld,
             "params": self.params, "notes": self.notes, "cost_yuan": self.cost_yuan, "emulated": self.emulated,
+            "lesson": self.lesson,
         }
 
     @classmethod
@@ -173,7 +175,7 @@ class Reply:
         reply = cls(prompt=data.get("prompt") or "", model=data.get("model"), endpoint=data.get("endpoint"),
                     chat=data.get("chat"), kind=data.get("kind") or "chat")
         for name in ("text", "reasoning", "api", "id", "finish_reason", "latency", "time_to_first_token",
-                     "function_call", "search_info", "ban_round", "created"):
+                     "function_call", "search_info", "ban_round", "created", "lesson"):
             if data.get(name) is not None:
                 setattr(reply, name, data[name])
         for name in ("is_truncated", "interrupted", "need_clear_history", "emulated"):

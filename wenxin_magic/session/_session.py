@@ -24,6 +24,7 @@ from typing import Callable
 
 from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, Route, check_endpoint_name
 from ..api import find_model, route
+from ..emulator import answered_from_lesson
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
 from ._cost import BatchDeclinedError, BatchEstimate, BudgetExceededError, estimate_batch, over_budget, spent
@@ -38,6 +39,7 @@ from ._turns import TurnSpec, asked_params, fill_reply
 log = logging.getLogger(__name__)
 
 ALL_APIS = frozenset({"v1", "v2"})
+LESSON_ENV = "WENXIN_MAGIC_LESSON"  # a lesson file to load when the session starts
 MAX_TOOL_ROUNDS = 5
 MAX_RESULT_CHARS = 8000  # what one tool result may put into the next request
 # (``_tools``, and pydantic through it, is imported when a turn is given tools: loading stays light)
@@ -68,6 +70,13 @@ class Session:
         self._reserved = 0.0  # the worst-case ¥ of the requests on their way, so concurrent rows share the cap
         # (replies counted, their ¥, the last counted): a batch of many rows need not add them all up each time
         self._spent: tuple[int, float, Reply | None] = (0, 0.0, None)
+        if environ.get(LESSON_ENV):  # a class's lesson, set before the kernel started
+            from ..emulator import LessonError
+
+            try:
+                self.notices.append(self.load_lesson(environ[LESSON_ENV]))
+            except LessonError as err:
+                self.notices.append(f"{LESSON_ENV}: {err}")
 
     def __repr__(self) -> str:
         return f"Session({self.backend.mode}, auth={self.auth_method!r}, conversations={len(self._conversations)})"
@@ -98,6 +107,67 @@ class Session:
 
     def go_offline(self) -> str:
         return self.backend.go_offline()
+
+    # -- lessons: recorded conversations the emulator answers from ------------------------------
+    @property
+    def lesson(self):
+        """The loaded lesson (``wenxin_magic.emulator.Lesson``: its conversations, questions and hits), or None."""
+        return self.backend.lesson
+
+    @property
+    def lesson_speed(self) -> float:
+        """How fast a lesson's answers stream: 1.0 at the recorded pace, 0.5 twice as fast, 0 at once."""
+        return self.backend.lesson_speed
+
+    @lesson_speed.setter
+    def lesson_speed(self, speed: float) -> None:
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0 <= speed <= 100:
+            raise InvalidRequestError(f"lesson_speed must be a number from 0 (at once) to 100; 1.0 is the recorded "
+                                      f"pace (got {speed!r}).", field="lesson_speed")
+        self.backend.lesson_speed = float(speed)
+
+    def load_lesson(self, path: str | os.PathLike) -> str:
+        """Answer from a lesson file when offline: a question it holds (same model, same conversation so far)
+        gets the recorded answer at the recorded pace; any other, the emulator's answer after a notice."""
+        from ..emulator import Lesson
+
+        lesson = Lesson.load(path)
+        self.backend.lesson = lesson
+        where = ("Offline, the questions it holds are answered from it." if self.backend.offline else
+                 "It answers when offline (%wenxin offline); online, answers come from Qianfan.")
+        return (f"Lesson {lesson.name!r} loaded: {len(lesson.conversations)} conversation(s), {len(lesson)} "
+                f"question(s). {where}")
+
+    def unload_lesson(self) -> str:
+        lesson, self.backend.lesson = self.backend.lesson, None
+        return f"Lesson {lesson.name!r} unloaded." if lesson is not None else "No lesson was loaded."
+
+    def save_lesson(self, path: str | os.PathLike, chats: list[str] | None = None, *, name: str | None = None) -> str:
+        """Write conversations (default: every one of this kernel) into a lesson file. A name not among this
+        kernel's conversations is resumed from the log."""
+        from ._lessons import lesson_data, write_lesson
+
+        conversations = [self._lesson_conversation(chat) for chat in chats] if chats else \
+            [conv for conv in self.chats() if conv.turns]
+        if not conversations or not any(conv.turns for conv in conversations):
+            raise InvalidRequestError("No conversation has a turn to save: ask something first, or name "
+                                      "conversations with -c.", field="chats")
+        data, skipped = lesson_data(conversations, name=name or Path(path).stem, secrets=self.secrets)
+        written = write_lesson(path, data)
+        turns = sum(len(conv["turns"]) for conv in data["conversations"])
+        left_out = f"; {skipped} turn(s) that failed before answering left out" if skipped else ""
+        return (f"Lesson saved to {written}: {len(data['conversations'])} conversation(s), {turns} question(s)"
+                f"{left_out}. Load it with %wenxin lesson load {written}, or set WENXIN_MAGIC_LESSON.")
+
+    def _lesson_conversation(self, chat: str) -> Conversation:
+        if chat in self._conversations:
+            return self._conversations[chat]
+        logged = self.log.conversation(chat)
+        if logged is None:
+            known = ", ".join(sorted(self._conversations)) or "none yet"
+            raise InvalidRequestError(f"No conversation {chat!r} in this kernel or the log (this kernel's: "
+                                      f"{known}).", field="chats")
+        return logged
 
     def close(self) -> None:
         """Close the client, stop the session's loop and the emulator; the conversations stay."""
@@ -608,7 +678,17 @@ class Session:
             reply.done = True
             raise
         reply.emulated = self.backend.offline
+        lesson = self.backend.lesson if reply.emulated else None
+        if lesson is not None:  # labelled from its first chunk on, so the footer says "lesson" as it streams
+            def labelled(r: Reply, delta: str, shown=on_delta) -> None:
+                if r.lesson is None and answered_from_lesson(r.id):
+                    r.lesson = lesson.name
+                if shown is not None:
+                    shown(r, delta)
+            on_delta = labelled
         await fill_reply(reply, client, call, stream, on_delta, self._emit)
+        if lesson is not None and answered_from_lesson(reply.id):
+            reply.lesson = lesson.name
 
     def _finish(self, reply: Reply, turn: TurnSpec) -> None:
         """A turn's end: its reply accounted for, recorded in its conversation and the log, and announced."""
