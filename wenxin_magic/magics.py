@@ -39,6 +39,9 @@ def load(ipython) -> "WenxinMagics":
         ipython.configurables.append(magics)  # so %config WenxinMagics.x = ... reaches it
     if NO_CREDENTIALS in session.notices:
         print(OFFLINE_NOTICE)
+    for notice in session.notices:
+        if notice != NO_CREDENTIALS:  # a lesson loaded from WENXIN_MAGIC_LESSON, or why it was not
+            print(f"wenxin-magic: {notice}")
     session.notices.clear()
     return magics
 
@@ -110,6 +113,8 @@ class WenxinMagics(Magics):
                         "write, is not sent.").tag(config=True)
     confirm_over_yuan = Float(1.0, help="A --batch whose estimated cost is above this many ¥ shows the estimate and "
                               "asks first (--yes runs it without asking).").tag(config=True)
+    lesson_speed = Float(1.0, help="How fast a lesson's answers stream: 1.0 at the recorded pace, 0.5 twice as fast, "
+                         "0 at once (%wenxin lesson).").tag(config=True)
     min_update_interval = Float(0.05, help="Seconds between display updates at most (20 a second).").tag(config=True)
     max_update_interval = Float(0.2, help="Seconds between display updates at least (5 a second).").tag(config=True)
 
@@ -156,7 +161,15 @@ class WenxinMagics(Magics):
             raise TraitError(f"WenxinMagics.{proposal['trait'].name} must be at least 1, got {proposal['value']!r}.")
         return proposal["value"]
 
-    @observe("model", "timeout", "max_retries", "trim_history", "max_tool_rounds", "max_tool_result_chars")
+    @validate("lesson_speed")
+    def _check_speed(self, proposal):
+        if not 0 <= proposal["value"] <= 100:  # also refuses nan
+            raise TraitError(f"WenxinMagics.lesson_speed must be from 0 (at once) to 100; 1.0 is the recorded pace, "
+                             f"got {proposal['value']!r}.")
+        return proposal["value"]
+
+    @observe("model", "timeout", "max_retries", "trim_history", "max_tool_rounds", "max_tool_result_chars",
+             "lesson_speed")
     def _settings_changed(self, change) -> None:
         self._apply_settings()
 
@@ -187,6 +200,7 @@ class WenxinMagics(Magics):
         self.session.trim_history = self.trim_history
         self.session.max_tool_rounds = self.max_tool_rounds
         self.session.max_tool_result_chars = self.max_tool_result_chars
+        self.session.lesson_speed = self.lesson_speed
         self.session.backend.reconfigure(timeout=self.timeout, max_retries=self.max_retries)
 
     # -- entry point ---------------------------------------------------------------------
@@ -713,6 +727,16 @@ class WenxinMagics(Magics):
             raise UsageError(f"%wenxin resume: {err}") from None
         print(f"Resumed {conv.name!r}: {len(conv.turns)} turn(s) with {conv.label(self.session.default_model)}; "
               f"the next %%wenxin -c {conv.name} continues it.")
+
+    @_handles("lesson")
+    def _lesson(self, args):
+        from .lessons_view import lesson_command
+
+        said = lesson_command(self.session, args)  # a table of what the lesson holds, or what was done
+        if isinstance(said, tuple):
+            self._show(*said)
+        else:
+            print(said)
 
     @_handles("login")
     def _login(self, args):

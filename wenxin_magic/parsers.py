@@ -443,6 +443,17 @@ SUBCOMMANDS: dict[str, Subcommand] = {s.name: s for s in (
         Argument(("name",), {"metavar": "NAME", "help": "the conversation's name"}),
         Argument(("--id",), {"dest": "run_id", "metavar": "RUN",
                              "help": "which run (default: the latest; %%wenxin log -c NAME shows them)"}))),
+    Subcommand("lesson", "what the loaded lesson holds; save conversations into a lesson file, or answer from one "
+                         "offline (the recorded answers, at the recorded pace)", (
+        Argument(("action",), {"nargs": "?", "choices": ("save", "load", "off"), "metavar": "save|load|off",
+                               "help": "save: write conversations into PATH; load: answer from PATH offline; off: "
+                                       "stop answering from it (without one: show the loaded lesson)"}),
+        Argument(("path",), {"nargs": "?", "metavar": "PATH", "help": "the lesson file (.json)"}),
+        Argument(("-c", "--chat"), {"action": "append", "dest": "chats", "metavar": "NAME",
+                                    "help": "with save: this conversation (repeat for several; default: every "
+                                            "conversation of this kernel; a name not in it comes from the log)"}),
+        Argument(("--name",), {"metavar": "TITLE", "help": "with save: the lesson's title (default: the file's "
+                                                           "name)"}))),
     Subcommand("login", "ask for a v2 API Key, or else an application's v1 API Key and Secret Key (not echoed, "
                         "kept in memory only), and go online"),
     Subcommand("online", "use the real Qianfan service"),
