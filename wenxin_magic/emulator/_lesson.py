@@ -23,6 +23,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 __all__ = ["Lesson", "LessonError", "LessonTurn", "LESSON_FORMAT", "LESSON_VERSION", "LESSON_ID_PREFIX",
@@ -70,10 +71,15 @@ class LessonTurn:
     number: int  # 1-based, within its conversation
     question: str
     model: str
-    steps: list[LessonStep]
+    recorded_steps: list[dict]  # as in the file; read into LessonSteps when first replayed
     api: str | None = None
     images: list[str] = field(default_factory=list)
     hits: int = 0
+
+    @cached_property
+    def steps(self) -> list[LessonStep]:
+        """Its replies in order, the answer last (read when first needed: loading a big lesson stays quick)."""
+        return [_step(step) for step in self.recorded_steps]
 
 
 class Lesson:
@@ -160,7 +166,7 @@ def _turn(raw, conversation: str, number: int, where: str) -> LessonTurn:
     return LessonTurn(conversation=conversation, number=number, question=raw["question"], model=raw["model"],
                       api=raw.get("api") if isinstance(raw.get("api"), str) else None,
                       images=[str(h) for h in raw.get("images") or [] if isinstance(h, str)],
-                      steps=[_step(step) for step in steps])
+                      recorded_steps=steps)
 
 
 def _step(raw: dict) -> LessonStep:
