@@ -1,5 +1,5 @@
 """No credential anywhere: a representative run of the fault matrix with distinctive fake credentials, then a
-search of the saved notebook, the exported transcripts, the captured logs, the conversation log's database (its
+search of the saved notebook, the exported transcripts and lesson files, the captured logs, the conversation log's database (its
 raw bytes, -wal and -shm files included), every error text and repr, and the emulator's request log for any key,
 secret or access token (the ones the emulator issued included).
 """
@@ -194,6 +194,7 @@ def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
         nb.run("%wenxin usage")
         nb.run("%wenxin export transcript.md")
         nb.run("%wenxin export transcript.json")
+        nb.run("%wenxin lesson save lesson.json")
         reprs = nb.run(REPRS)
         assert int(reprs.stdout.strip().splitlines()[-1]) >= 8  # the errors above were all reached
         config_again = nb.run("%wenxin config")
@@ -214,6 +215,7 @@ def _oauth_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
             "conversation log (oauth kernel running)": open_log,
             "transcript.md": (work / "transcript.md").read_text(encoding="utf-8"),
             "transcript.json": (work / "transcript.json").read_text(encoding="utf-8"),
+            "lesson.json": (work / "lesson.json").read_text(encoding="utf-8"),
             "reprs": reprs.text}
 
 
@@ -235,6 +237,7 @@ def _iam_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
                "secret_access_key=os.environ['HYGIENE_WRONG_SECRET']))")
         bad = nb.run("%%wenxin -c iam\n你好")
         nb.run("%wenxin export iam.json")
+        nb.run("%wenxin lesson save iam-lesson.json -c iam")
         reprs = nb.run(REPRS)
         text = nb.save(work / "iam.ipynb")
         open_log = log_bytes(conversation_log(work))
@@ -244,10 +247,12 @@ def _iam_notebook(emu, work: Path, start_kernel) -> dict[str, str]:
     assert "QIANFAN_SECRET_KEY" in bad.final() and "signature" in bad.final()
     return {"iam notebook": text, "kernel log (iam)": log.read_text(encoding="utf-8"),
             "iam.json": (work / "iam.json").read_text(encoding="utf-8"), "reprs (iam)": reprs.text,
+            "iam-lesson.json": (work / "iam-lesson.json").read_text(encoding="utf-8"),
             "conversation log (iam kernel running)": open_log}
 
 
-SOURCES = ["oauth notebook", "iam notebook", "transcript.md", "transcript.json", "iam.json", "kernel log (oauth)",
+SOURCES = ["oauth notebook", "iam notebook", "transcript.md", "transcript.json", "iam.json", "lesson.json",
+           "iam-lesson.json", "kernel log (oauth)",
            "kernel log (iam)", "test-process log", "reprs", "reprs (iam)", "emulator request log",
            "conversation log (oauth kernel running)", "conversation log (iam kernel running)", "conversation log"]
 
