@@ -25,8 +25,12 @@ def lesson_command(session, args) -> str | tuple[str, str]:
                                                                "give the lesson file's PATH (a .json file)."))
     try:
         if args.action == "save":
-            return session.save_lesson(args.path, args.chats, name=args.name)
-        return session.load_lesson(args.path) if args.action == "load" else session.unload_lesson()
+            return (session.save_lesson(args.path, args.chats, name=args.name) + f" Replay it offline with "
+                    f"%wenxin lesson load {args.path}, or WENXIN_MAGIC_LESSON={args.path} before %load_ext.")
+        if args.action == "off":
+            return session.unload_lesson()
+        said = session.load_lesson(args.path)
+        return said if session.backend.offline else said + " %wenxin offline switches to it."
     except (LessonError, OSError) as err:
         raise UsageError(f"%wenxin lesson {args.action}: {getattr(err, 'strerror', None) or err}") from None
 

@@ -24,7 +24,6 @@ from typing import Callable
 
 from ..api import COMPLETION, DEFAULT_MODEL, InvalidRequestError, QianfanError, Route, check_endpoint_name
 from ..api import find_model, route
-from ..emulator import answered_from_lesson
 from ._backend import NO_CREDENTIALS, Backend
 from ._conversation import Conversation, Reply, TurnEvent, new_run_id, step_messages, totals
 from ._cost import BatchDeclinedError, BatchEstimate, BudgetExceededError, estimate_batch, over_budget, spent
@@ -134,7 +133,7 @@ class Session:
         lesson = Lesson.load(path)
         self.backend.lesson = lesson
         where = ("Offline, the questions it holds are answered from it." if self.backend.offline else
-                 "It answers when offline (%wenxin offline); online, answers come from Qianfan.")
+                 "It answers when offline; online, answers come from Qianfan.")
         return (f"Lesson {lesson.name!r} loaded: {len(lesson.conversations)} conversation(s), {len(lesson)} "
                 f"question(s). {where}")
 
@@ -157,7 +156,7 @@ class Session:
         turns = sum(len(conv["turns"]) for conv in data["conversations"])
         left_out = f"; {skipped} turn(s) that failed before answering left out" if skipped else ""
         return (f"Lesson saved to {written}: {len(data['conversations'])} conversation(s), {turns} question(s)"
-                f"{left_out}. Load it with %wenxin lesson load {written}, or set WENXIN_MAGIC_LESSON.")
+                f"{left_out}.")
 
     def _lesson_conversation(self, chat: str) -> Conversation:
         if chat in self._conversations:
@@ -680,6 +679,8 @@ class Session:
         reply.emulated = self.backend.offline
         lesson = self.backend.lesson if reply.emulated else None
         if lesson is not None:  # labelled from its first chunk on, so the footer says "lesson" as it streams
+            from ..emulator import answered_from_lesson
+
             def labelled(r: Reply, delta: str, shown=on_delta) -> None:
                 if r.lesson is None and answered_from_lesson(r.id):
                     r.lesson = lesson.name
