@@ -283,3 +283,27 @@ def test_saving_refuses_what_it_cannot_write_and_keeps_nothing_half_written(reco
             session.lesson_speed = -1
     finally:
         session.close()
+
+
+def test_a_question_with_a_picture_keeps_the_pictures_hash_and_replays_by_its_words(tmp_path, monkeypatch):
+    import hashlib
+
+    from PIL import Image
+
+    monkeypatch.setenv("WENXIN_MAGIC_LOG", str(tmp_path / "log.db"))
+    buffer = tmp_path / "red.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, format="PNG")
+    data = buffer.read_bytes()
+    session = Session(offline=True, environ={})
+    try:
+        answer = session.ask("这张图是什么颜色？", model="ernie-4.5-turbo-vl", chat="look", images=[str(buffer)]).text
+        session.save_lesson(tmp_path / "look.json")
+        turn = json.loads((tmp_path / "look.json").read_text(encoding="utf-8"))["conversations"][0]["turns"][0]
+        assert turn["question"] == "这张图是什么颜色？" and turn["images"] == [hashlib.sha256(data).hexdigest()]
+        assert "base64" not in (tmp_path / "look.json").read_text(encoding="utf-8")
+        session.load_lesson(tmp_path / "look.json")
+        session.lesson_speed = 0
+        again = session.ask("这张图是什么颜色？", model="ernie-4.5-turbo-vl", chat="again", images=[str(buffer)])
+        assert again.lesson == "look" and again.text == answer
+    finally:
+        session.close()
