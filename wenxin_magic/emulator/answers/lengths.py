@@ -25,7 +25,7 @@ def placeholder(ctx: Context, reached: int, target: int) -> str:
     """One paragraph of placeholder text; ``reached`` (the length so far, with it) makes each one different."""
     if ctx.zh:
         return (f"（模拟器占位文字，已到 {reached}/{target} 字）离线模拟器不会真正写作，这段文字只为让回答达到所要求的长度，"
-                "方便检验长回答的显示和流式输出。")
+                "方便检验长回答的显示和流式输出；设置 QIANFAN_API_KEY 后，同样的问题会得到真正的文章。")
     return (f"(Emulator placeholder, {reached} of {target} characters so far) The offline emulator does not really "
             "write; this text only brings the answer to the length asked for, to try how long answers display and stream.")
 
@@ -49,10 +49,16 @@ def fit_length(ctx: Context, text: str, target: int, closings: tuple[str, ...] =
 
 
 def _cut(text: str, target: int) -> str:
-    """The first ``target`` characters, ending at a sentence's end when one is not far back."""
+    """At most ``target`` characters, ending at a sentence's end when one is not far back, else after a clause
+    or a word with an ellipsis; a hard cut only when there is neither."""
     cut = text[:target]
     end = max(cut.rfind(c) for c in "。！？.!?\n")
-    return cut[:end + 1] if end >= target * 0.6 else cut
+    if end >= target * 0.6:
+        return cut[:end + 1]
+    pause = max(cut.rfind(c, 0, target - 1) for c in "，；、,; ")
+    if pause >= target * 0.6:
+        return cut[:pause].rstrip() + "…"
+    return cut
 
 
 _QUOTES = {"“": "”", "「": "」", "\"": "\""}

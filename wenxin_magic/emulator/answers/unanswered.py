@@ -16,13 +16,27 @@ REAL_EN = "Set QIANFAN_API_KEY, or load a lesson with `%wenxin lesson load PATH`
 
 
 def unanswered(ctx: Context, question: str) -> str:
-    """The honest reply to ``question``, quoted whole when it is short enough to quote."""
+    """The honest reply to ``question``, quoted whole when it is short enough to quote, in the model's voice:
+    the light models say less, the open ones apologise first."""
     quote = quoted(question, ctx.zh)
+    style = ctx.style
     if ctx.zh:
         what = f"答不了{quote}" if quote else "答不了这个问题"
-        return f"这里回答你的是离线模拟器，不是真正的大模型，所以{what}。{CAN_DO_ZH}{REAL_ZH}"
+        if style == "terse":
+            return f"离线模拟器{what}。{REAL_ZH}"
+        if style == "ernie_light":
+            return f"离线模拟器{what}：它只会算算术、写几段常见的 Python 代码、回答示例笔记本里的问题。{REAL_ZH}"
+        opening = "抱歉，我是离线模拟器，不是真正的模型，" if style == "open" else "这里回答你的是离线模拟器，不是真正的大模型，所以"
+        return f"{opening}{what}。{CAN_DO_ZH}{REAL_ZH}"
     what = f"can't answer {quote}" if quote else "can't answer this question"
-    return f"This is the offline emulator, not a real model, so it {what}. {CAN_DO_EN} {REAL_EN}"
+    if style == "terse":
+        return f"The offline emulator {what}. {REAL_EN}"
+    if style == "ernie_light":
+        return (f"The offline emulator {what}: it only does arithmetic, a few common Python snippets and the example "
+                f"notebooks' questions. {REAL_EN}")
+    opening = "Sorry, I'm the offline emulator, not a real model, so I" if style == "open" else \
+        "This is the offline emulator, not a real model, so it"
+    return f"{opening} {what}. {CAN_DO_EN} {REAL_EN}"
 
 
 def unanswered_reasoning(ctx: Context, question: str) -> str:
