@@ -24,13 +24,13 @@ def calculation_answer(ctx: Context, calculation: Calculation) -> str:
     if ctx.style == "terse":
         return value
     if ctx.style == "ernie_light":
-        return f"{line}。" if zh else f"{line}."
+        return f"计算结果：{line}。" if zh else f"Result: {line}."
     if ctx.style == "open":
         said = f"答案是 {value}。" if zh else f"The answer is {value}."
         if len(steps) > 1:
             said += ("\n\n" + "，".join(steps) + "。") if zh else ("\n\n" + "; ".join(steps) + ".")
         return said
-    text = f"**{line}**"
+    text = f"**答案：{value}**\n\n{line}" if zh else f"**Answer: {value}**\n\n{line}"
     if len(steps) > 1:
         head = "计算过程：" if zh else "Step by step:"
         text += f"\n\n{head}\n" + "\n".join(f"{n}. {step}" for n, step in enumerate(steps, 1))

@@ -162,7 +162,7 @@ TASKS = (
              "排序：sorted() 返回一个新的有序列表，list.sort() 就地排序，reverse=True 从大到小。",
              "Sorting: sorted() returns a new sorted list, list.sort() sorts in place, reverse=True sorts "
              "descending.", needs_code_word=True),
-    CodeTask("add two numbers", "两数相加", re.compile(r"\badd\b|\bsum\b|相加|求和|加法", re.I), ADD,
+    CodeTask("add two numbers", "两数相加", re.compile(r"\badd(s|ing)?\b|\bsum\b|\baddition\b|相加|求和|加法", re.I), ADD,
              "两数相加：定义一个函数，返回两个参数的和。",
              "Adding two numbers: a function that returns the sum of its two arguments.", needs_code_word=True),
     CodeTask("a SQL query", "SQL 查询", re.compile(r"\bsql\b", re.I), SQL,

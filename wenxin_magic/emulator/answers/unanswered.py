@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from .request import Context, quoted
 
-CAN_DO_ZH = ("它能算算术（比如 1+1 等于几、9.11 和 9.9 哪个大），能写几段常见的 Python 代码（冒泡排序、斐波那契数列、反转字符串、"
-             "用 pandas 读取 CSV、用 matplotlib 画图、列表推导式），也能回答示例笔记本里的问题。")
-CAN_DO_EN = ("It does arithmetic (what 1+1 is, which of 9.11 and 9.9 is larger), writes a few common Python snippets "
-             "(bubble sort, Fibonacci numbers, reversing a string, reading a CSV with pandas, a matplotlib plot, a "
-             "list comprehension), and answers the example notebooks' questions.")
+CAN_DO_ZH = ("它能算算术，能写几段常见的 Python 代码（冒泡排序、斐波那契数列、反转字符串、用 pandas 读取 CSV、"
+             "用 matplotlib 画图、列表推导式），也能回答示例笔记本里的问题。")
+CAN_DO_EN = ("It does arithmetic, a few common Python tasks (bubble sort, Fibonacci, reversing a string, reading a CSV "
+             "with pandas, a matplotlib plot, a list comprehension) and the example notebooks' questions.")
 REAL_ZH = "设置 QIANFAN_API_KEY，或用 `%wenxin lesson load PATH` 载入一节课，就能得到真正的回答。"
 REAL_EN = "Set QIANFAN_API_KEY, or load a lesson with `%wenxin lesson load PATH`, for real answers."
 
