@@ -342,3 +342,9 @@ def test_answer_chars_keeps_every_answer_long_and_whole(emulator_factory):
             assert 4500 <= len(text) <= 5000 and not FILLER.search(text), (prompt, len(text))
             counts = _placeholder_counts(text)
             assert counts == sorted(counts) and text.rstrip().endswith(("。", ".")), text[-200:]
+
+
+def test_a_completion_it_cannot_continue_says_so(ask_v1):
+    for prompt, words in (("从前有座山，", "离线模拟器不会真正续写"), ("Once upon a time", "does not really continue")):
+        text = ask_v1(prompt, "sqlcoder_7b", kind="completion")
+        assert words in text and "QIANFAN_API_KEY" in text and not FILLER.search(text), text

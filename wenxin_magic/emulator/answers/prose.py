@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .request import Context, is_chinese, stable_hash, topic_of
+from .request import Context, is_chinese, stable_hash
 
 # ------------------------------------------------------- topic knowledge
 
@@ -307,13 +307,9 @@ def continue_text(ctx: Context) -> str:
                 "a seat of government, and its central axis still runs through the Forbidden City, Tiananmen Square and "
                 "the Temple of Heaven. Today Beijing is also a centre of science, education and culture, home to leading "
                 "universities, busy technology districts and a lively food scene.")
-    if zh:
-        topic = topic_of(prompt)
-        return (f"。接下来谈谈{topic}：它的来龙去脉并不复杂，但细节很多。首先要看它从哪里来，其次要看它今天的样子，"
-                f"最后再想一想它会往哪里去。把这三点想清楚，对{topic}的理解就会深入不少。")
+    if zh:  # the emulator cannot write on; it says so rather than make a continuation up
+        return "（离线模拟器不会真正续写这段文字；设置 QIANFAN_API_KEY，或用 `%wenxin lesson load PATH` 载入一节课，可以得到真正的续写。）"
     if is_greeting(prompt):
         return "! It's nice to meet you. Is there anything you would like to talk about today?"
-    topic = topic_of(prompt)
-    return (f" - and that is where the story of {topic} begins. Looking at where it came from, what it looks like "
-            f"today and where it might go next gives a fuller picture of {topic}. Each of these parts has its own "
-            "details, and together they explain why the subject matters.")
+    return (" [The offline emulator does not really continue text; set QIANFAN_API_KEY, or load a lesson with "
+            "`%wenxin lesson load PATH`, for a real continuation.]")
