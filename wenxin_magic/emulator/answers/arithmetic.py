@@ -45,6 +45,11 @@ def _no_value(calculation: Calculation, zh: bool) -> str:
     if calculation.undefined == "not_real":
         return (f"{shown} 在实数范围内没有结果：负数的非整数次幂不是实数。" if zh else
                 f"{shown} has no real value: a negative number raised to a fractional power is not a real number.")
+    if calculation.log10 is not None and calculation.log10 < 0:  # a tiny value: its exact decimal is too long
+        mantissa, exponent = magnitude(calculation.log10)
+        return (f"{shown} 的结果非常小，精确写出来会超过 {MAX_DIGITS} 位；它大约是 {mantissa} × 10^{exponent}。" if zh
+                else f"{shown} is too small to write out exactly (more than {MAX_DIGITS} digits); it is about "
+                     f"{mantissa} × 10^{exponent}.")
     if calculation.log10 is not None:
         mantissa, exponent = magnitude(calculation.log10)
         return (f"{shown} 的结果太大（超过 {MAX_DIGITS} 位），这里不把它写出来；它大约是 {mantissa} × 10^{exponent}。"
