@@ -16,6 +16,7 @@ from .arithmetic import calculation_answer, calculation_reasoning, comparison_an
 from .calculator import calculation_in, comparison_in
 from .fixes import error_answer, failure_of
 from .lengths import dedupe, fit_length
+from .notebook import asked_in_chinese
 from .pictures import image_parts, picture_answer
 from .prose import (CLOSINGS, TOPIC_TITLES, add_citations, asks_my_name, asks_your_name, continue_text, greeting,
                     is_follow_up, is_greeting, match_topic, remembered_name, search_info_for, self_intro, topic_answer)
@@ -264,10 +265,10 @@ def _context_answer(ctx: Context, q: str) -> str | None:
         return None
     failure = failure_of(q)
     if failure is not None:
-        ctx.thought = context_reasoning(ctx, q, "error")
+        ctx.thought = context_reasoning(asked_in_chinese(ctx, q), "error")
         return error_answer(ctx, q, failure)
     table = table_of(q)
     if table is not None:
-        ctx.thought = context_reasoning(ctx, q, "table")
+        ctx.thought = context_reasoning(asked_in_chinese(ctx, q), "table")
         return table_answer(ctx, q, table)
     return None

@@ -38,13 +38,14 @@ def picture_reasoning(ctx: Context, question: str) -> str:
             "shows, only its format, size and colours, and I should say so.")
 
 
-def context_reasoning(ctx: Context, question: str, kind: str) -> str:
-    """A prompt with notebook context: a table's summary, or a failed cell and its error."""
+def context_reasoning(zh: bool, kind: str) -> str:
+    """A prompt with notebook context: a table's summary, or a failed cell and its error; ``zh`` is the language of
+    the user's words around it, not of the data."""
     if kind == "error":
         return ("提示里有一个报错的单元格。先找出异常的类型和出错的那一行，解释原因，再用最小的改动把单元格改对，放进一个代码块。"
-                if ctx.zh else "The prompt holds a failed cell. Find the exception and the line that raised it, explain "
+                if zh else "The prompt holds a failed cell. Find the exception and the line that raised it, explain "
                 "why, then correct the cell with the smallest change, in one code block.")
-    return ("提示里有一张表的摘要。读出它的行数和列，看哪些是数值列、哪些是类别列，再给出分析的建议和代码。" if ctx.zh else
+    return ("提示里有一张表的摘要。读出它的行数和列，看哪些是数值列、哪些是类别列，再给出分析的建议和代码。" if zh else
             "The prompt holds a table's summary. Read its row count and columns, tell the numeric ones from the "
             "categories, then suggest an analysis and the code for it.")
 
