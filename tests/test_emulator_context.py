@@ -2,7 +2,7 @@
 
 A table summary (DataFrame, Series, ndarray) gets an answer that names its row count and a column; a cell's
 error (``%wenxin fix``, or ``{Err}`` in a question) gets its exception named and the cell corrected in one
-``python`` block that compiles and keeps the cell's other lines. Prompts without either answer as before.
+``python`` block that compiles and keeps the cell's other lines. Prompts without either are not read as context.
 """
 
 from __future__ import annotations
@@ -374,85 +374,25 @@ def test_the_same_request_gives_the_same_answer(ask):
         assert ask(prompt) == ask(prompt)
 
 
-# -- prompts without a table or an error: the answers of before --------------------------------------------
+# -- prompts without a table or an error: answered as any other prompt, not as notebook context ---------------
 
-BEFORE = [
-    ('介绍下故宫',
-     '## 故宫\n\n故宫位于北京市中心，是世界上现存规模最大、保存最完整的木结构宫殿建筑群之一。\n\n1. **历史**：始建于明朝永乐年间，142'
-     '0年落成，先后有二十多位皇帝在这里居住和处理政务。\n2. **建筑**：占地约72万平方米，前朝三大殿以太和殿为首，后宫则是皇帝与后妃的生活'
-     '区域。\n3. **文物**：1925年成立故宫博物院，收藏书画、陶瓷、青铜器等文物一百八十多万件。\n4. **参观**：一般从南边的午门进入'
-     '、北边的神武门离开，需要提前实名预约，周一通常闭馆。\n\n希望以上信息对你有帮助，如需更具体的安排可以继续问我。\n（ERNIE-3.5-8K的'
-     '回答）',
-     '故宫位于北京市中心，是世界上现存规模最大、保存最完整的木结构宫殿建筑群之一。\n\n历史，始建于明朝永乐年间，1420年落成，先后有二十多位皇帝'
-     '在这里居住和处理政务；建筑，占地约72万平方米，前朝三大殿以太和殿为首，后宫则是皇帝与后妃的生活区域；文物，1925年成立故宫博物院，收藏书'
-     '画、陶瓷、青铜器等文物一百八十多万件。\n\n以上是一些基本情况，仅供参考。\n——deepseek-v3'),
-    ('Write a python function to add two numbers',
-     'You can write it like this:\n\n```python\ndef add(a, b):\n    """Return th'
-     'e sum of a and b."""\n    return a + b\n\n\nprint(add(2, 3))  # 5\n```\n\nRun'
-     ' it to see the result, and adapt it as you need.',
-     'Here\'s the code:\n\n```python\ndef add(a, b):\n    """Return the sum of a '
-     'and b."""\n    return a + b\n\n\nprint(add(2, 3))  # 5\n```\n\nRun it to see '
-     'the result, and adapt it as you need.'),
-    ('What is this?\n| a | b |\n|---|---|\n| 1 | 2 |',
-     '## this? | a | b | |---|---| | 1 | 2 |\n\nSure, let\'s go through "this? '
-     '| a | b | |---|---| | 1 | 2 |":\n\n1. **The basics**: looking at the bas'
-     'ics, "this? | a | b | |---|---| | 1 | 2 |" is worth thinking through i'
-     'n context.\n2. **Its background**: looking at its background, "this? | '
-     'a | b | |---|---| | 1 | 2 |" is worth thinking through in context.\n3. '
-     '**Key features**: looking at key features, "this? | a | b | |---|---| '
-     '| 1 | 2 |" is worth thinking through in context.\n4. **Practical uses**'
-     ': looking at practical uses, "this? | a | b | |---|---| | 1 | 2 |" is '
-     'worth thinking through in context.\n\nTell me more about your needs and '
-     "I can refine this.\n(ERNIE-3.5-8K's answer)",
-     'On the question of "this? | a | b | |---|---| | 1 | 2 |", here is my v'
-     'iew.\n\n"this? | a | b | |---|---| | 1 | 2 |" touches on the basics and '
-     'practical uses. Start from the core idea, then look at real examples, '
-     'and it becomes much clearer.\n\nHope that gives you a starting point.\n--'
-     ' deepseek-v3'),
-    ('What does a ValueError mean in Python?',
-     'Here is a simple implementation:\n\n```python\ndef what_does_a_valueerror'
-     '_mean_in(data):\n    """What does a ValueError mean in Python"""\n    re'
-     'sult = []\n    for item in data:\n        result.append(item)\n    return'
-     ' result\n```\n\nRun it to see the result, and adapt it as you need.',
-     "Here's the code:\n\n```python\ndef what_does_a_valueerror_mean_in(data):\n"
-     '    """What does a ValueError mean in Python"""\n    result = []\n    fo'
-     'r item in data:\n        result.append(item)\n    return result\n```\n\nRun'
-     ' it to see the result, and adapt it as you need.'),    ('How do I create a DataFrame of 3 rows by 2 columns in pandas?',
-     "## create a DataFrame of 3 rows by 2 columns in pandas\n\nSure, let's go"
-     ' through "create a DataFrame of 3 rows by 2 columns in pandas":\n\n1. **'
-     'The basics**: looking at the basics, "create a DataFrame of 3 rows by '
-     '2 columns in pandas" is worth thinking through in context.\n2. **Its ba'
-     'ckground**: looking at its background, "create a DataFrame of 3 rows b'
-     'y 2 columns in pandas" is worth thinking through in context.\n3. **Key '
-     'features**: looking at key features, "create a DataFrame of 3 rows by '
-     '2 columns in pandas" is worth thinking through in context.\n4. **Practi'
-     'cal uses**: looking at practical uses, "create a DataFrame of 3 rows b'
-     'y 2 columns in pandas" is worth thinking through in context.\n\nTell me '
-     "more about your needs and I can refine this.\n(ERNIE-3.5-8K's answer)",
-     'You mentioned "create a DataFrame of 3 rows by 2 columns in pandas".\n\n'
-     '"create a DataFrame of 3 rows by 2 columns in pandas" touches on the b'
-     'asics and practical uses. Start from the core idea, then look at real '
-     'examples, and it becomes much clearer.\n\nHope that gives you a starting'
-     ' point.\n-- deepseek-v3'),
-    ('Error: the kettle broke. What now?',
-     '## Error: the kettle broke. What now\n\nYou asked about "Error: the kett'
-     'le broke. What now". Let me break it down:\n\n1. **The basics**: looking'
-     ' at the basics, "Error: the kettle broke. What now" is worth thinking '
-     'through in context.\n2. **Its background**: looking at its background, '
-     '"Error: the kettle broke. What now" is worth thinking through in conte'
-     'xt.\n3. **Key features**: looking at key features, "Error: the kettle b'
-     'roke. What now" is worth thinking through in context.\n4. **Practical u'
-     'ses**: looking at practical uses, "Error: the kettle broke. What now" '
-     'is worth thinking through in context.\n\nI hope this helps; ask me if yo'
-     "u want a more detailed plan.\n(ERNIE-3.5-8K's answer)",
-     'You mentioned "Error: the kettle broke. What now".\n\n"Error: the kettle'
-     ' broke. What now" touches on the basics and practical uses. Start from'
-     ' the core idea, then look at real examples, and it becomes much cleare'
-     'r.\n\nThat is a short overview.\n-- deepseek-v3'),
+OTHER = [  # (prompt, what the answer has: "topic", "code" or "honest", the emulator's reply to what it can't answer)
+    ("介绍下故宫", "topic"),
+    ("Write a python function to add two numbers", "code"),
+    ("What is this?\n| a | b |\n|---|---|\n| 1 | 2 |", "honest"),
+    ("What does a ValueError mean in Python?", "honest"),
+    ("How do I create a DataFrame of 3 rows by 2 columns in pandas?", "honest"),
+    ("Error: the kettle broke. What now?", "honest"),
 ]
 
 
-@pytest.mark.parametrize(("prompt", "v1_answer", "v2_answer"), BEFORE, ids=["topic", "code", "table-only", "error-word", "dataframe-words", "error-words"])
-def test_other_prompts_are_answered_as_before(v1, v2, prompt, v1_answer, v2_answer):
-    assert v1(prompt) == v1_answer
-    assert v2(prompt) == v2_answer
+@pytest.mark.parametrize(("prompt", "kind"), OTHER, ids=["topic", "code", "table-only", "error-word", "dataframe-words",
+                                                         "error-words"])
+def test_other_prompts_are_not_read_as_notebook_context(v1, v2, prompt, kind):
+    for text in (v1(prompt), v2(prompt)):
+        if kind == "topic":
+            assert "太和殿" in text and fence_count(text) == 0
+        elif kind == "code":
+            assert "def add(a, b):" in text and fence_count(text) == 2
+        else:  # neither a table's summary nor an exception explained with a corrected cell
+            assert fence_count(text) == 0 and "offline emulator" in text, text

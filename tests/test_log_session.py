@@ -152,7 +152,7 @@ def test_an_interrupted_stream_is_a_row_with_its_partial_answer(online, log_path
     row = rows[1]
     assert row["interrupted"] == 1 and row["answer"] == partial.text and row["question"] == LONG
     assert row["error"] and row["finish_reason"] is None
-    assert not row["answer"].endswith("(compiled by ERNIE-Speed-8K)")  # the half answer, not a whole one
+    assert len(row["answer"]) < 300  # the half answer (three deltas), not the whole one of about 600 characters
     # kept in memory marked, so a resume keeps it too
     s2 = online()
     s2.resume("cut")

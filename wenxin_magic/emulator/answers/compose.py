@@ -1,5 +1,9 @@
 """The composer: ``compose`` for a v1 body, ``compose_v2`` for a v2 one; safety, function calls,
-the answer's text and its shape (length, JSON, search, stop and token limits).
+the answer's text and its shape (length, JSON, search, stop and token limits), and a reasoning model's thinking.
+
+What a chat question gets, first match first: the notebook's context (a table, a failed cell), names, a
+follow-up, a greeting, a comparison of two numbers, arithmetic, code for a known task, who is answering, a
+built-in topic, and otherwise the emulator's honest reply.
 """
 
 from __future__ import annotations
@@ -8,14 +12,20 @@ import json
 
 from ...api import COMPLETION, estimate_tokens
 from .arguments import REPAIR_ASKED, json_answer, stated_schema
-from .pictures import image_parts, picture_answer
+from .arithmetic import calculation_answer, calculation_reasoning, comparison_answer, comparison_reasoning
+from .calculator import calculation_in, comparison_in
 from .fixes import error_answer, failure_of
-from .prose import (add_citations, asks_my_name, asks_your_name, continue_text, dedupe, filler, fit_length,
-                    generic_answer, greeting, is_follow_up, is_greeting, match_topic, reasoning_text, remembered_name,
-                    search_info_for, self_intro, signature, topic_answer)
+from .lengths import dedupe, fit_length
+from .notebook import asked_in_chinese
+from .pictures import image_parts, picture_answer
+from .prose import (CLOSINGS, TOPIC_TITLES, add_citations, asks_my_name, asks_your_name, continue_text, greeting,
+                    is_follow_up, is_greeting, match_topic, remembered_name, search_info_for, self_intro, topic_answer)
+from .reasoning import (chat_reasoning, context_reasoning, picture_reasoning, results_reasoning, tool_reasoning,
+                        topic_reasoning)
 from .request import FLAG_TRIGGERS, SAFETY_TRIGGERS, Answer, Context, content_of, is_chinese, topic_of, wanted_length
-from .snippets import asks_for_code, code_answer
+from .snippets import CODE_CLOSINGS, code_answer, code_reasoning, code_task
 from .tables import table_answer, table_of
+from .unanswered import unanswered, unanswered_reasoning
 from .tools import first_tool_calls, function_results_answer, next_tool_calls, tool_results_answer, v1_function_call
 
 
@@ -41,7 +51,7 @@ def _shaped(ctx: Context, text: str, topic: str, body: dict, *, search: bool, re
     lengthened by words in them: a result saying "detailed" is data, not a request."""
     target = ctx.answer_chars or (None if results or ctx.context else wanted_length(ctx.question))
     if target:
-        text = fit_length(ctx, text, topic, target)
+        text = fit_length(ctx, text, target, CLOSINGS + CODE_CLOSINGS)
     if ctx.penalty >= 1.5 and not ctx.context:  # a code block keeps its repeated lines
         text = dedupe(text)
     answer = Answer(text=text)
@@ -74,20 +84,24 @@ def compose_v2(model: str, body: dict, *, reasoning: bool = False, answer_chars:
         answer.flag = 2
         return answer
     last_role = ctx.messages[-1].get("role") if ctx.messages else "user"
-    topic = topic_of(ctx.user_turns[-1] if ctx.user_turns else ctx.question)
+    asked = ctx.user_turns[-1] if ctx.user_turns else ctx.question
+    topic = topic_of(asked)
     calls = first_tool_calls(ctx, body) if last_role == "user" else next_tool_calls(ctx, body) if last_role == "tool" else []
     if calls:
         answer = Answer(text="", finish_reason="tool_calls", tool_calls=calls)
+        ctx.thought = tool_reasoning(ctx, asked, calls)
     elif last_role == "tool":
         answer = _shaped(ctx, tool_results_answer(ctx), topic, view, search=False, results=True)
+        ctx.thought = results_reasoning(ctx, asked)
     elif last_role == "user" and image_parts(ctx.messages[-1]):
         answer = _shaped(ctx, picture_answer(ctx, image_parts(ctx.messages[-1])), topic, view, search=False,
                          results=True)
+        ctx.thought = picture_reasoning(ctx, asked)
     else:
         text, topic = _text_and_topic(ctx, last_role)
         answer = _shaped(ctx, text, topic, view, search=True)
     if reasoning:
-        answer.reasoning = reasoning_text(ctx, topic, calls)
+        answer.reasoning = ctx.thought or unanswered_reasoning(ctx, asked)
     question = ctx.user_turns[-1] if ctx.user_turns and last_role == "user" else ""
     flag = next((flag for word, flag in FLAG_TRIGGERS.items() if word in question), None)
     if flag is not None:
@@ -165,48 +179,63 @@ def _wants_search(body: dict) -> bool:
 
 
 def _chat_text(ctx: Context, q: str) -> str:
+    """The answer to a chat question; ``ctx.thought`` is left holding what a reasoning model thinks first."""
     context = _context_answer(ctx, q)
     if context is not None:
         ctx.context = True
         return context
     if asks_my_name(q):
+        ctx.thought = chat_reasoning(ctx, q, "my_name")
         name = remembered_name(ctx.user_turns[:-1])
         if name:
             return (f"你叫{name}。你在之前的对话里告诉过我。" if ctx.zh else
                     f"Your name is {name}; you told me earlier in our conversation.")
         return ("你还没有告诉我你的名字呢。" if ctx.zh else "You haven't told me your name yet.")
     if is_follow_up(q) and len(ctx.user_turns) >= 2:
-        prev = ctx.user_turns[-2]
-        ptopic = topic_of(prev)
-        prev_ctx = Context(ctx.model, ctx.kind, dict(ctx.body, messages=[{"role": "user", "content": prev}]),
-                        ctx.answer_chars)
-        prev_ctx.zh = ctx.zh
-        key = match_topic(prev)
-        base = topic_answer(prev_ctx, key) if key else generic_answer(prev_ctx, ptopic)
-        if prev_ctx.zh:
-            head = f"好的，接着上面关于“{ptopic}”的话题，再补充一些细节。\n\n"
-            extra = "".join(filler(prev_ctx, ptopic, k) for k in range(4, 8))
-        else:
-            head = f"Sure, continuing with \"{ptopic}\", here is more detail.\n\n"
-            extra = "".join(filler(prev_ctx, ptopic, k) for k in range(4, 8))
-        return head + base + "\n\n" + extra
+        return _follow_up(ctx, ctx.user_turns[-2])
     if is_greeting(q):
-        text = greeting(ctx)
-    elif asks_for_code(q) and not match_topic(q):
-        return code_answer(ctx, q)
-    elif asks_your_name(q):
-        text = self_intro(ctx)
-    else:
-        key = match_topic(q)
-        text = topic_answer(ctx, key) if key else generic_answer(ctx, topic_of(q))
+        ctx.thought = chat_reasoning(ctx, q, "greeting")
+        return greeting(ctx)
+    comparison = comparison_in(q)
+    if comparison is not None:
+        ctx.thought = comparison_reasoning(ctx, comparison)
+        return comparison_answer(ctx, comparison)
+    calculation = calculation_in(q)
+    if calculation is not None:
+        ctx.thought = calculation_reasoning(ctx, calculation)
+        return calculation_answer(ctx, calculation)
+    key = match_topic(q)
+    task = None if key else code_task(q)
+    if task is not None:
+        ctx.thought = code_reasoning(ctx, task)
+        return code_answer(ctx, task)
+    if asks_your_name(q):
+        ctx.thought = chat_reasoning(ctx, q, "your_name")
+        return self_intro(ctx)
+    if key:
+        ctx.thought = topic_reasoning(ctx, q, TOPIC_TITLES[key]["zh" if ctx.zh else "en"])
+        text = topic_answer(ctx, key)
         if ctx.persona:
-            text = (f"我是{ctx.persona}。\n\n" if ctx.zh else f"I'm {ctx.persona}.\n\n") + text
-        elif ctx.system and ctx.style != "terse":
-            text = ("（按照你的设定回答）\n\n" if ctx.zh else "(Following your instructions)\n\n") + text
-    sig = signature(ctx)
-    if sig and not is_greeting(q):
-        text = f"{text}\n{sig}"
-    return text
+            return (f"我是{ctx.persona}。\n\n" if ctx.zh else f"I'm {ctx.persona}.\n\n") + text
+        if ctx.system and ctx.style != "terse":
+            return ("（按照你的设定回答）\n\n" if ctx.zh else "(Following your instructions)\n\n") + text
+        return text
+    ctx.thought = unanswered_reasoning(ctx, q)
+    return unanswered(ctx, q)
+
+
+def _follow_up(ctx: Context, previous: str) -> str:
+    """"Tell me more" after a question: that question's answer again, introduced as more; honest if unknown."""
+    ctx.thought = chat_reasoning(ctx, previous, "follow_up")
+    prev_ctx = Context(ctx.model, ctx.kind, dict(ctx.body, messages=[{"role": "user", "content": previous}]),
+                       ctx.answer_chars)
+    prev_ctx.zh = ctx.zh
+    key = match_topic(previous)
+    if key is None:
+        return unanswered(prev_ctx, previous)
+    title = TOPIC_TITLES[key]["zh" if ctx.zh else "en"]
+    head = f"好的，接着说{title}。\n\n" if ctx.zh else f"Sure, more on {title}.\n\n"
+    return head + topic_answer(prev_ctx, key)
 
 
 def _apply_limits(answer: Answer, body: dict) -> None:
@@ -236,8 +265,10 @@ def _context_answer(ctx: Context, q: str) -> str | None:
         return None
     failure = failure_of(q)
     if failure is not None:
+        ctx.thought = context_reasoning(asked_in_chinese(ctx, q), "error")
         return error_answer(ctx, q, failure)
     table = table_of(q)
     if table is not None:
+        ctx.thought = context_reasoning(asked_in_chinese(ctx, q), "table")
         return table_answer(ctx, q, table)
     return None

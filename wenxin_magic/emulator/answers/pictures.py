@@ -13,7 +13,7 @@ import binascii
 import io
 
 from ...images import image_size
-from .request import Context
+from .request import Context, quoted
 
 # a coarse palette: each pixel is named by the nearest of these
 _NAMES = {
@@ -121,7 +121,9 @@ def picture_answer(ctx: Context, parts: list[dict]) -> str:
             f"\n{index}. {line}" for index, line in enumerate(lines, 1))
     question = ctx.question.strip()
     if question:
-        text += (f"\n\n关于你的问题（“{question[:80]}”）：这是根据图片的格式、尺寸和颜色作出的描述。" if zh else
-                 f"\n\nAbout your question (\"{question[:80]}\"): this is what the picture's format, size and colours "
-                 "show.")
+        quote = quoted(question, zh)
+        about = (f"关于你的问题{quote}：" if quote else "关于你的问题：") if zh else \
+            (f"About your question {quote}: " if quote else "About your question: ")
+        text += "\n\n" + about + ("这是根据图片的格式、尺寸和颜色作出的描述。" if zh else
+                                   "this is what the picture's format, size and colours show.")
     return text

@@ -1,12 +1,13 @@
-"""Answers in prose: the topics the emulator knows, greetings, generic answers in each model's voice,
-lengthening, memory of the user's name, search results and citations, completions, reasoning text.
+"""Answers in prose: the topics the emulator knows (the example prompts of the Qianfan API pages, which the
+notebooks ask), each in the model's voice, greetings, who is answering, memory of the user's name, search results
+and citations, completions.
 """
 
 from __future__ import annotations
 
 import re
 
-from .request import Context, is_chinese, stable_hash, topic_of
+from .request import Context, is_chinese, stable_hash
 
 # ------------------------------------------------------- topic knowledge
 
@@ -90,6 +91,10 @@ _TOPICS: dict[str, dict] = {
 }
 
 
+# each topic's name, as a reasoning model's thinking or a follow-up names it
+TOPIC_TITLES = {key: {"zh": topic["zh_title"], "en": topic["en_title"]} for key, topic in _TOPICS.items()}
+
+
 def match_topic(q: str) -> str | None:
     low = q.lower()
     if "故宫" in q or "紫禁城" in q or "forbidden city" in low:
@@ -127,15 +132,21 @@ def is_follow_up(q: str) -> bool:
 
 # ------------------------------------------------------------ renderers
 
+# how a model of the ERNIE voice marks a list's items: one of these, by model, so two models of one voice differ
+_ITEM_MARKERS = ("{i}. **{name}**{colon}{text}", "- **{name}**{colon}{text}", "**{i}. {name}**{colon}{text}",
+                 "{i}. {name}{colon}{text}")
+
+
 def _render_items(ctx: Context, title: str, intro: str, items, outro: str) -> str:
     """Lay out a titled list of (name, text) items in the model's voice."""
     zh = ctx.zh
     style = ctx.style
     colon = "：" if zh else ": "
     if style == "ernie":
+        marker = ctx.model_pick(_ITEM_MARKERS, "items")
         lines = [f"## {title}\n", intro, ""]
         for i, (name, text) in enumerate(items, 1):
-            lines.append(f"{i}. **{name}**{colon}{text}")
+            lines.append(marker.format(i=i, name=name, colon=colon, text=text))
         lines += ["", outro]
         return "\n".join(lines)
     if style == "ernie_light":
@@ -167,20 +178,13 @@ _OUTROS_EN = {
 }
 
 
+# every closing line an answer may end with: a long answer keeps it at its very end
+CLOSINGS = tuple(line for table in (_OUTROS_ZH, _OUTROS_EN) for lines in table.values() for line in lines if line)
+
+
 def _outro(ctx: Context) -> str:
     table = _OUTROS_ZH if ctx.zh else _OUTROS_EN
     return ctx.pick(table.get(ctx.style, table["open"]), "outro")
-
-
-def signature(ctx: Context) -> str:
-    """A short model-specific closing so two models of one family still differ."""
-    if ctx.style == "terse":
-        return ""
-    if ctx.zh:
-        tags = ["（以上由{m}整理）", "——{m}", "（{m}的回答）", "（来自{m}）"]
-    else:
-        tags = ["(compiled by {m})", "-- {m}", "({m}'s answer)", "(from {m})"]
-    return ctx.model_pick(tags, "sig").format(m=ctx.model)
 
 
 def topic_answer(ctx: Context, key: str) -> str:
@@ -194,21 +198,26 @@ def topic_answer(ctx: Context, key: str) -> str:
 
 
 def greeting(ctx: Context) -> str:
+    """Hello back, in the voice of the model, without claiming to be it: the offline emulator is answering."""
     who = ctx.persona
     if ctx.zh:
         opts = {
-            "ernie": ["你好！我是文心大模型，很高兴为你服务。你可以问我知识、写作、编程或出行规划方面的问题。",
-                      "你好呀！有什么我可以帮你的吗？无论是查资料、写文案还是做计划，都可以交给我。"],
-            "ernie_light": ["你好！有什么可以帮你的？", "你好，很高兴和你聊天，请问需要什么帮助？"],
-            "open": ["你好！我是一个AI助手，有什么问题可以问我。", "你好，请问有什么可以帮忙的吗？"],
+            "ernie": ["你好！这里是离线的千帆模拟器。你可以让我算算术、写几段常见的 Python 代码，或者问示例笔记本里的问题。",
+                      "你好呀！这里是离线的千帆模拟器，能算算术、写常见的代码、回答示例笔记本里的问题。"],
+            "ernie_light": ["你好！这里是离线模拟器，有什么可以帮你的？", "你好，这里是离线模拟器，请问需要什么帮助？"],
+            "open": ["你好！这里是离线模拟器，可以算算术、写常见的代码。", "你好，这里是离线模拟器，请问有什么可以帮忙的吗？"],
             "terse": ["你好！", "你好，有什么事吗？"],
         }
     else:
         opts = {
-            "ernie": ["Hello! I'm ERNIE, Baidu's language model. I can help with questions, writing, code or travel plans.",
-                      "Hi there! What can I do for you today? Research, writing and planning are all fine."],
-            "ernie_light": ["Hello! How can I help?", "Hi, nice to chat with you. What do you need?"],
-            "open": ["Hello! I'm an AI assistant. What would you like to talk about?", "Hi! How can I help you today?"],
+            "ernie": ["Hello! This is the offline Qianfan emulator. Ask me some arithmetic, for common Python code, or "
+                      "the example notebooks' questions.",
+                      "Hi there! This is the offline Qianfan emulator: it does arithmetic, common code and the example "
+                      "notebooks' questions."],
+            "ernie_light": ["Hello! This is the offline emulator. How can I help?",
+                            "Hi, this is the offline emulator. What do you need?"],
+            "open": ["Hello! This is the offline emulator; it can do arithmetic and common code.",
+                     "Hi! This is the offline emulator. How can I help you today?"],
             "terse": ["Hello!", "Hi, what's up?"],
         }
     text = ctx.pick(opts[ctx.style if ctx.style in opts else "open"], "greet")
@@ -218,118 +227,13 @@ def greeting(ctx: Context) -> str:
 
 
 def self_intro(ctx: Context) -> str:
+    """Who is answering: the persona the system prompt gives, else the truth, the offline emulator."""
     if ctx.persona:
         return f"我是{ctx.persona}。" if ctx.zh else f"I'm {ctx.persona}."
     if ctx.zh:
-        return f"我是{ctx.model}，一个运行在本地千帆模拟器里的大语言模型，可以回答问题、写作和聊天。"
-    return f"I'm {ctx.model}, a language model served by the local Qianfan emulator; I can answer questions, write and chat."
-
-
-_ASPECTS_ZH = ["基本概念", "历史背景", "主要特点", "实际应用", "常见误区", "发展趋势", "学习方法", "相关案例",
-               "优点与不足", "社会影响", "技术细节", "未来展望"]
-_ASPECTS_EN = ["the basics", "its background", "key features", "practical uses", "common misconceptions", "recent trends",
-               "how to learn it", "examples", "pros and cons", "its wider impact", "technical details", "the outlook"]
-
-
-def generic_answer(ctx: Context, topic: str) -> str:
-    zh = ctx.zh
-    if zh:
-        q = f"“{topic}”"
-        openers = {
-            "ernie": [f"关于{q}，可以从以下几个方面来理解：", f"你问到了{q}，下面分几点说明：", f"好的，我们来梳理一下{q}："],
-            "ernie_light": [f"关于{q}，简单来说：", f"{q}可以这样理解："],
-            "open": [f"关于{q}这个问题，我的看法如下。", f"你提到了{q}。"],
-            "terse": [f"{q}：", f"关于{q}，"],
-        }
-        points = [(a, f"从{a}来看，{q}有值得关注的地方，需要结合具体情况分析。") for a in _ASPECTS_ZH[:4]]
-    else:
-        q = f'"{topic}"'
-        openers = {
-            "ernie": [f"Regarding {q}, here are the main points:", f"You asked about {q}. Let me break it down:",
-                      f"Sure, let's go through {q}:"],
-            "ernie_light": [f"About {q}, in short:", f"Here is a quick take on {q}:"],
-            "open": [f"On the question of {q}, here is my view.", f"You mentioned {q}."],
-            "terse": [f"{q}:", f"About {q},"],
-        }
-        points = [(a.capitalize(), f"looking at {a}, {q} is worth thinking through in context.") for a in _ASPECTS_EN[:4]]
-    intro = ctx.pick(openers.get(ctx.style, openers["open"]), "open")
-    if ctx.style == "terse":
-        return f"{intro}{'这是一个需要结合具体情况来看的问题。' if zh else ' it depends on the context.'}"
-    if ctx.style == "open":
-        body = (f"{q}涉及{_ASPECTS_ZH[0]}和{_ASPECTS_ZH[3]}等方面。一般来说，先弄清楚核心概念，再结合实际例子，就能较好地理解它。"
-                if zh else f"{q} touches on {_ASPECTS_EN[0]} and {_ASPECTS_EN[3]}. Start from the core idea, then look at "
-                           "real examples, and it becomes much clearer.")
-        return f"{intro}\n\n{body}\n\n{_outro(ctx)}"
-    return _render_items(ctx, topic, intro, points, _outro(ctx))
-
-
-def filler(ctx: Context, topic: str, k: int) -> str:
-    """The k-th extra sentence used to reach a requested length; unique for every k."""
-    if ctx.zh:
-        a = _ASPECTS_ZH[k % len(_ASPECTS_ZH)]
-        frames = ["第{n}点，从{a}的角度看，“{t}”还有不少细节值得展开。",
-                  "再说第{n}个方面：{a}。围绕“{t}”，不同的人会有不同的体会。",
-                  "第{n}，关于{a}，理解“{t}”时最好结合具体的例子。"]
-        return frames[k % len(frames)].format(n=k + 1, a=a, t=topic) + ("\n" if k % 5 == 4 else "")
-    a = _ASPECTS_EN[k % len(_ASPECTS_EN)]
-    frames = ["Point {n}: considering {a}, \"{t}\" has more detail worth exploring. ",
-              "Aspect {n} is {a}; people see \"{t}\" differently here. ",
-              "Note {n}: for {a}, concrete examples help explain \"{t}\". "]
-    return frames[k % len(frames)].format(n=k + 1, a=a, t=topic) + ("\n" if k % 5 == 4 else "")
-
-
-def fit_length(ctx: Context, text: str, topic: str, target: int) -> str:
-    if len(text) < target:
-        sep = "\n\n"
-        parts = [text, sep]
-        size = len(text) + len(sep)
-        k = 0
-        while size < target:
-            piece = filler(ctx, topic, k)
-            parts.append(piece)
-            size += len(piece)
-            k += 1
-        text = "".join(parts)
-    if len(text) > target:
-        cut = text[:target]
-        # end at a sentence boundary when one is close
-        m = max(cut.rfind(c) for c in "。！？.!?\n")
-        if m >= target * 0.95:
-            cut = cut[:m + 1]
-        text = cut
-    return text
-
-
-_QUOTES = {"“": "”", "「": "」", "\"": "\""}
-
-
-def _sentences_outside_quotes(text: str) -> list[str]:
-    """Sentences with their ends kept; an end inside a quotation does not end one."""
-    pieces, start, closing = [], 0, None
-    for i, ch in enumerate(text):
-        if closing is not None:
-            if ch == closing:
-                closing = None
-        elif ch in _QUOTES:
-            closing = _QUOTES[ch]
-        elif ch in "。！？!?\n":
-            pieces.append(text[start:i + 1])
-            start = i + 1
-    pieces.append(text[start:])
-    return pieces
-
-
-def dedupe(text: str) -> str:
-    """penalty_score >= 1.5: drop sentences that repeat an earlier one, quotations kept whole."""
-    seen = set()
-    out = []
-    for piece in _sentences_outside_quotes(text):
-        key = piece.strip()
-        if key and key in seen:
-            continue
-        seen.add(key)
-        out.append(piece)
-    return "".join(out)
+        return "这里回答你的是本地的离线千帆模拟器，不是你选的模型本身，所以只会回答算术、常见代码和示例笔记本里的问题。"
+    return ("This is the local offline Qianfan emulator answering, not the model you chose: it answers arithmetic, "
+            "common code and the example notebooks' questions only.")
 
 
 # ---------------------------------------------------------------- memory
@@ -378,11 +282,14 @@ def search_info_for(ctx: Context, topic: str) -> dict:
 
 
 _SENT_END = re.compile(r"(?<=[^\d\s*#])[。！？!?]|(?<=[A-Za-z\)\u4e00-\u9fff])\.(?=\s|$)")
+_QUOTATION = re.compile(r"“[^”]*”|\"[^\"\n]*\"")
 
 
 def add_citations(text: str) -> str:
-    """Put ``^[1]^`` and ``^[2]^`` before the ends of the first two sentences."""
-    ends = [m.start() for m in _SENT_END.finditer(text)][:2]
+    """Put ``^[1]^`` and ``^[2]^`` before the ends of the first two sentences; a quotation is not cut."""
+    quoted = [m.span() for m in _QUOTATION.finditer(text)]
+    ends = [m.start() for m in _SENT_END.finditer(text)
+            if not any(start < m.start() < end for start, end in quoted)][:2]
     for n, pos in reversed(list(enumerate(ends, 1))):
         text = text[:pos] + f"^[{n}]^" + text[pos:]
     return text
@@ -400,35 +307,9 @@ def continue_text(ctx: Context) -> str:
                 "a seat of government, and its central axis still runs through the Forbidden City, Tiananmen Square and "
                 "the Temple of Heaven. Today Beijing is also a centre of science, education and culture, home to leading "
                 "universities, busy technology districts and a lively food scene.")
-    if zh:
-        topic = topic_of(prompt)
-        return (f"。接下来谈谈{topic}：它的来龙去脉并不复杂，但细节很多。首先要看它从哪里来，其次要看它今天的样子，"
-                f"最后再想一想它会往哪里去。把这三点想清楚，对{topic}的理解就会深入不少。")
+    if zh:  # the emulator cannot write on; it says so rather than make a continuation up
+        return "（离线模拟器不会真正续写这段文字；设置 QIANFAN_API_KEY，或用 `%wenxin lesson load PATH` 载入一节课，可以得到真正的续写。）"
     if is_greeting(prompt):
         return "! It's nice to meet you. Is there anything you would like to talk about today?"
-    topic = topic_of(prompt)
-    return (f" - and that is where the story of {topic} begins. Looking at where it came from, what it looks like "
-            f"today and where it might go next gives a fuller picture of {topic}. Each of these parts has its own "
-            "details, and together they explain why the subject matters.")
-
-
-# ------------------------------------------------------------- reasoning
-
-def reasoning_text(ctx: Context, topic: str, calls: list) -> str:
-    """The thinking a reasoning model streams before its answer, in its own voice."""
-    if ctx.zh:
-        opener = ctx.model_pick(["嗯，用户问的是“{t}”。", "好的，用户想了解“{t}”。", "我来想一想“{t}”这个问题。"], "think")
-        if calls:
-            names = "、".join(c["function"]["name"] for c in calls)
-            plan = f"这个问题需要实时的数据，我手里没有，应该调用{names}来获取，再根据返回的结果回答。"
-        else:
-            plan = "先弄清楚用户真正关心的是什么，再把要点按重要程度排一排，最后用清楚的结构写出来。"
-        return opener.format(t=topic) + plan + f"作为{ctx.model}，回答要准确、简洁，不确定的地方要说明。"
-    opener = ctx.model_pick(["Okay, the user is asking about \"{t}\". ", "Alright, they want to know about \"{t}\". ",
-                             "Let me think about \"{t}\". "], "think")
-    if calls:
-        names = ", ".join(c["function"]["name"] for c in calls)
-        plan = f"This needs live data I don't have, so I should call {names} and answer from the results. "
-    else:
-        plan = "First work out what they really care about, then order the main points, then write it up clearly. "
-    return opener.format(t=topic) + plan + f"As {ctx.model}, I should be accurate and concise and say where I'm unsure."
+    return (" [The offline emulator does not really continue text; set QIANFAN_API_KEY, or load a lesson with "
+            "`%wenxin lesson load PATH`, for a real continuation.]")

@@ -92,6 +92,7 @@ class Context:
         self.answer_chars = answer_chars
         self.persona = _persona(self.system)
         self.context = False  # the answer refers to a table or an error in the prompt
+        self.thought = ""  # what a reasoning model thinks before this answer, set by whatever answers
 
     def pick(self, options, salt=""):
         """A phrasing variant: the first at low temperature, else one chosen by hashing."""
@@ -167,3 +168,12 @@ def topic_of(question: str) -> str:
         q = re.sub(r"^(about|the topic of)\s+", "", q, flags=re.I)
         q = q[:60].strip()
     return q or (question or "").strip()[:24] or "这个问题"
+
+
+def quoted(question: str, zh: bool) -> str | None:
+    """The question whole in quotation marks, or None when it is too long or too many lines to quote:
+    a quotation is never clipped."""
+    q = (question or "").strip()
+    if not q or "\n" in q or len(q) > 80:
+        return None
+    return f"“{q}”" if zh else f'"{q}"'

@@ -8,7 +8,7 @@ import json
 import re
 
 from .arguments import fill_arguments, place_in, places_in
-from .request import Answer, Context, content_of, is_chinese, stable_hash, topic_of
+from .request import Answer, Context, content_of, is_chinese, quoted, stable_hash
 
 # ------------------------------------------------------------- functions
 
@@ -74,11 +74,11 @@ def _choose_function(question: str, functions: list, tool_choice) -> dict | None
 def _function_call_answer(ctx: Context, fn: dict, question: str, zh: bool) -> Answer:
     args = fill_arguments(fn, question)
     name = fn.get("name", "")
-    topic = topic_of(question)
+    quote = quoted(question, zh)
     if zh:
-        thoughts = f"用户询问“{topic}”，需要调用{name}来获取相关信息。"
+        thoughts = (f"用户问{quote}，" if quote else "") + f"需要调用{name}来获取相关信息。"
     else:
-        thoughts = f"The user asks about \"{topic}\", so I should call {name} to get the information."
+        thoughts = (f"The user asks {quote}, so " if quote else "") + f"I should call {name} to get the information."
     call = {"name": name, "thoughts": thoughts, "arguments": json.dumps(args, ensure_ascii=False)}
     return Answer(text="", finish_reason="function_call", function_call=call)
 
