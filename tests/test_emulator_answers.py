@@ -348,3 +348,77 @@ def test_a_completion_it_cannot_continue_says_so(ask_v1):
     for prompt, words in (("从前有座山，", "离线模拟器不会真正续写"), ("Once upon a time", "does not really continue")):
         text = ask_v1(prompt, "sqlcoder_7b", kind="completion")
         assert words in text and "QIANFAN_API_KEY" in text and not FILLER.search(text), text
+
+
+# -- the notebooks' own questions: modest facts, in the sentences asked for ---------------------------------------
+
+@pytest.mark.parametrize("prompt, facts", [
+    ("用一句话介绍西湖", ["杭州", "苏堤"]),
+    ("介绍一下杭州", ["浙江省", "省会"]),
+    ("用一句话介绍杭州", ["浙江省省会", "西湖"]),
+    ("用三句话解释什么是梯度下降", ["最小值", "梯度", "学习率"]),
+    ("简单介绍一下量子计算", ["叠加", "纠缠"]),
+    ("Tell me about West Lake in one sentence", ["Hangzhou"]),
+])
+def test_the_notebooks_topics_are_answered_with_their_facts(answers, prompt, facts):
+    for voice, text in answers(prompt).items():
+        assert "离线模拟器" not in text and "offline emulator" not in text, (voice, text)
+        assert all(fact in text for fact in facts), (voice, text)
+        assert in_language_of(prompt, text) and not SIGNATURES.search(text) and not FILLER.search(text), (voice, text)
+
+
+def test_the_number_of_sentences_asked_for_is_kept(ask_v2):
+    one = ask_v2("用一句话介绍西湖")["content"]
+    three = ask_v2("用三句话解释什么是梯度下降")["content"]
+    assert one.count("。") == 1 and "\n" not in one, one
+    assert three.count("。") == 3 and "\n" not in three and "θ" not in three, three
+
+
+def test_a_thinking_model_plans_the_sentences_it_was_asked_for(ask_v2):
+    message = ask_v2("用三句话解释什么是梯度下降", model="deepseek-r1")
+    assert "三句话" in message["reasoning_content"] and "离线模拟器" not in message["reasoning_content"]
+
+
+@pytest.mark.parametrize("prompt, fact", [
+    ("用一句话介绍北京最值得去的一个地方。", "故宫"),
+    ("用一句话介绍西安最值得去的一个地方。", "兵马俑"),
+    ("成都有什么特色小吃？用一句话回答。", "担担面"),
+    ("上海有什么特色小吃？用一句话回答。", "小笼包"),
+    ("春天去杭州玩什么？用一句话回答。", "西湖"),
+    ("夏天去桂林玩什么？用一句话回答。", "漓江"),
+    ("西安的英文名是什么？只回答名字。", "Xi'an"),
+    ("Write a short travel tip for Xi'an.", "city wall"),
+])
+def test_the_batch_notebooks_city_questions_get_one_sentence_of_fact(ask_v1, ask_v2, prompt, fact):
+    for text in (ask_v2(prompt)["content"], ask_v1(prompt, "ernie_speed")):
+        assert fact in text and text.count("。") <= 1 and "\n" not in text, text
+
+
+def test_a_city_it_has_no_facts_for_gets_the_honest_reply(ask_v2):
+    text = ask_v2("用一句话介绍拉萨最值得去的一个地方。")["content"]
+    assert "离线模拟器" in text and "QIANFAN_API_KEY" in text, text
+
+
+def test_text_to_copy_out_is_copied_and_the_penalty_drops_its_repeat(ask_v1, client, token):
+    slogan = "好好学习。好好学习。天天向上。"
+    assert ask_v1(f"请原样抄写一遍：{slogan}", "llama_2_7b") == slogan
+    assert ask_v1("Repeat after me: Well done. Well done.", "llama_2_7b") == "Well done. Well done."
+    body = {"messages": [{"role": "user", "content": f"请原样抄写一遍：{slogan}"}], "penalty_score": 1.8}
+    r = client.post(f"{V1_PREFIX}/chat/llama_2_7b", params={"access_token": token}, json=body)
+    assert r.json()["result"] == "好好学习。天天向上。", r.text
+
+
+def test_the_great_wall_story_is_continued_with_its_history(ask_v1):
+    text = ask_v1("长城的故事", "sqlcoder_7b", kind="completion")
+    assert "秦始皇" in text and "明朝" in text and "1987" in text and "离线模拟器" not in text, text
+
+
+def test_search_results_say_they_are_placeholders(emu, client):
+    for prompt, words in (("西湖在哪里？", "占位"), ("Where is West Lake?", "placeholder")):
+        body = {"model": "ernie-4.5-turbo-32k", "messages": [{"role": "user", "content": prompt}],
+                "web_search": {"enable": True, "enable_citation": True}}
+        answer = client.post(V2, json=body, headers={"Authorization": f"Bearer {KEY}"}).json()
+        results = answer["search_results"]
+        assert len(results) == 3 and all(words in r["title"] for r in results), results
+        assert all(r["url"].startswith("https://www.example.com/") for r in results), results
+        assert "^[1]^" in answer["choices"][0]["message"]["content"]

@@ -14,7 +14,9 @@ What a question gets, and nothing it does not know:
   reversing a string, reading a CSV with pandas, a matplotlib plot, a list comprehension (and sorting, adding,
   a SQL query, a JavaScript function), asked for in Chinese or English.
 - The notebooks' topics: the example prompts of the Qianfan API pages (the Forbidden City, Beijing, its sights,
-  weekends and road trips), and notebook context in kind: a prompt holding a table summary (DataFrame, Series,
+  weekends and road trips), West Lake, Hangzhou, gradient descent and quantum computing (in one, two or three
+  sentences when asked so), the batch notebooks' one-sentence city questions, text to copy out, the Great Wall
+  story continued, and notebook context in kind: a prompt holding a table summary (DataFrame, Series,
   ndarray) gets its row count, its columns and a suggestion; one holding a cell's error (``%wenxin fix``,
   ``{Err}``) gets the exception explained and the cell corrected, with the smallest change, in one ``python`` block.
 - Greetings, names (the user's, remembered; who is answering: the offline emulator), pictures (format, size,
@@ -36,7 +38,7 @@ answer into the sentence-sized deltas a stream sends.
 
 One module a job: ``request`` (what a request says; :class:`Answer`), ``calculator`` (expressions parsed and
 computed, comparisons) and ``arithmetic`` (their answers and reasoning), ``snippets`` (code tasks), ``prose``
-(topics, voices, greetings, search), ``unanswered`` (the honest reply), ``reasoning`` (thinking for the other
+(topics, voices, greetings, search), ``places`` (the cities' one-sentence facts), ``unanswered`` (the honest reply), ``reasoning`` (thinking for the other
 kinds), ``lengths`` (long answers, cuts, repeats), ``arguments`` (a function's arguments from its JSON Schema),
 ``tools`` (tool turns), ``notebook`` (what the notebook puts in a prompt), ``tables`` (table summaries),
 ``fixes`` (a failed cell's repair), ``pictures``, ``chunks`` (stream deltas) and ``compose`` over them all.

@@ -2,7 +2,7 @@
 the answer's text and its shape (length, JSON, search, stop and token limits), and a reasoning model's thinking.
 
 What a chat question gets, first match first: the notebook's context (a table, a failed cell), names, a
-follow-up, a greeting, a comparison of two numbers, arithmetic, code for a known task, who is answering, a
+follow-up, a greeting, text to copy out, a city's one-sentence facts, a comparison of two numbers, arithmetic, code for a known task, who is answering, a
 built-in topic, and otherwise the emulator's honest reply.
 """
 
@@ -18,8 +18,10 @@ from .fixes import error_answer, failure_of
 from .lengths import dedupe, fit_length
 from .notebook import asked_in_chinese
 from .pictures import image_parts, picture_answer
-from .prose import (CLOSINGS, TOPIC_TITLES, add_citations, asks_my_name, asks_your_name, continue_text, greeting,
-                    is_follow_up, is_greeting, match_topic, remembered_name, search_info_for, self_intro, topic_answer)
+from .places import city_answer
+from .prose import (CLOSINGS, TOPIC_TITLES, add_citations, asks_my_name, asks_your_name, continue_text, copied_text,
+                    greeting, is_follow_up, is_greeting, match_topic, remembered_name, search_info_for, self_intro,
+                    sentences_asked, topic_answer, topic_sentences)
 from .reasoning import (chat_reasoning, context_reasoning, picture_reasoning, results_reasoning, tool_reasoning,
                         topic_reasoning)
 from .request import FLAG_TRIGGERS, SAFETY_TRIGGERS, Answer, Context, content_of, is_chinese, topic_of, wanted_length
@@ -196,6 +198,14 @@ def _chat_text(ctx: Context, q: str) -> str:
     if is_greeting(q):
         ctx.thought = chat_reasoning(ctx, q, "greeting")
         return greeting(ctx)
+    copied = copied_text(q)
+    if copied is not None:
+        ctx.thought = chat_reasoning(ctx, q, "copy")
+        return copied
+    about_city = city_answer(q)
+    if about_city is not None:
+        ctx.thought = chat_reasoning(ctx, q, "place")
+        return about_city
     comparison = comparison_in(q)
     if comparison is not None:
         ctx.thought = comparison_reasoning(ctx, comparison)
@@ -213,7 +223,9 @@ def _chat_text(ctx: Context, q: str) -> str:
         ctx.thought = chat_reasoning(ctx, q, "your_name")
         return self_intro(ctx)
     if key:
-        ctx.thought = topic_reasoning(ctx, q, TOPIC_TITLES[key]["zh" if ctx.zh else "en"])
+        short = topic_sentences(ctx, key) is not None
+        ctx.thought = topic_reasoning(ctx, q, TOPIC_TITLES[key]["zh" if ctx.zh else "en"],
+                                      sentences_asked(q) if short else None)
         text = topic_answer(ctx, key)
         if ctx.persona:
             return (f"我是{ctx.persona}。\n\n" if ctx.zh else f"I'm {ctx.persona}.\n\n") + text

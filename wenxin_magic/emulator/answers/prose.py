@@ -88,6 +88,85 @@ _TOPICS: dict[str, dict] = {
                ("Summer Palace", "a royal garden around Kunming Lake."),
                ("Bird's Nest", "the landmark stadium of the 2008 Olympics.")],
     },
+    "west_lake": {
+        "zh_title": "西湖", "en_title": "West Lake",
+        "zh_intro": ["西湖位于浙江省杭州市城区西边，三面环山，是中国最有名的湖泊风景之一。",
+                     "说到西湖，它在杭州城西，湖山相映，历代诗人留下了很多名篇。"],
+        "en_intro": ["West Lake lies on the west side of Hangzhou in Zhejiang province, with hills on three sides.",
+                     "West Lake, in Hangzhou, is one of China's most celebrated lake landscapes."],
+        "zh": [("两条长堤", "苏堤因北宋苏轼主持疏浚西湖时修筑而得名，白堤的名字纪念唐代诗人白居易。"),
+               ("西湖十景", "苏堤春晓、断桥残雪、三潭印月、雷峰夕照等十处景致，南宋时就已得名。"),
+               ("世界遗产", "2011年，“杭州西湖文化景观”列入《世界遗产名录》。"),
+               ("游览", "环湖步行或骑车都很方便，也可以坐船去湖中的小瀛洲看三潭印月。")],
+        "en": [("Two causeways", "the Su Causeway is named after Su Shi, who had the lake dredged in the Northern Song; "
+                "the Bai Causeway honours the Tang poet Bai Juyi."),
+               ("The Ten Scenes", "views such as Spring Dawn at Su Causeway and Three Pools Mirroring the Moon, "
+                "named since the Southern Song."),
+               ("World Heritage", "the West Lake Cultural Landscape of Hangzhou was listed in 2011."),
+               ("Visiting", "walk or cycle around the lake, or take a boat to the island of the Three Pools.")],
+        "zh_sentences": ["西湖位于浙江省杭州市城区西边，三面环山，以苏堤、白堤和“西湖十景”闻名，2011年列入《世界遗产名录》。"],
+        "en_sentences": ["West Lake, on the west side of Hangzhou, is ringed by hills on three sides, famous for its Su "
+                         "and Bai causeways and its Ten Scenes, and a World Heritage site since 2011."],
+    },
+    "hangzhou": {
+        "zh_title": "杭州", "en_title": "Hangzhou",
+        "zh_intro": ["杭州是浙江省省会，位于长江三角洲南翼、钱塘江下游。", "杭州是浙江省的省会，也是一座有名的历史文化名城。"],
+        "en_intro": ["Hangzhou is the capital of Zhejiang province, on the lower Qiantang River.",
+                     "Hangzhou, capital of Zhejiang, is one of China's best-known historic cities."],
+        "zh": [("历史", "五代时吴越国以此为都城，南宋也在这里建都，当时称临安。"),
+               ("西湖", "城西的西湖以苏堤、白堤和“西湖十景”闻名，2011年列入《世界遗产名录》。"),
+               ("运河", "京杭大运河的南端就在杭州。"),
+               ("物产", "西湖龙井茶和丝绸最有名。")],
+        "en": [("History", "the capital of the Wuyue kingdom and later of the Southern Song, when it was called Lin'an."),
+               ("West Lake", "famous for its causeways and Ten Scenes, a World Heritage site since 2011."),
+               ("Grand Canal", "the southern end of the Beijing-Hangzhou Grand Canal is here."),
+               ("Tea and silk", "Longjing (Dragon Well) green tea and silk are its best-known products.")],
+        "zh_sentences": ["杭州是浙江省省会，南宋时曾是都城（称临安），以西湖、龙井茶和京杭大运河的南端闻名。"],
+        "en_sentences": ["Hangzhou, the capital of Zhejiang and once the capital of the Southern Song, is known for "
+                         "West Lake, Longjing tea and the southern end of the Grand Canal."],
+    },
+    "gradient_descent": {
+        "zh_title": "梯度下降", "en_title": "gradient descent",
+        "zh_intro": ["梯度下降是一种求函数最小值的迭代优化方法，训练机器学习模型时最常用。"],
+        "en_intro": ["Gradient descent is an iterative method for finding a minimum of a function, the workhorse of "
+                     "training machine-learning models."],
+        "zh": [("做法", "在当前参数处计算损失函数的梯度，沿梯度的反方向更新参数：θ ← θ − η∇L(θ)。"),
+               ("学习率", "η 决定每一步走多远：太大可能来回震荡甚至发散，太小则收敛很慢。"),
+               ("变体", "每步用全部数据是批量梯度下降，用一个样本是随机梯度下降（SGD），用一小批是小批量梯度下降。"),
+               ("局限", "对非凸函数，它通常只能找到局部最小值或停在鞍点附近。")],
+        "en": [("The step", "compute the gradient of the loss at the current parameters and move against it: "
+                "θ ← θ − η∇L(θ)."),
+               ("Learning rate", "η sets the step size: too large and it oscillates or diverges, too small and it "
+                "crawls."),
+               ("Variants", "the whole data set per step (batch), one example (stochastic, SGD) or a small batch "
+                "(mini-batch)."),
+               ("Limits", "on a non-convex function it usually finds a local minimum, or stalls near a saddle point.")],
+        "zh_sentences": ["梯度下降是一种求函数最小值的迭代优化方法，常用来训练机器学习模型。",
+                         "它在当前参数处计算损失函数的梯度，也就是函数增长最快的方向，然后沿反方向走一小步。",
+                         "步长由学习率控制，重复这一步，参数就逐渐接近损失较小的地方（对非凸函数通常是局部最小值）。"],
+        "en_sentences": ["Gradient descent is an iterative method for finding a minimum of a function, used to train "
+                         "machine-learning models.",
+                         "At the current parameters it computes the gradient of the loss, the direction of steepest "
+                         "increase, and takes a small step the opposite way.",
+                         "The learning rate sets the step size, and repeating the step brings the parameters towards a "
+                         "lower loss (for a non-convex function, usually a local minimum)."],
+    },
+    "quantum_computing": {
+        "zh_title": "量子计算", "en_title": "quantum computing",
+        "zh_intro": ["量子计算是利用叠加、纠缠等量子力学现象来处理信息的计算方式。"],
+        "en_intro": ["Quantum computing processes information with quantum-mechanical effects such as superposition "
+                     "and entanglement."],
+        "zh": [("量子比特", "经典比特非0即1，量子比特可以处于0和1的叠加态，测量时才得到确定的结果。"),
+               ("纠缠", "多个量子比特可以纠缠在一起，它们的测量结果彼此关联。"),
+               ("算法", "Shor 算法能高效地分解大整数，对 RSA 等公钥密码构成威胁；Grover 算法让无序搜索所需的查询次数从 N 降到约 √N。"),
+               ("现状", "现有的量子计算机量子比特数量有限，而且容易受噪声干扰出错，纠错和规模化仍是主要难题。")],
+        "en": [("Qubits", "a classical bit is 0 or 1; a qubit can be in a superposition of both until it is measured."),
+               ("Entanglement", "qubits can be entangled, so that their measurement results are correlated."),
+               ("Algorithms", "Shor's algorithm factors large integers efficiently, a threat to RSA; Grover's gives a "
+                "quadratic speed-up for unstructured search."),
+               ("Today", "machines have few qubits and are error-prone; error correction and scaling are the main "
+                "challenges.")],
+    },
 }
 
 
@@ -106,6 +185,15 @@ def match_topic(q: str) -> str | None:
         return "beijing_weekend"
     if ("北京" in q or "beijing" in low) and any(k in low for k in ("景点", "名胜", "sights", "attractions", "landmarks")):
         return "beijing_sights"
+    if "西湖" in q or "west lake" in low:
+        return "west_lake"
+    if "梯度下降" in q or "gradient descent" in low:
+        return "gradient_descent"
+    if "量子计算" in q or "quantum comput" in low:
+        return "quantum_computing"
+    if ("杭州" in q and ("介绍" in q or len(q.strip("?？。 ")) <= 4)) or \
+            re.search(r"\b(introduce|about|describe)\b.*\bhangzhou\b", low) or low.strip(" ?.!") == "hangzhou":
+        return "hangzhou"
     if ("北京" in q and ("介绍" in q or len(q.strip("?？。 ")) <= 4)) or \
             re.search(r"\b(introduce|about|describe)\b.*\bbeijing\b", low) or low.strip(" ?.!") == "beijing":
         return "beijing"
@@ -187,7 +275,30 @@ def _outro(ctx: Context) -> str:
     return ctx.pick(table.get(ctx.style, table["open"]), "outro")
 
 
+_SENTENCE_COUNTS = {"一": 1, "两": 2, "二": 2, "三": 3, "1": 1, "2": 2, "3": 3, "one": 1, "a single": 1, "two": 2,
+                    "three": 3}
+_SENTENCES_ASKED = re.compile(r"([一两二三123])\s*句话|\b(one|a single|two|three|[123])\s+sentences?\b", re.I)
+
+
+def sentences_asked(question: str) -> int | None:
+    """How many sentences the question asks for ("用一句话", "in two sentences"), or None."""
+    m = _SENTENCES_ASKED.search(question or "")
+    return _SENTENCE_COUNTS[(m[1] or m[2]).lower()] if m else None
+
+
+def topic_sentences(ctx: Context, key: str) -> str | None:
+    """The topic in as many sentences as the question asks for, when the topic is written that way."""
+    wanted = sentences_asked(ctx.question)
+    sentences = _TOPICS[key].get("zh_sentences" if ctx.zh else "en_sentences")
+    if wanted is None or not sentences or wanted > len(sentences):
+        return None
+    return ("" if ctx.zh else " ").join(sentences[:wanted])
+
+
 def topic_answer(ctx: Context, key: str) -> str:
+    short = topic_sentences(ctx, key)
+    if short is not None:
+        return short
     t = _TOPICS[key]
     lang = "zh" if ctx.zh else "en"
     intro = ctx.pick(t[f"{lang}_intro"], "intro")
@@ -272,13 +383,25 @@ def asks_your_name(q: str) -> bool:
 
 def search_info_for(ctx: Context, topic: str) -> dict:
     slug = re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-") or f"q{stable_hash(topic) % 100000}"
+    # the emulator searches nothing: its results say they are placeholders, at example.com, never a real source
     if ctx.zh:
-        titles = [f"{topic} - 百科", f"{topic}：你需要知道的几件事", f"关于{topic}的常见问题"]
+        titles = [f"离线模拟器的占位搜索结果 {n}（关于“{topic}”，不是真实网页）" for n in (1, 2, 3)]
     else:
-        titles = [f"{topic} - Encyclopedia", f"{topic}: what you need to know", f"FAQ about {topic}"]
-    sites = ["baike", "news", "faq"]
-    return {"search_results": [{"index": i + 1, "url": f"https://www.example.com/{sites[i]}/{slug}", "title": titles[i]}
-                               for i in range(3)]}
+        titles = [f"Offline emulator's placeholder search result {n} (about \"{topic}\", not a real page)"
+                  for n in (1, 2, 3)]
+    return {"search_results": [{"index": n, "url": f"https://www.example.com/emulator-placeholder-{n}/{slug}",
+                                "title": titles[n - 1]} for n in (1, 2, 3)]}
+
+
+_COPY_ZH = re.compile(r"^(?:请)?(?:把(?:下面|这句|这段)?(?:的)?(?:话|口号|文字|句子)?)?(?:原样|照着)?(?:抄写|抄|重复|复述)"
+                      r"(?:一遍|一下)?[：:]\s*(\S.*)$", re.S)
+_COPY_EN = re.compile(r"^(?:please\s+)?(?:repeat|copy)(?:\s+(?:this|after me|exactly|verbatim))*\s*:\s*(\S.*)$", re.I | re.S)
+
+
+def copied_text(q: str) -> str | None:
+    """What a request to copy text out asks to copy ("原样抄写一遍：…", "Repeat after me: …"), or None."""
+    m = _COPY_ZH.match(q.strip()) or _COPY_EN.match(q.strip())
+    return m.group(1).strip() if m else None
 
 
 _SENT_END = re.compile(r"(?<=[^\d\s*#])[。！？!?]|(?<=[A-Za-z\)\u4e00-\u9fff])\.(?=\s|$)")
@@ -307,6 +430,10 @@ def continue_text(ctx: Context) -> str:
                 "a seat of government, and its central axis still runs through the Forbidden City, Tiananmen Square and "
                 "the Temple of Heaven. Today Beijing is also a centre of science, education and culture, home to leading "
                 "universities, busy technology districts and a lively food scene.")
+    if prompt.strip().startswith("长城的故事"):
+        return ("，要从两千多年前说起。战国时期，各国为了防御邻国和北方的游牧民族，纷纷在边境修筑城墙。秦始皇统一六国后，"
+                "把秦、赵、燕三国北方的长城连接起来并加以扩建，这就是“万里长城”的由来。此后汉、北魏、北齐、隋、金等朝代都修过长城；"
+                "今天游人最多的八达岭、慕田峪等段，是明朝修建的砖石长城。1987年，长城列入《世界遗产名录》。")
     if zh:  # the emulator cannot write on; it says so rather than make a continuation up
         return "（离线模拟器不会真正续写这段文字；设置 QIANFAN_API_KEY，或用 `%wenxin lesson load PATH` 载入一节课，可以得到真正的续写。）"
     if is_greeting(prompt):

@@ -50,8 +50,15 @@ def context_reasoning(zh: bool, kind: str) -> str:
             "categories, then suggest an analysis and the code for it.")
 
 
-def topic_reasoning(ctx: Context, question: str, title: str) -> str:
-    """One of the built-in topics: what to cover and in which order."""
+def topic_reasoning(ctx: Context, question: str, title: str, sentences: int | None = None) -> str:
+    """One of the built-in topics: what to cover and in which order; ``sentences`` when the question asks for so
+    many sentences and gets them."""
+    if sentences and ctx.zh:
+        count = {1: "一", 2: "两", 3: "三"}.get(sentences, str(sentences))
+        return _asked(ctx, question) + f"这是关于{title}的问题，要求用{count}句话回答，所以只说最要紧的，不列要点。"
+    if sentences:
+        return (_asked(ctx, question) + f"This is about {title}, in {sentences} sentence(s), so only the essentials, "
+                "no list.")
     if ctx.zh:
         return (_asked(ctx, question) + f"这是关于{title}的问题。先用一句话概括{title}，再按重要程度列出几个要点，"
                 "每点一句，最后问问用户还想了解什么。")
@@ -60,13 +67,19 @@ def topic_reasoning(ctx: Context, question: str, title: str) -> str:
 
 
 def chat_reasoning(ctx: Context, question: str, kind: str) -> str:
-    """Greetings, and the user's name or the assistant's: no knowledge needed, only the conversation."""
+    """Greetings, the user's name or the assistant's, copying text out, a city's one-sentence facts."""
     if kind == "greeting":
         return ("用户在打招呼，简单问好，说说能帮什么忙。" if ctx.zh else
                 "The user says hello; greet them back briefly and say what I can help with.")
     if kind == "my_name":
         return ("用户问自己的名字，看看之前的对话里有没有说过。" if ctx.zh else
                 "The user asks their own name; look back through the conversation for it.")
+    if kind == "copy":
+        return ("用户要我把一段文字原样抄写一遍，照抄即可，不增不减。" if ctx.zh else
+                "The user asks me to copy some text out; copy it exactly, adding nothing.")
+    if kind == "place":
+        return (_asked(ctx, question) + "这是关于一座城市的简单问题，按要求用一句话回答，只说确定的事实。" if ctx.zh else
+                _asked(ctx, question) + "A simple question about a city: answer in one sentence, with facts only.")
     if kind == "follow_up":
         return ("用户想接着上一个话题多听一些，回到上一个问题，把它展开。" if ctx.zh else
                 "The user wants more on the previous topic; go back to that question and expand on it.")
