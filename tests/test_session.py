@@ -536,6 +536,18 @@ def test_the_offline_default_answers_from_the_embedded_emulator(session_factory)
     assert s.backend.emulator is None
 
 
+def test_the_offline_clients_own_keys_never_mask_words_of_an_answer(session_factory):
+    # the client masks its credentials in whatever it reads, a whole answer included: keys made of plain words
+    # ("offline") would cut them out of the emulator's honest reply
+    s = session_factory(offline=None, emulator_options={"ttft": 0, "chunk_delay": 0})
+    try:
+        for model in ("ERNIE-Speed-8K", "ernie-4.5-turbo-32k"):
+            whole = s.ask("What is the capital of France?", model=model, chat=model, stream=False).text
+            assert "offline emulator" in whole and "***" not in whole, whole
+    finally:
+        s.close()
+
+
 def test_credentials_in_the_environment_mean_online(session_factory):
     s = session_factory(environ=FAKE.ENVIRONMENT.oauth_env(), offline=None)
     assert not s.offline and s.mode == "online" and s.auth_method == "oauth" and s.notices == []

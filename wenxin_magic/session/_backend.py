@@ -7,7 +7,10 @@ import os
 from ..api import V1_BASE_URL, Credentials, InvalidRequestError
 
 NO_CREDENTIALS = "no-credentials"
-OFFLINE_V2_KEY = "bce-v3/ALTAK-offline/emulator"  # the notice a session starts with when it fell back to the emulator
+# The emulator accepts any key pair and any well-formed v2 key. These name no real credential, and no answer says
+# them: the client masks its credentials in every answer, so a plain word such as "offline" would vanish from text.
+OFFLINE_KEYS = ("wenxin-offline-ak-7f3e", "wenxin-offline-sk-7f3e")
+OFFLINE_V2_KEY = "bce-v3/ALTAK-wenxinOffline7f3e/placeholder7f3e"
 
 # Client options a backend passes on to QianfanClient; anything else is a typo.
 CLIENT_OPTIONS = frozenset({"timeout", "max_retries", "retry_backoff", "retry_max_wait", "retry_total_timeout",
@@ -158,8 +161,7 @@ class Backend:
         from ..api import QianfanClient
 
         if self.offline:
-            # The emulator accepts any key pair and any well-formed v2 key; these name no real credential.
-            return QianfanClient("offline", "offline", bearer_token=OFFLINE_V2_KEY,
+            return QianfanClient(*OFFLINE_KEYS, bearer_token=OFFLINE_V2_KEY,
                                  base_url=self.start_emulator().base_url, **self._client_options)
         c = self._credentials
         return QianfanClient(c.api_key, c.secret_key, access_key=c.access_key, secret_access_key=c.secret_access_key,
