@@ -75,6 +75,15 @@ async def test_enter_in_the_box_sends(session):
     assert session.history()[0]["content"] == "你好" and panel.input.value == ""
 
 
+async def test_send_takes_the_edits_the_browser_told(session):
+    panel = ChatPanel(session)
+    for typed in ("介", "介绍", "介绍一下北京"):  # each keystroke's edit arrives before the click
+        panel.input._handle_custom_msg({"event": "edit", "text": typed}, [])
+    panel.send.click()
+    reply = await finished(panel)
+    assert reply.prompt == "介绍一下北京" and panel.input.value == ""
+
+
 async def test_stop_keeps_the_partial_answer(session, emu):
     emu.chunk_delay = 0.03
     panel = ChatPanel(session)

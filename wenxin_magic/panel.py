@@ -146,7 +146,8 @@ class ChatPanel:
         self.pictures: list = []  # images.Picture: sent with the next question, then cleared
         # the CSS, and the browser test, find the controls by these classes
         for name in ("model", "chats", "temperature", "system", "tools", "params", "approve", "clear", "export", "transcript",
-                     "scroll", "input", "send", "stop", "status", "attach", "attach_figure", "attached", "thumbnails", "detach"):
+                     "scroll", "input", "send", "stop", "status", "attach", "attach_figure", "attached", "thumbnails",
+                     "detach"):
             getattr(self, name).add_class(f"wenxin-{name}")
 
     def _layout(self) -> w.VBox:
