@@ -66,10 +66,22 @@ async def test_send_streams_an_answer_into_a_bubble(session, emu):
 
 async def test_enter_in_the_box_sends(session):
     panel = ChatPanel(session)
-    panel.input.value = "你好"
-    panel.input._handle_custom_msg({"event": "submit"}, [])
+    panel.input._handle_custom_msg({"event": "edit", "text": "你"}, [])
+    assert panel.input.value == "你"
+    panel.input._handle_custom_msg({"event": "submit", "text": "你好"}, [])
     reply = await finished(panel)
     assert reply.text and len(session.history()) == 2
+    # the text Enter carries is what is sent: the browser shows it, whatever edit the kernel heard of last
+    assert session.history()[0]["content"] == "你好" and panel.input.value == ""
+
+
+async def test_send_takes_the_edits_the_browser_told(session):
+    panel = ChatPanel(session)
+    for typed in ("介", "介绍", "介绍一下北京"):  # each keystroke's edit arrives before the click
+        panel.input._handle_custom_msg({"event": "edit", "text": typed}, [])
+    panel.send.click()
+    reply = await finished(panel)
+    assert reply.prompt == "介绍一下北京" and panel.input.value == ""
 
 
 async def test_stop_keeps_the_partial_answer(session, emu):

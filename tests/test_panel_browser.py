@@ -215,7 +215,7 @@ def test_tools_in_cells_and_panel(page, tmp_path_factory):
     assert re.search(r"declin|not allow|拒绝|不允许|未允许", said, re.IGNORECASE), said
     assert "25" not in said, said  # the function did not run: no temperature to report
 
-    page.evaluate("() => { const t = document.querySelector('.wenxin-panel .wenxin-transcript');"
+    page.evaluate("() => { const t = document.querySelector('.wenxin-panel .wenxin-scroll');"
                   " t.scrollTop = t.scrollHeight; }")
     page.locator(".wenxin-panel").screenshot(path=str(shots / "tools-panel.png"))
     assert (shots / "tools.png").stat().st_size > 10000 and (shots / "tools-panel.png").stat().st_size > 10000

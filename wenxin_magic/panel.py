@@ -21,6 +21,7 @@ import ipywidgets as w
 from .api import CHAT, MODELS, PARAMETERS, V2_MODELS
 from .display import ReplyView, Throttle, html_bundle
 from .interrupts import cancel_on_interrupt, main_thread_loop, note_tool_call, rewatch_if_lost
+from .panel_widgets import QuestionBox, ScrollKeeper
 from .sanitize import safe_html
 from .session import Reply, Session, TurnEvent, get_session, message_text
 from .tool_lookup import ParamError, ToolLookupError, find_tools, read_params, split_tool_names
@@ -30,7 +31,10 @@ NEW_CHAT = "＋ new conversation"
 _CSS = """
 <style>
 .wenxin-panel { border: 1px solid var(--jp-border-color2, #ddd); border-radius: 8px; padding: 8px; }
-.wenxin-transcript { max-height: 480px; overflow-y: auto; padding: 4px; }
+/* the transcript scrolls inside the panel; ScrollKeeper keeps it at the newest message */
+.wenxin-panel .wenxin-scroll { max-height: 480px; overflow-y: auto; display: flex; flex-direction: column; }
+.wenxin-panel .wenxin-scroll > * { flex-shrink: 0; overflow: visible; }
+.wenxin-panel .wenxin-transcript { padding: 4px; }
 .wenxin-bubble { border-radius: 10px; padding: 2px 10px; margin: 4px 0; max-width: 85%; }
 .wenxin-user { background: var(--jp-brand-color3, #dbeafe); align-self: flex-end; white-space: pre-wrap; }
 .wenxin-assistant { background: var(--jp-layout-color2, #f3f4f6); align-self: flex-start; }
@@ -126,7 +130,8 @@ class ChatPanel:
         self.clear = w.Button(description="Clear", icon="trash", tooltip="forget this conversation's turns")
         self.export = w.Button(description="Export", icon="download", tooltip="write a Markdown transcript")
         self.transcript = w.VBox(layout=w.Layout(display="flex", flex_flow="column"))
-        self.input = w.Text(placeholder="Ask… (Enter sends)", layout=w.Layout(flex="1 1 auto"))
+        self.scroll = w.Box([self.transcript, ScrollKeeper()])
+        self.input = QuestionBox(placeholder="Ask… (Enter sends)", layout=w.Layout(flex="1 1 auto"))
         self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = w.HTML()
@@ -141,7 +146,8 @@ class ChatPanel:
         self.pictures: list = []  # images.Picture: sent with the next question, then cleared
         # the CSS, and the browser test, find the controls by these classes
         for name in ("model", "chats", "temperature", "system", "tools", "params", "approve", "clear", "export", "transcript",
-                     "input", "send", "stop", "status", "attach", "attach_figure", "attached", "thumbnails", "detach"):
+                     "scroll", "input", "send", "stop", "status", "attach", "attach_figure", "attached", "thumbnails",
+                     "detach"):
             getattr(self, name).add_class(f"wenxin-{name}")
 
     def _layout(self) -> w.VBox:
@@ -151,7 +157,7 @@ class ChatPanel:
             w.HBox([self.system, self.clear, self.export]),
             w.HBox([self.tools, self.approve]),
             self.params,
-            self.transcript,
+            self.scroll,
             w.HBox([self.input, self.send, self.stop]),
             w.HBox([self.attach, self.attach_figure, self.thumbnails, self.attached, self.detach]),
             self.status,
@@ -161,7 +167,7 @@ class ChatPanel:
 
     def _connect(self) -> None:
         self.send.on_click(lambda _: self.submit())
-        self.input.on_msg(self._on_input_msg)
+        self.input.on_submit(self.submit)
         self.stop.on_click(lambda _: self.cancel())
         self.clear.on_click(lambda _: self.session.reset(self.chat))
         self.export.on_click(lambda _: self.export_transcript())
@@ -286,10 +292,6 @@ class ChatPanel:
         self.transcript.children = tuple(children)
 
     # -- user actions ---------------------------------------------------------------------------
-    def _on_input_msg(self, widget, content, buffers) -> None:
-        if content.get("event") == "submit":  # Enter in the text box
-            self.submit()
-
     def submit(self, prompt: str | None = None):
         """Send the input box's text (or ``prompt``) as the next turn; returns its future."""
         text = (prompt if prompt is not None else self.input.value).strip()
