@@ -134,9 +134,9 @@ def test_tool_calls_are_replayed_and_a_differing_result_is_named(replaying):
 
 def test_the_recorded_pace_is_kept_and_lesson_speed_scales_it(emulator_factory):
     emulator = emulator_factory()
-    emulator.lesson = Lesson(lesson_dict(steps=[{"text": RECORDED, "ttft": 1.5, "seconds": 2.0}]))
+    emulator.lesson = Lesson(lesson_dict(steps=[{"text": RECORDED, "ttft": 0.6, "seconds": 0.8}]))
     asked = [{"role": "user", "content": "长城是哪个朝代修的？"}]
-    for speed, at_least in ((1.0, 1.5), (0.5, 0.75)):
+    for speed, at_least in ((1.0, 0.6), (0.5, 0.3)):
         emulator.lesson_speed = speed
         began = time.perf_counter()
         assert chat(emulator, asked, stream=True)["text"] == RECORDED
@@ -193,11 +193,11 @@ SCRIPT = {
 }
 
 
-@pytest.fixture
-def recorded(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
     """A lesson recorded online (v2 key) against the scripted model, with one tool call; its path and the
     calls the recording's function saw."""
-    monkeypatch.setenv("WENXIN_MAGIC_LOG", str(tmp_path / "log.db"))
+    tmp_path = tmp_path_factory.mktemp("recorded")
     seen = []
 
     def get_weather(city: str) -> str:
@@ -205,7 +205,8 @@ def recorded(tmp_path, monkeypatch):
         seen.append(city)
         return f"{city}: 晴 21°C"
 
-    with ScriptedModel(SCRIPT) as model:
+    with ScriptedModel(SCRIPT) as model, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WENXIN_MAGIC_LOG", str(tmp_path / "log.db"))
         session = Session(environ={"QIANFAN_API_KEY": V2_KEY, "QIANFAN_BASE_URL": model.base_url})
         try:
             assert session.ask("北京今天天气怎么样？", model=MODEL, chat="class", tools=[get_weather]).text == TOOL_ANSWER
@@ -265,8 +266,8 @@ def test_a_lesson_replays_offline_with_the_notebooks_functions_run_again(recorde
         session.close()
 
 
-def test_saving_refuses_what_it_cannot_write_and_keeps_nothing_half_written(recorded, tmp_path):
-    path, _ = recorded
+def test_saving_refuses_what_it_cannot_write_and_keeps_nothing_half_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("WENXIN_MAGIC_LOG", str(tmp_path / "log.db"))
     session = Session(offline=True, environ={})
     try:
         with pytest.raises(Exception, match="No conversation has a turn"):
