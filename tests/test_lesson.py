@@ -308,3 +308,24 @@ def test_a_question_with_a_picture_keeps_the_pictures_hash_and_replays_by_its_wo
         assert again.lesson == "look" and again.text == answer
     finally:
         session.close()
+
+
+def test_a_conversation_named_for_saving_comes_from_the_log_when_the_kernel_has_it_not(tmp_path, monkeypatch):
+    monkeypatch.setenv("WENXIN_MAGIC_LOG", str(tmp_path / "log.db"))
+    first = Session(offline=True, environ={}, emulator_options={"ttft": 0, "chunk_delay": 0})
+    try:
+        first.ask("1+1等于几？", chat="yesterday")
+    finally:
+        first.close()
+    later = Session(offline=True, environ={})
+    try:
+        assert "1 conversation(s), 1 question(s)" in later.save_lesson(tmp_path / "old.json", ["yesterday"])
+        turn = json.loads((tmp_path / "old.json").read_text(encoding="utf-8"))["conversations"][0]["turns"][0]
+        assert turn["question"] == "1+1等于几？" and "2" in turn["steps"][-1]["text"]
+        (tmp_path / "log.db").unlink()
+        (tmp_path / "log.db").mkdir()  # a folder where the log's file should be: the log cannot be opened
+        later.log.use(tmp_path / "log.db")
+        with pytest.raises(Exception, match="No conversation 'gone' in this kernel, and the log cannot be read"):
+            later.save_lesson(tmp_path / "gone.json", ["gone"])
+    finally:
+        later.close()

@@ -161,7 +161,11 @@ class Session:
     def _lesson_conversation(self, chat: str) -> Conversation:
         if chat in self._conversations:
             return self._conversations[chat]
-        logged = self.log.conversation(chat)
+        try:
+            logged = self.log.conversation(chat)
+        except Exception as err:  # LogUnavailable says what happened to the file and what to do
+            raise InvalidRequestError(f"No conversation {chat!r} in this kernel, and the log cannot be read: {err}",
+                                      field="chats") from None
         if logged is None:
             known = ", ".join(sorted(self._conversations)) or "none yet"
             raise InvalidRequestError(f"No conversation {chat!r} in this kernel or the log (this kernel's: "
