@@ -28,13 +28,16 @@ def start(emu, tmp_path):
         yield start_gateway
 
 
-def wait_for_ledger(server, requests: int) -> list[dict]:
+def wait_for_ledger(server, requests: int, *, priced: bool = False) -> list[dict]:
+    """The ledger once it counts ``requests`` (counted when sent) and, with ``priced``, their ¥ (counted when the
+    answer's usage settles, a moment after the client has its answer)."""
     import asyncio
 
     deadline = time.monotonic() + 5
     while True:
         rows = asyncio.run(server.gateway.state.ledger())
-        if sum(r["requests"] for r in rows) >= requests or time.monotonic() > deadline:
+        counted = sum(r["requests"] for r in rows) >= requests and (not priced or sum(r["yuan"] for r in rows) > 0)
+        if counted or time.monotonic() > deadline:
             return rows
         time.sleep(0.02)
 
@@ -75,7 +78,7 @@ def test_a_daily_yuan_budget_counts_the_catalogs_prices(start, emu):
     server, http = start(policy={"daily_yuan": 0.000001})
     question = {**QUESTION, "model": "ernie-4.5-turbo-32k"}
     assert http.post(CHAT, json=question, headers=bearer(ALICE)).status_code == 200
-    rows = wait_for_ledger(server, 1)
+    rows = wait_for_ledger(server, 1, priced=True)
     assert rows[0]["yuan"] > 0
     error = assert_v2_error(http.post(CHAT, json=question, headers=bearer(ALICE)), 429, "daily_budget_exceeded")
     assert "¥" in error["message"]
