@@ -28,15 +28,15 @@ def start(emu, tmp_path):
         yield start_gateway
 
 
-def wait_for_ledger(server, requests: int, *, priced: bool = False) -> list[dict]:
-    """The ledger once it counts ``requests`` (counted when sent) and, with ``priced``, their ¥ (counted when the
-    answer's usage settles, a moment after the client has its answer)."""
+def wait_for_ledger(server, requests: int, *, until=lambda rows: True) -> list[dict]:
+    """The ledger once it counts ``requests`` (counted when sent) and ``until(rows)`` holds: output tokens and ¥
+    are counted when an answer's usage settles, a moment after the client has its answer."""
     import asyncio
 
     deadline = time.monotonic() + 5
     while True:
         rows = asyncio.run(server.gateway.state.ledger())
-        counted = sum(r["requests"] for r in rows) >= requests and (not priced or sum(r["yuan"] for r in rows) > 0)
+        counted = sum(r["requests"] for r in rows) >= requests and until(rows)
         if counted or time.monotonic() > deadline:
             return rows
         time.sleep(0.02)
@@ -67,7 +67,7 @@ def test_the_output_cap_clamps_and_says_so(start, emu):
 def test_a_spent_daily_token_budget_is_429_for_that_student_only(start, emu):
     server, http = start(policy={"daily_tokens": 20})
     assert http.post(CHAT, json=QUESTION, headers=bearer(ALICE)).status_code == 200
-    wait_for_ledger(server, 1)
+    wait_for_ledger(server, 1, until=lambda rows: sum(r["output_tokens"] for r in rows) > 0)
     error = assert_v2_error(http.post(CHAT, json=QUESTION, headers=bearer(ALICE)), 429, "daily_budget_exceeded")
     assert "20 tokens" in error["message"] and "resets at" in error["message"] and "UTC" in error["message"]
     assert len(upstream_auth(emu)) == 1
@@ -78,7 +78,7 @@ def test_a_daily_yuan_budget_counts_the_catalogs_prices(start, emu):
     server, http = start(policy={"daily_yuan": 0.000001})
     question = {**QUESTION, "model": "ernie-4.5-turbo-32k"}
     assert http.post(CHAT, json=question, headers=bearer(ALICE)).status_code == 200
-    rows = wait_for_ledger(server, 1, priced=True)
+    rows = wait_for_ledger(server, 1, until=lambda rows: sum(r["yuan"] for r in rows) > 0)
     assert rows[0]["yuan"] > 0
     error = assert_v2_error(http.post(CHAT, json=question, headers=bearer(ALICE)), 429, "daily_budget_exceeded")
     assert "¥" in error["message"]
@@ -143,7 +143,8 @@ def test_the_ledger_counts_what_the_upstream_served(start, emu):
         events = [json.loads(line[5:]) for line in answer.iter_lines()
                   if line.startswith("data:") and "[DONE]" not in line]
     usages.append([e["usage"] for e in events if e.get("usage")][-1])
-    rows = wait_for_ledger(server, 4)
+    output = sum(u["completion_tokens"] for u in usages)
+    rows = wait_for_ledger(server, 4, until=lambda rows: sum(r["output_tokens"] for r in rows) >= output)
     by_student = {row["student"]: row for row in rows}
     assert by_student["alice"]["requests"] == 2 and by_student["bob"]["requests"] == 2
     assert len([r for r in emu.requests if r["path"] == CHAT]) == 4
@@ -166,7 +167,7 @@ def test_a_stream_cut_upstream_reaches_the_student_interrupted_and_is_counted(st
     with pytest.raises(httpx.HTTPError):
         with http.stream("POST", CHAT, json={**QUESTION, "stream": True}, headers=bearer(ALICE)) as answer:
             answer.read()
-    rows = wait_for_ledger(server, 1)
+    rows = wait_for_ledger(server, 1, until=lambda rows: sum(r["errors"] for r in rows) > 0)
     assert rows[0]["requests"] == 1 and rows[0]["errors"] == 1 and rows[0]["input_tokens"] > 0
 
 
