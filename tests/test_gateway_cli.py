@@ -111,3 +111,17 @@ def test_bad_config_and_missing_key_are_clear_errors(tmp_path, emu):
     assert done.returncode == 2 and "QIANFAN_API_KEY" in done.stderr and "Traceback" not in done.stderr
     done = cli("report", "--config", str(config), "--since", "lately", check=False)
     assert done.returncode == 2 and "7d" in done.stderr
+
+
+def test_the_report_leaves_no_cell_able_to_act_in_a_terminal_or_a_spreadsheet():
+    from wenxin_magic.gateway._report import format_rows
+
+    # the model is what a student's request said: a terminal escape, or a spreadsheet formula
+    row = {"student": "alice", "model": "\x1b]52;c;aGk=\x07ernie\x1b[2J", "day": "2026-12-07", "requests": 1,
+           "input_tokens": 5, "output_tokens": 7, "yuan": 0.001, "errors": 0}
+    table = format_rows([row], "table")
+    assert "\x1b" not in table and "\x07" not in table and "ernie" in table
+    formula = {**row, "model": '=HYPERLINK("http://x.example","ok")', "student": "+bob"}
+    parsed = list(csv.DictReader(io.StringIO(format_rows([formula], "csv"))))[0]
+    assert parsed["model"] == "'" + formula["model"] and parsed["student"] == "'+bob"
+    assert parsed["requests"] == "1" and parsed["day"] == "2026-12-07"

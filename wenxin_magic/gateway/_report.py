@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import re
 
+from ..sanitize import safe_terminal
 from ._config import GatewayConfig, load_config
 from ._state import LEDGER_FIELDS
 
@@ -53,16 +54,29 @@ def report(config, since: str | None = None):
     return pd.DataFrame(ledger_rows(config, since), columns=list(COLUMNS))
 
 
+# a spreadsheet runs a cell that starts with one of these as a formula
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def format_rows(rows: list[dict], fmt: str) -> str:
+    """The ledger as CSV or a table for the terminal. A model name is what a student's request said, so no cell is
+    left able to act: the table drops control characters, and a CSV cell that would start a formula starts with '."""
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "yuan": f"{row['yuan']:.6f}"})
+            writer.writerow({**row, "student": _inert_cell(row["student"]), "model": _inert_cell(row["model"]),
+                             "yuan": f"{row['yuan']:.6f}"})
         return out.getvalue()
-    cells = [list(COLUMNS)] + [[str(row[c]) if c != "yuan" else f"{row[c]:.4f}" for c in COLUMNS] for row in rows]
+    cells = [list(COLUMNS)] + [[safe_terminal(row[c]) if c != "yuan" else f"{row[c]:.4f}" for c in COLUMNS]
+                               for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines) + "\n"
+
+
+def _inert_cell(value) -> str:
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
