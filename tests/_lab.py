@@ -24,6 +24,17 @@ KERNEL_IDLE = ("() => window.jupyterapp && window.jupyterapp.shell.currentWidget
                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'")
 
 
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    """A notebook of code cells for JupyterLab to open, on the python3 kernel."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, path)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,10 +16,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import nbformat
 import pytest
 
-from _lab import chromium, jupyterlab, open_notebook
+from _lab import chromium, jupyterlab, open_notebook, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -255,10 +254,7 @@ def test_hostile_answers_run_nothing_anywhere(tmp_path_factory):
     hostile = HostileQianfan(counter.url)
     _serve(hostile)
     root = tmp_path_factory.mktemp("hostile-lab")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nbformat.write(nb, root / "hostile.ipynb")
+    write_notebook(root / "hostile.ipynb", CELLS)
     env = {"QIANFAN_API_KEY": "bce-v3/ALTAK-FAKE-HOSTILE/0123456789abcdef", "QIANFAN_BASE_URL": hostile.url,
            "WENXIN_MAGIC_LOG": str(root / "log.db")}
     dialogs, console = [], []

@@ -10,10 +10,9 @@ import re
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from _lab import chromium, jupyterlab, open_notebook, run_new_cell
+from _lab import chromium, jupyterlab, open_notebook, run_new_cell, write_notebook
 
 pytestmark = pytest.mark.browser  # JupyterLab starts its own kernel: this is the browser tier, not the kernel one
 
@@ -35,10 +34,7 @@ PRECEDING_BUBBLE = "xpath=preceding-sibling::*[contains(concat(' ', @class, ' ')
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell("%wenxin panel -c demo")]
-    nbformat.write(nb, root / "panel.ipynb")
+    write_notebook(root / "panel.ipynb", [SETUP, "%wenxin panel -c demo"])
     with jupyterlab(root, tmp_path_factory.mktemp("lab-state")) as base:
         yield base, root
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import io
 
-import nbformat
 import pytest
 from PIL import Image
 
-from _lab import chromium, jupyterlab, open_notebook
+from _lab import chromium, jupyterlab, open_notebook, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -24,11 +23,7 @@ WAIT = 60000  # ms
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(PLOT),
-                nbformat.v4.new_code_cell("%wenxin panel -c pics -m ernie-4.5-turbo-vl")]
-    nbformat.write(nb, root / "pictures.ipynb")
+    write_notebook(root / "pictures.ipynb", [SETUP, PLOT, "%wenxin panel -c pics -m ernie-4.5-turbo-vl"])
     buffer = io.BytesIO()
     Image.new("RGB", (160, 90), (31, 119, 180)).save(buffer, format="PNG")
     (root / "blue.png").write_bytes(buffer.getvalue())

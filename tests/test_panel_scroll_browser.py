@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 
-import nbformat
 import pytest
 
-from _lab import chromium, jupyterlab, open_notebook
+from _lab import chromium, jupyterlab, open_notebook, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -52,10 +51,7 @@ POSITIONS = f"""() => {{
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell("%wenxin panel -c scroll")]
-    nbformat.write(nb, root / "scroll.ipynb")
+    write_notebook(root / "scroll.ipynb", [SETUP, "%wenxin panel -c scroll"])
     with jupyterlab(root, tmp_path_factory.mktemp("lab-state")) as base:
         yield base
 
