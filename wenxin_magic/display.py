@@ -250,7 +250,7 @@ def call_plain(call) -> str:
 _MARKERS = re.compile(r"\*\*|__|`+|^#+\s+|^\s*(?:\d+\.|[-*+])\s+", re.MULTILINE)
 
 
-def _cell_text(text: str | None, limit: int) -> str:
+def one_line(text: str | None, limit: int) -> str:
     """A one-line preview of Markdown: its words, cut at ``limit`` characters."""
     text = " ".join(_MARKERS.sub("", str(text or "")).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
@@ -297,7 +297,7 @@ def log_table(turns) -> tuple[str, str]:
         tokens = sum(step.usage.total_tokens for step in turn.replies if step.usage is not None)
         answer = reply.text or (f"⚠ {reply.error}" if reply.error else "")
         rows.append([str(turn.log_id), when, reply.chat or "—", (turn.run_id or "")[:8], reply.label,
-                     _cell_text(message_text(turn.request), 60), _cell_text(answer, 90), str(tokens)])
+                     one_line(message_text(turn.request), 60), one_line(answer, 90), str(tokens)])
     plain = ["  ".join(header)] + ["  ".join(cells) for cells in rows]
     return table_html(header, rows), "\n".join(plain)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from IPython.core.error import UsageError
 
-from .display import safe_html, table_html
+from .display import one_line, safe_html, table_html
 
 _QUESTION_CHARS = 80
 
@@ -50,13 +50,8 @@ def lesson_status(session) -> tuple[str, str]:
             f"{len(lesson.conversations)} conversation(s), {len(lesson)} question(s), {lesson.hits} answered from "
             f"it so far, streamed {pace} (lesson_speed {speed:g}).")
     header = ["conversation", "#", "model", "question", "tool calls", "answered"]
-    rows = [[conversation, str(turn.number), turn.model, _short(turn.question),
+    rows = [[conversation, str(turn.number), turn.model, one_line(turn.question, _QUESTION_CHARS),
              str(sum(len(step.calls) for step in turn.steps)), str(turn.hits)]
             for conversation, turns in lesson.conversations for turn in turns]
     plain = "\n".join([head, "  ".join(header)] + ["  ".join(row) for row in rows])
     return f"<p>{safe_html(head, markdown=False)}</p>" + table_html(header, rows), plain
-
-
-def _short(question: str) -> str:
-    text = " ".join(question.split())
-    return text if len(text) <= _QUESTION_CHARS else text[:_QUESTION_CHARS - 1] + "…"

@@ -20,10 +20,10 @@ import threading
 
 from ._faults import FAULTS
 from ._lesson import (LESSON_FORMAT, LESSON_VERSION, Lesson, LessonError, answered_from_lesson,
-                      normalise_question)
+                      normalise_question, question_text)
 
 __all__ = ["Emulator", "FAULTS", "LOOPBACK_HOSTS", "Lesson", "LessonError", "LESSON_FORMAT", "LESSON_VERSION",
-           "answered_from_lesson", "normalise_question"]
+           "answered_from_lesson", "normalise_question", "question_text"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 

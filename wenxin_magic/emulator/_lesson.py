@@ -19,7 +19,6 @@ step answers is the number of tool-call rounds the request already carries since
 from __future__ import annotations
 
 import json
-import re
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 
 __all__ = ["Lesson", "LessonError", "LessonTurn", "LESSON_FORMAT", "LESSON_VERSION", "LESSON_ID_PREFIX",
-           "normalise_question", "answered_from_lesson"]
+           "normalise_question", "question_text", "answered_from_lesson"]
 
 LESSON_FORMAT = "wenxin-magic lesson"
 LESSON_VERSION = 1
@@ -41,6 +40,17 @@ def answered_from_lesson(response_id: str | None) -> bool:
 # NFKC turns full-width letters, digits and most punctuation (？！，：；（）) into their ASCII forms; these it keeps
 _PUNCTUATION = str.maketrans({"。": ".", "、": ",", "“": '"', "”": '"', "‘": "'", "’": "'", "「": '"', "」": '"',
                               "『": '"', "』": '"', "《": "<", "》": ">", "【": "[", "】": "]", "～": "~"})
+
+
+def question_text(content) -> str:
+    """A message's words as the lesson keeps them: its text, or a question with pictures' text parts (the pictures
+    are kept apart, by hash). Recording and replay both read questions through this."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part["text"] for part in content
+                         if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str))
+    return ""
 
 
 def normalise_question(text: str) -> str:
@@ -185,10 +195,3 @@ def _seconds(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
         return 0.0
     return min(float(value), 60.0)
-
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
-def in_chinese(text: str) -> bool:
-    return bool(_CJK.search(text or ""))

@@ -8,8 +8,8 @@ follows says so: the recorded answer was written from the recorded result.
 
 from __future__ import annotations
 
-from ._lesson import LESSON_ID_PREFIX, Lesson, LessonStep, LessonTurn, in_chinese, normalise_question
-from .answers import Answer, chunk
+from ._lesson import LESSON_ID_PREFIX, Lesson, LessonStep, LessonTurn, normalise_question, question_text
+from .answers import Answer, chunk, is_chinese
 
 __all__ = ["LESSON_ID_PREFIX", "from_lesson", "mark_not_in_lesson"]
 _SHOWN_RESULT = 80  # characters of a differing tool result quoted in the note
@@ -32,7 +32,7 @@ def from_lesson(lesson: Lesson | None, speed: float, model: str, messages, api: 
     last = rounds >= len(turn.steps) - 1
     answer = _answer(step, api, rounds, last)
     if last and results:
-        note = _differing_results(turn, results, chinese=in_chinese(turn.question))
+        note = _differing_results(turn, results, chinese=is_chinese(turn.question))
         if note:
             answer.text = note + "\n\n" + answer.text
     return answer, _pace(step, answer, speed)
@@ -45,7 +45,7 @@ def mark_not_in_lesson(lesson: Lesson | None, model: str, messages, answer: Answ
     questions, rounds, _ = _conversation(messages)
     if not questions or rounds:  # a tool round's follow-up: its question already had the notice
         return
-    chinese = in_chinese(questions[-1])
+    chinese = is_chinese(questions[-1])
     others = lesson.holds(questions)
     if others and chinese:
         why = f"课程「{lesson.name}」里这个问题是问 {'、'.join(others)} 的，不是 {model}"
@@ -70,22 +70,13 @@ def _conversation(messages) -> tuple[list[str], int, list[str]]:
             continue
         role = message.get("role")
         if role == "user":
-            questions.append(_text_of(message.get("content")))
+            questions.append(question_text(message.get("content")))
             rounds, results = 0, []
         elif role == "assistant" and questions and (message.get("tool_calls") or message.get("function_call")):
             rounds += 1
         elif role in ("tool", "function") and questions:
-            results.append(_text_of(message.get("content")))
+            results.append(question_text(message.get("content")))
     return questions, rounds, results
-
-
-def _text_of(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # a question with pictures: its text parts
-        return "\n".join(part.get("text", "") for part in content
-                         if isinstance(part, dict) and isinstance(part.get("text"), str))
-    return ""
 
 
 def _answer(step: LessonStep, api: str, round_number: int, last: bool) -> Answer:

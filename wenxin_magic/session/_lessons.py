@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ..api import InvalidRequestError, redact
-from ..emulator import LESSON_FORMAT, LESSON_VERSION
+from ..emulator import LESSON_FORMAT, LESSON_VERSION, question_text
 from ._conversation import Conversation, Reply, Turn
 from ._pictures import logged_hashes, shown_request
 
@@ -68,17 +68,8 @@ def _turn(turn: Turn) -> dict | None:
     if not reply.text and not reply.rounds and not reply.calls:
         return None  # it failed before answering: nothing to replay
     request = turn.request
-    return {"question": _question(request), "model": reply.model or "", "api": reply.api,
+    return {"question": question_text(request.get("content")), "model": reply.model or "", "api": reply.api,
             "images": _hashes(request), "steps": [_step(step) for step in reply.rounds + [reply]]}
-
-
-def _question(request: dict) -> str:
-    """The question as the service read it: its text, a picture's text parts without the pictures."""
-    content = request.get("content") if isinstance(request, dict) else None
-    if isinstance(content, list):
-        return "\n".join(str(part.get("text") or "") for part in content
-                         if isinstance(part, dict) and part.get("type") == "text")
-    return "" if content is None else str(content)
 
 
 def _hashes(request: dict) -> list[str]:

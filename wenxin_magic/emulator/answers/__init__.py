@@ -47,7 +47,7 @@ kinds), ``lengths`` (long answers, cuts, repeats), ``arguments`` (a function's a
 from .arguments import miss_a_key
 from .chunks import chunk
 from .compose import compose, compose_v2
-from .request import DEFAULT_LONG_CHARS, FLAG_TRIGGERS, HIDE, LONG_WORDS, SAFETY_TRIGGERS, WITHDRAW, Answer
+from .request import DEFAULT_LONG_CHARS, FLAG_TRIGGERS, HIDE, LONG_WORDS, SAFETY_TRIGGERS, WITHDRAW, Answer, is_chinese
 
 __all__ = ["Answer", "compose", "compose_v2", "chunk", "SAFETY_TRIGGERS", "FLAG_TRIGGERS", "HIDE", "WITHDRAW",
-           "LONG_WORDS", "DEFAULT_LONG_CHARS", "miss_a_key"]
+           "LONG_WORDS", "DEFAULT_LONG_CHARS", "miss_a_key", "is_chinese"]
